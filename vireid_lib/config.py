@@ -1,0 +1,389 @@
+"""Configuration: nested dataclasses, presets, JSON round-trips and ``section.key=value`` overrides.
+
+Every run is described by one :class:`Config`; it is saved as JSON beside every checkpoint and result, and
+an ablation is a config value (``dataclasses.replace``), never a copy of the code.
+
+The defaults follow the paper (SPEC sections 2-4) and the decisions of SPEC section 7.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data, at which size.
+
+    Attributes:
+        dataset: ``"sysu"`` (SYSU-MM01) or ``"regdb"`` (RegDB).
+        root: folder holding the dataset in its own layout (``.../SYSU-MM01`` or ``.../RegDB``); ``None``
+            means the synthetic dataset, generated on first use into the cache folder.
+        trial: RegDB trial 1..10 (which idx files define the split); ignored for SYSU-MM01.
+        height: input height in pixels (paper: 288).
+        width: input width in pixels (paper: 144).
+        synthetic_identities: identities of the synthetic dataset when ``root`` is ``None``.
+        synthetic_seed: seed of the synthetic dataset.
+        num_workers: data-loader worker processes.
+        cache: use the preprocessed memory-mapped image cache (resized uint8 arrays).
+    """
+
+    dataset: Literal["sysu", "regdb"] = "sysu"
+    root: str | None = None
+    trial: int = 1
+    height: int = 288
+    width: int = 144
+    synthetic_identities: int | None = None
+    synthetic_seed: int = 0
+    num_workers: int = 2
+    cache: bool = True
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network of SPEC section 2 with every option of SPEC section 7.
+
+    Attributes:
+        arch: torchvision ResNet depth used for both streams: ``resnet18``, ``resnet34`` or ``resnet50``.
+        pretrained: ``None`` (random initialisation), ``"imagenet"`` (torchvision's weights API; both stems
+            start from the same weights), or a path to a local ResNet state dict.
+        last_stride: stride of layer4 (SPEC 7.1: 1, so 288x144 gives an 18x9 map).
+        mca_stages: after which residual stages MCA is inserted (SPEC 7.3: after layer2 and layer3); empty
+            disables MCA.
+        mca_reduction: C' = C / mca_reduction for Q and K (SPEC 7.3: 8).
+        mca_pool_kernels: multi-scale max-pool kernels, stride 1, outputs summed (eqs. 1-2).
+        mca_dilations: dilation rates of the parallel 3x3 convolutions of eq. 3, outputs summed.
+        mca_scale: ``"none"`` (eq. 4 literally) or ``"learnable"`` (a CCNet-style scale initialised at 0).
+        pca: insert PCA on the final map (SPEC 7.4).
+        pca_mode: ``"add"`` (eq. 8 literally: x + tanh(x')) or ``"gate"`` (x * (1 + tanh(x'))).
+        parts: number of horizontal stripes P, shared by PCA and the local branch (paper: 3).
+        local_branch: train the PCB local branch (SPEC 2.5 / 7.6).
+        local_dim: embedding size of each stripe in the local branch.
+        gem_p: GeM pooling exponent for both branches (SPEC 7.5: 3).
+    """
+
+    arch: Literal["resnet18", "resnet34", "resnet50"] = "resnet50"
+    pretrained: str | None = None
+    last_stride: int = 1
+    mca_stages: tuple[int, ...] = (2, 3)
+    mca_reduction: int = 8
+    mca_pool_kernels: tuple[int, ...] = (3, 5, 7)
+    mca_dilations: tuple[int, ...] = (1, 2, 3)
+    mca_scale: Literal["none", "learnable"] = "none"
+    pca: bool = True
+    pca_mode: Literal["add", "gate"] = "add"
+    parts: int = 3
+    local_branch: bool = True
+    local_dim: int = 256
+    gem_p: float = 3.0
+
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "base": dict(mca_stages=(), pca=False, local_branch=False),
+    "base+p": dict(mca_stages=(), pca=False, local_branch=True),
+    "base+p+mca": dict(mca_stages=(2, 3), pca=False, local_branch=True),
+    "base+p+pca": dict(mca_stages=(), pca=True, local_branch=True),
+    "full": dict(mca_stages=(2, 3), pca=True, local_branch=True),
+}
+"""The ablation variants of the paper's Table 3, as ModelConfig overrides. "Base" drops both attention
+modules and the local branch (and with it the local losses)."""
+
+
+def model_variant(name: str, base: ModelConfig | None = None, **overrides: Any) -> ModelConfig:
+    """A ModelConfig for a named variant of Table 3.
+
+    Args:
+        name: one of ``base``, ``base+p``, ``base+p+mca``, ``base+p+pca``, ``full``.
+        base: the config to start from (default: ``ModelConfig()``).
+        **overrides: further field overrides applied after the variant's.
+
+    Raises:
+        ValueError: for an unknown variant name.
+    """
+    if name not in VARIANTS:
+        raise ValueError(f"unknown model variant {name!r}; choose one of {sorted(VARIANTS)}")
+    return dataclasses.replace(base or ModelConfig(), **{**VARIANTS[name], **overrides})
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """The objective of eqs. (9)-(16).
+
+    Attributes:
+        triplet: ``"batch_hard"`` (eq. 10 as SPEC 7.7 decides) or ``"weighted"`` (CAJ's weighted-
+            regularised triplet).
+        margin: rho of eq. (10).
+        center_margin: rho of eq. (11).
+        label_smoothing: epsilon of the identity loss (eq. 9; paper: 0).
+        alpha: weight of the local objective (eq. 16).
+        lambda_id: l1 of eq. (15).
+        lambda_center: l2 of eq. (15).
+        lambda_hc: l3 of eq. (15).
+    """
+
+    triplet: Literal["batch_hard", "weighted"] = "batch_hard"
+    margin: float = 0.3
+    center_margin: float = 0.3
+    label_smoothing: float = 0.0
+    alpha: float = 1.0
+    lambda_id: float = 0.5
+    lambda_center: float = 0.1
+    lambda_hc: float = 2.0
+
+
+LOSS_WEIGHTS: dict[str, dict[str, float]] = {
+    "regdb": dict(alpha=1.0, lambda_id=1.0, lambda_center=0.6, lambda_hc=0.6),
+    "sysu": dict(alpha=1.0, lambda_id=0.5, lambda_center=0.1, lambda_hc=2.0),
+}
+"""Per-dataset alpha and lambda values of eqs. (15)-(16) (paper section 2.2)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training recipe (SPEC section 4 and 7.8).
+
+    Attributes:
+        epochs: number of epochs (paper: 100).
+        lr: base learning rate of the heads (paper: 0.1); the backbone uses ``lr * backbone_lr_mult``.
+        backbone_lr_mult: learning-rate multiplier of the pretrained backbone (SPEC 7.8: 0.1).
+        momentum: SGD momentum.
+        nesterov: Nesterov momentum.
+        weight_decay: L2 weight decay.
+        warmup_epochs: linear warm-up length (paper: 10).
+        milestones: epochs at which the rate is multiplied by ``gamma`` (paper: 20 and 50).
+        gamma: step factor.
+        ids_per_batch: identities per batch (paper: 4).
+        per_modality: images per identity and modality (paper: 4; a batch holds visible, exchanged and
+            infrared copies, 4 x (4 + 4 + 4)).
+        seed: seed of the sampler, augmentation and initialisation.
+        eval_every: evaluate on trial 0 every this many epochs (0: only at the end).
+        amp: ``"none"``, ``"bf16"`` or ``"fp16"`` autocast (CUDA only).
+        channels_last: use the channels_last memory format (CUDA only).
+        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+        max_steps_per_epoch: cap on iterations per epoch (``None``: N_visible / (P x K), SPEC 7.8).
+    """
+
+    epochs: int = 100
+    lr: float = 0.1
+    backbone_lr_mult: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    warmup_epochs: int = 10
+    milestones: tuple[int, ...] = (20, 50)
+    gamma: float = 0.1
+    ids_per_batch: int = 4
+    per_modality: int = 4
+    seed: int = 0
+    eval_every: int = 10
+    amp: Literal["none", "bf16", "fp16"] = "none"
+    channels_last: bool = False
+    device: str = "auto"
+    max_steps_per_epoch: int | None = None
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How test features are extracted and ranked (SPEC 7.5 and Table 4).
+
+    Attributes:
+        branch: ``"global"`` (the paper's test feature), ``"local"`` or ``"both"`` (Table 4).
+        feature: ``"bn"`` (after the BN neck, default) or ``"pool"`` (the pooled feature before it).
+        flip: average the feature with that of the horizontally flipped image.
+        normalize: L2-normalise features before ranking.
+        rerank: apply k-reciprocal re-ranking (Zhong et al., CVPR 2017).
+        batch_size: images per extraction batch.
+        sysu_trials: number of SYSU-MM01 gallery trials (protocol: 10).
+        sysu_shots: gallery images per identity and camera (1: single-shot, 10: multi-shot).
+    """
+
+    branch: Literal["global", "local", "both"] = "global"
+    feature: Literal["bn", "pool"] = "bn"
+    flip: bool = True
+    normalize: bool = True
+    rerank: bool = False
+    batch_size: int = 64
+    sysu_trials: int = 10
+    sysu_shots: int = 1
+
+
+@dataclass(frozen=True)
+class Config:
+    """One run: data, model, loss, training and evaluation settings."""
+
+    name: str = "paper-sysu"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready nested dict (tuples become lists)."""
+        return dataclasses.asdict(self)
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """Serialise to JSON; also write it to ``path`` when given (atomically)."""
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        if path is not None:
+            from vireid_lib.io import atomic_write_text
+
+            atomic_write_text(path, text + "\n")
+        return text
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Config:
+        """Rebuild from :meth:`to_dict` output.
+
+        Raises:
+            ValueError: for unknown sections or keys (the message names them).
+        """
+        return _from_dict(cls, d, "config")
+
+    @classmethod
+    def from_json(cls, path_or_text: str | Path) -> Config:
+        """Load from a JSON file path or a JSON string."""
+        p = Path(path_or_text) if not str(path_or_text).lstrip().startswith("{") else None
+        text = p.read_text() if p is not None else str(path_or_text)
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{p or 'config text'} is not valid JSON: {e}") from None
+        return cls.from_dict(d)
+
+
+def _from_dict(cls: type, d: Any, where: str) -> Any:
+    if not isinstance(d, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(d).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - names
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}; known keys are {sorted(names)}")
+    kwargs = {}
+    for k, v in d.items():
+        t = hints[k]
+        if dataclasses.is_dataclass(t):
+            kwargs[k] = _from_dict(t, v, f"{where}.{k}")
+        else:
+            kwargs[k] = _coerce(v, t, f"{where}.{k}")
+    return cls(**kwargs)
+
+
+def _coerce(v: Any, t: Any, where: str) -> Any:
+    """Convert a JSON value to the annotated type (lists to tuples, ints to floats)."""
+    origin = typing.get_origin(t)
+    args = typing.get_args(t)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        if v is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(v, a, where)
+            except ValueError as e:
+                errors.append(str(e))
+        raise ValueError("; ".join(errors))
+    if origin is tuple:
+        if not isinstance(v, (list, tuple)):
+            raise ValueError(f"{where}: expected a list, got {v!r}")
+        return tuple(_coerce(x, args[0], where) for x in v)
+    if origin is Literal:
+        if v not in args:
+            raise ValueError(f"{where}: {v!r} is not one of {list(args)}")
+        return v
+    if t is bool:
+        if isinstance(v, bool):
+            return v
+        raise ValueError(f"{where}: expected true or false, got {v!r}")
+    if t is int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(f"{where}: expected an integer, got {v!r}")
+        return v
+    if t is float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"{where}: expected a number, got {v!r}")
+        return float(v)
+    if t is str:
+        if not isinstance(v, str):
+            raise ValueError(f"{where}: expected a string, got {v!r}")
+        return v
+    return v
+
+
+def apply_overrides(cfg: Config, overrides: list[str] | tuple[str, ...]) -> Config:
+    """Apply ``section.key=value`` overrides, as given to ``--set`` on the command line.
+
+    Values are parsed as JSON when they parse (``5``, ``0.01``, ``true``, ``null``, ``[2,3]``) and taken
+    as plain strings otherwise (``model.arch=resnet18``). A comma-separated list is accepted for tuple
+    fields (``model.mca_stages=2,3``).
+
+    Raises:
+        ValueError: for a malformed override, an unknown key or a value of the wrong type.
+    """
+    d = cfg.to_dict()
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like section.key=value (e.g. train.epochs=5)")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = d
+        for p in parts[:-1]:
+            if not isinstance(node.get(p), dict):
+                raise ValueError(f"override {item!r}: {p!r} is not a config section; sections are "
+                                 f"{sorted(k for k, v in d.items() if isinstance(v, dict))}")
+            node = node[p]
+        leaf = parts[-1]
+        if leaf not in node:
+            raise ValueError(f"override {item!r}: unknown key {leaf!r}; known keys are {sorted(node)}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        if isinstance(node[leaf], list) and not isinstance(value, list):
+            value = [] if raw.strip() == "" else [json.loads(x) for x in raw.split(",")]
+        node[leaf] = value
+    return Config.from_dict(d)
+
+
+def _preset_sysu() -> Config:
+    return Config(name="paper-sysu", data=DataConfig(dataset="sysu"), loss=LossConfig(**LOSS_WEIGHTS["sysu"]))
+
+
+def _preset_regdb() -> Config:
+    return Config(name="paper-regdb", data=DataConfig(dataset="regdb"),
+                  loss=LossConfig(**LOSS_WEIGHTS["regdb"]))
+
+
+def _preset_cpu_demo() -> Config:
+    # resnet18 at 96x48 with last stride 1 gives a 6x3 final map: P = 1, 2, 3 and 6 all divide its height.
+    return Config(
+        name="cpu-demo",
+        data=DataConfig(dataset="sysu", height=96, width=48, num_workers=2),
+        model=ModelConfig(arch="resnet18"),
+        loss=LossConfig(**LOSS_WEIGHTS["sysu"]),
+        train=TrainConfig(epochs=12, lr=0.05, backbone_lr_mult=1.0, warmup_epochs=2, milestones=(8, 11),
+                          eval_every=4),
+        eval=EvalConfig(batch_size=128),
+    )
+
+
+PRESETS = {"paper-sysu": _preset_sysu, "paper-regdb": _preset_regdb, "cpu-demo": _preset_cpu_demo}
+
+
+def preset(name: str) -> Config:
+    """A named preset: ``paper-sysu``, ``paper-regdb`` (the paper's recipe exactly) or ``cpu-demo``.
+
+    Raises:
+        ValueError: for an unknown preset name.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name]()
