@@ -347,7 +347,7 @@ def apply_overrides(cfg: Config, overrides: list[str] | tuple[str, ...]) -> Conf
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
-        if isinstance(node[leaf], list) and not isinstance(value, list):
+        if isinstance(node[leaf], (list, tuple)) and not isinstance(value, list):
             value = [] if raw.strip() == "" else [json.loads(x) for x in raw.split(",")]
         node[leaf] = value
     return Config.from_dict(d)
