@@ -58,8 +58,13 @@ class ModelConfig:
         mca_reduction: C' = C / mca_reduction for Q and K (SPEC 7.3: 8).
         mca_pool_kernels: multi-scale max-pool kernels, stride 1, outputs summed (eqs. 1-2).
         mca_dilations: dilation rates of the parallel 3x3 convolutions of eq. 3, outputs summed.
+        mca_value_reduction: the dilated convolutions of eq. 3 map C to C / mca_value_reduction channels and
+            its 1x1 convolution restores C (the paper gives no width; 1 keeps full width at 27 C^2 weights
+            per stage).
         mca_scale: ``"none"`` (eq. 4 literally) or ``"learnable"`` (a CCNet-style scale initialised at 0).
         pca: insert PCA on the final map (SPEC 7.4).
+        pca_reduction: hidden width C / pca_reduction of PCA's per-stripe 1x1 convolutions (eqs. 5-6; the
+            paper's "scaling transform", as in a squeeze-excitation block; 1 keeps full width).
         pca_mode: ``"add"`` (eq. 8 literally: x + tanh(x')) or ``"gate"`` (x * (1 + tanh(x'))).
         parts: number of horizontal stripes P, shared by PCA and the local branch (paper: 3).
         local_branch: train the PCB local branch (SPEC 2.5 / 7.6).
@@ -74,8 +79,10 @@ class ModelConfig:
     mca_reduction: int = 8
     mca_pool_kernels: tuple[int, ...] = (3, 5, 7)
     mca_dilations: tuple[int, ...] = (1, 2, 3)
+    mca_value_reduction: int = 8
     mca_scale: Literal["none", "learnable"] = "none"
     pca: bool = True
+    pca_reduction: int = 16
     pca_mode: Literal["add", "gate"] = "add"
     parts: int = 3
     local_branch: bool = True

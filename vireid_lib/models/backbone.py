@@ -1,0 +1,86 @@
+"""Two-stream ResNet (SPEC 2.1 and 7.1): per-modality stem and layer1, shared layer2-4, last stride 1."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+import torchvision
+from torch import nn
+
+from vireid_lib import EXCHANGED, INFRARED, VISIBLE
+
+ARCHS = ("resnet18", "resnet34", "resnet50")
+STEM_OF = {VISIBLE: VISIBLE, EXCHANGED: VISIBLE, INFRARED: INFRARED}
+"""Which stem each modality goes through: the channel-exchanged copy is a visible image (SPEC 7.2)."""
+
+
+class Stem(nn.Module):
+    """One modality's private layers: conv1, bn1, relu, maxpool and layer1."""
+
+    def __init__(self, resnet: torchvision.models.ResNet) -> None:
+        super().__init__()
+        self.conv1, self.bn1 = copy.deepcopy(resnet.conv1), copy.deepcopy(resnet.bn1)
+        self.relu, self.maxpool = nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1)
+        self.layer1 = copy.deepcopy(resnet.layer1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer1(self.maxpool(self.relu(self.bn1(self.conv1(x)))))
+
+
+def stem_groups(modality: str | Sequence[str], batch: int) -> dict[str, torch.Tensor] | str:
+    """Which stem each sample goes through.
+
+    Returns:
+        The stem name when the whole batch shares one stem, otherwise a dict from stem name to the
+        indices of its samples.
+
+    Raises:
+        ValueError: for an unknown modality name or a list whose length is not the batch size.
+    """
+    names = [modality] if isinstance(modality, str) else list(modality)
+    unknown = sorted(set(names) - set(STEM_OF))
+    if unknown:
+        raise ValueError(f"unknown modality {unknown}; use one of {sorted(STEM_OF)}")
+    if not isinstance(modality, str) and len(names) != batch:
+        raise ValueError(f"got {len(names)} modality names for a batch of {batch} images; pass one string "
+                         f"for the whole batch or one per image")
+    stems = [STEM_OF[m] for m in names]
+    if len(set(stems)) == 1:
+        return stems[0]
+    return {s: torch.tensor([i for i, t in enumerate(stems) if t == s]) for s in dict.fromkeys(stems)}
+
+
+class TwoStreamResNet(nn.Module):
+    """Torchvision ResNet split into two modality stems and shared layer2-4.
+
+    Args:
+        resnet: a torchvision ResNet, already holding its initial (pretrained or random) weights; both stems
+            are deep copies of its stem, so they start equal and train apart.
+        last_stride: stride of layer4 (1 doubles the final map's height and width).
+    """
+
+    def __init__(self, resnet: torchvision.models.ResNet, last_stride: int = 1) -> None:
+        super().__init__()
+        if last_stride not in (1, 2):
+            raise ValueError(f"last_stride must be 1 or 2, got {last_stride}")
+        self.stems = nn.ModuleDict({VISIBLE: Stem(resnet), INFRARED: Stem(resnet)})
+        self.layer2, self.layer3, self.layer4 = resnet.layer2, resnet.layer3, resnet.layer4
+        # BasicBlock strides in conv1, Bottleneck in conv2; both stride in the downsample path.
+        for m in self.layer4[0].modules():
+            if isinstance(m, nn.Conv2d) and m.stride == (2, 2):
+                m.stride = (last_stride, last_stride)
+        self.channels = [m for m in self.layer4.modules() if isinstance(m, nn.BatchNorm2d)][-1].num_features
+
+    def stem(self, x: torch.Tensor, modality: str | Sequence[str]) -> torch.Tensor:
+        """Run each sample through its modality's stem, one call per stem, results in input order."""
+        groups = stem_groups(modality, x.shape[0])
+        if isinstance(groups, str):
+            return self.stems[groups](x)
+        outs = {s: self.stems[s](x[idx.to(x.device)]) for s, idx in groups.items()}
+        first = next(iter(outs.values()))
+        out = first.new_empty((x.shape[0], *first.shape[1:]))
+        for s, idx in groups.items():
+            out[idx.to(x.device)] = outs[s]
+        return out
