@@ -1,0 +1,594 @@
+"""Training: the paper's schedule and optimiser, resumable atomic checkpoints, ``train_one_epoch`` and ``fit``.
+
+Plain functions, no trainer class. ``fit(cfg, out_dir)`` trains one :class:`~vireid_lib.config.Config` and
+leaves in ``out_dir``:
+
+- ``config.json``: the run's configuration;
+- ``last.pt``: the checkpoint written after every epoch (resume point);
+- ``best.pt``: the checkpoint with the highest mAP of the periodic evaluation on gallery trial 0. That
+  evaluation uses the test identities, as the reference code's model selection does, so numbers of
+  ``best.pt`` are optimistic; the final evaluation reports ``last.pt`` unless told otherwise;
+- ``log.jsonl``: one JSON object per training step (every loss term, learning rate, images per second) and
+  one per evaluation (``"event": "eval"``).
+
+Distributed training: start with ``torchrun --nproc_per_node N vireid train ...``; ``fit`` joins the process
+group, wraps the model in DistributedDataParallel, gives each rank whole identities (so the centre losses of
+eqs. 11-13 stay correct per rank), and only rank 0 logs, evaluates and writes checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import os
+import random
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from vireid_lib import EXCHANGED, INFRARED, VISIBLE, __version__
+from vireid_lib.config import Config, TrainConfig
+from vireid_lib.io import atomic_write, atomic_write_text
+from vireid_lib.losses import Objective
+
+CHECKPOINT_FORMAT = "vireid-checkpoint-v1"
+
+RESUMABLE_CHANGES = frozenset({
+    "name", "data.num_workers", "data.cache", "train.epochs", "train.eval_every", "train.device", "train.amp",
+    "train.channels_last",
+})
+"""Config keys that may differ between a checkpoint and the run resuming it (they do not change what the
+first epochs computed); ``eval.*`` may differ too. Any other difference is an error."""
+
+
+# ---------------------------------------------------------------------------------------------- schedule
+
+def lr_factor(epoch: int, cfg: TrainConfig | None = None) -> float:
+    """Multiplier of the base learning rate for a 0-based ``epoch`` (paper section 2.2, SPEC 4).
+
+    Linear warm-up as in CAJ's ``adjust_learning_rate``: during the first ``warmup_epochs`` epochs the
+    factor is ``(epoch + 1) / warmup_epochs`` (0.1, 0.2, ..., 1.0 for the paper's 10 epochs, constant within
+    an epoch); afterwards it is ``gamma ** k`` with ``k`` the number of milestones reached (paper: x0.1 from
+    epoch 20, x0.01 from epoch 50).
+
+    Args:
+        epoch: the 0-based epoch.
+        cfg: warm-up length, milestones and gamma (default: the paper's).
+    """
+    cfg = cfg or TrainConfig()
+    if epoch < 0:
+        raise ValueError(f"epoch must be >= 0, got {epoch}")
+    if epoch < cfg.warmup_epochs:
+        return (epoch + 1) / cfg.warmup_epochs
+    return cfg.gamma ** sum(epoch >= m for m in cfg.milestones)
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.SGD:
+    """SGD with Nesterov momentum and two parameter groups (SPEC 7.8, as in CAJ).
+
+    Group 0 holds ``model.backbone_parameters()`` at ``lr * backbone_lr_mult``; group 1 holds
+    ``model.head_parameters()`` at ``lr``. Each group records its multiplier as ``lr_mult`` so
+    :func:`set_epoch_lr` can apply the schedule.
+    """
+    groups = [
+        {"params": [p for p in model.backbone_parameters() if p.requires_grad], "lr_mult": cfg.backbone_lr_mult},
+        {"params": [p for p in model.head_parameters() if p.requires_grad], "lr_mult": 1.0},
+    ]
+    for g in groups:
+        g["lr"] = cfg.lr * g["lr_mult"]
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                           nesterov=cfg.nesterov)
+
+
+def set_epoch_lr(optimizer: torch.optim.Optimizer, epoch: int, cfg: TrainConfig) -> float:
+    """Set every group's rate for ``epoch``; returns the base (head) rate."""
+    lr = cfg.lr * lr_factor(epoch, cfg)
+    for g in optimizer.param_groups:
+        g["lr"] = lr * g.get("lr_mult", 1.0)
+    return lr
+
+
+# ---------------------------------------------------------------------------------------------- RNG states
+
+def rng_state() -> dict[str, Any]:
+    """The torch, CUDA, numpy and Python generator states as tensors and plain values (``weights_only``)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    version, py_state, py_gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "python": {"version": version, "state": torch.tensor(py_state, dtype=torch.int64), "gauss": py_gauss},
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the states saved by :func:`rng_state`."""
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(int(x) for x in p["state"].tolist()), p["gauss"]))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA), numpy and Python's ``random``."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+
+def config_diff(a: Config, b: Config) -> list[str]:
+    """The dotted keys whose values differ between two configs."""
+    def flat(d: dict, prefix: str = "") -> dict[str, Any]:
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+    fa, fb = flat(a.to_dict()), flat(b.to_dict())
+    return sorted(k for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k))
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any],
+                    write: Callable[[Path, Callable[[Any], None]], Any] = atomic_write) -> Path:
+    """Write a checkpoint atomically: a crash at any moment leaves the previous file loadable.
+
+    Args:
+        path: destination (``.pt``).
+        state: tensors and plain Python values only (it is read back with ``weights_only=True``).
+        write: the atomic writer (tests substitute one that fails mid-way).
+    """
+    path = Path(path)
+    write(path, lambda f: torch.save(state, f))
+    return path
+
+
+def load_checkpoint(path: str | Path, cfg: Config | None = None,
+                    map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by :func:`fit` (``weights_only=True``).
+
+    Args:
+        path: the ``.pt`` file.
+        cfg: when given, the checkpoint's config must match it except for :data:`RESUMABLE_CHANGES` and
+            the ``eval`` section.
+        map_location: where tensors are loaded.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a vireid checkpoint, or written for a different config (the keys are named).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}; train first (vireid train --out {path.parent})")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # unpickling errors come in many types; all mean "not a checkpoint"
+        raise ValueError(f"{path} is not a readable vireid checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a vireid checkpoint (expected a dict with format "
+                         f"{CHECKPOINT_FORMAT!r}); checkpoints are written by vireid train / training.fit")
+    if cfg is not None:
+        diff = [k for k in config_diff(Config.from_json(ckpt["config"]), cfg)
+                if k not in RESUMABLE_CHANGES and not k.startswith("eval.")]
+        if diff:
+            raise ValueError(f"{path} was written for a different configuration (differing keys: {diff}); "
+                             f"use another --out folder, or start afresh without --resume")
+    return ckpt
+
+
+def checkpoint_config(ckpt: dict[str, Any]) -> Config:
+    """The :class:`Config` stored in a checkpoint."""
+    return Config.from_json(ckpt["config"])
+
+
+def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, Config]:
+    """Rebuild the trained network from a checkpoint, in evaluation mode.
+
+    Returns:
+        ``(model, cfg)``: the network with the checkpoint's weights and the run's configuration.
+    """
+    from vireid_lib.models import build_model
+
+    ckpt = load_checkpoint(path, map_location=map_location)
+    cfg = checkpoint_config(ckpt)
+    model = build_model(dataclasses.replace(cfg.model, pretrained=None), ckpt["num_classes"])
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), cfg
+
+
+# ---------------------------------------------------------------------------------------------- one epoch
+
+class StepRecord(NamedTuple):
+    """What one training step logs."""
+
+    epoch: int
+    step: int
+    lr: float
+    images_per_s: float
+    total: float
+    terms: dict[str, float]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "step": self.step, "lr": self.lr, "images_per_s": self.images_per_s,
+                "total": self.total, **self.terms}
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Raised when a loss term becomes NaN or infinite; training stops before the weights are touched."""
+
+
+def _autocast(device: torch.device, amp: str):
+    if amp == "none":
+        return nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+
+def train_one_epoch(model: nn.Module, objective: Objective, batches: Iterable[Any],
+                    optimizer: torch.optim.Optimizer, *, epoch: int, step: int = 0,
+                    device: torch.device | str = "cpu", amp: str = "none", channels_last: bool = False,
+                    scaler: torch.amp.GradScaler | None = None, max_steps: int | None = None,
+                    on_step: Callable[[StepRecord], None] | None = None, progress: bool = False) -> int:
+    """One pass over ``batches`` of :class:`~vireid_lib.data.TrainBatch` (visible, exchanged, infrared,
+    labels); returns the global step count after it.
+
+    Each batch is concatenated as ``[visible; exchanged; infrared]`` with the matching modality names, so
+    the exchanged copy goes through the visible stem (SPEC 7.2) and the objective sees ``3N`` rows.
+
+    Raises:
+        NonFiniteLossError: a loss term is NaN or infinite (before the optimiser step, so the weights and
+            the last checkpoint are intact).
+    """
+    from tqdm.auto import tqdm
+
+    device = torch.device(device)
+    model.train()
+    lr = optimizer.param_groups[-1]["lr"]
+    bar = tqdm(batches, desc=f"epoch {epoch + 1}", total=max_steps, leave=False, disable=not progress,
+               dynamic_ncols=True)
+    tic = time.perf_counter()
+    for i, batch in enumerate(bar):
+        if max_steps is not None and i >= max_steps:
+            break
+        n = batch.labels.shape[0]
+        x = torch.cat([batch.visible, batch.exchanged, batch.infrared]).to(device, non_blocking=True)  # (3N, 3, H, W)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        labels = batch.labels.to(device).repeat(3)  # (3N,)
+        modalities = [VISIBLE] * n + [EXCHANGED] * n + [INFRARED] * n
+        with _autocast(device, amp):
+            out = model(x, modalities)
+        result = objective(out, labels, modalities)
+        terms = {k: float(v.detach()) for k, v in result.terms.items()}
+        total = float(result.total.detach())
+        if not math.isfinite(total):
+            raise NonFiniteLossError(
+                f"the loss became non-finite at epoch {epoch + 1}, step {step + 1} (terms: {terms}); training "
+                f"stopped before updating the weights, so the last checkpoint is intact. Lower train.lr, or "
+                f"use train.amp=none / bf16 instead of fp16")
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(result.total).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            result.total.backward()
+            optimizer.step()
+        step += 1
+        toc = time.perf_counter()
+        record = StepRecord(epoch, step, lr, 3 * n / max(toc - tic, 1e-9), total, terms)
+        tic = toc
+        bar.set_postfix(loss=f"{total:.3f}")
+        if on_step is not None:
+            on_step(record)
+    bar.close()
+    return step
+
+
+# ---------------------------------------------------------------------------------------------- fit
+
+class FitResult(NamedTuple):
+    """Where ``fit`` left its files and how it went.
+
+    Attributes:
+        out_dir: the run folder.
+        last: the checkpoint of the final epoch.
+        best: the checkpoint with the best trial-0 mAP, ``None`` when no evaluation ran.
+        best_map: that mAP (fraction), ``None`` when no evaluation ran.
+        epochs: epochs completed (including those of a resumed run).
+        steps: optimiser steps completed.
+        seconds: wall time of this call.
+    """
+
+    out_dir: Path
+    last: Path
+    best: Path | None
+    best_map: float | None
+    epochs: int
+    steps: int
+    seconds: float
+
+
+EvalFn = Callable[[nn.Module, Config, Any], dict[str, float]]
+"""``eval_fn(model, cfg, reader) -> metrics``: evaluates the (unwrapped, eval-mode) model; the metrics must
+include ``"mAP"`` (a fraction), by which the best checkpoint is chosen."""
+
+
+def resolve_device(cfg: TrainConfig, local_rank: int = 0) -> torch.device:
+    """The training device: ``cfg.device``, where ``"auto"`` means CUDA when available.
+
+    Raises:
+        ValueError: CUDA is asked for but not available, or autocast is asked for without CUDA.
+    """
+    name = cfg.device
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"train.device={cfg.device!r} but CUDA is not available; use train.device=cpu")
+    device = torch.device(f"cuda:{local_rank}" if name == "cuda" else name)
+    if cfg.amp not in ("none", "bf16", "fp16"):
+        raise ValueError(f"train.amp must be none, bf16 or fp16, got {cfg.amp!r}")
+    if cfg.amp != "none" and device.type != "cuda":
+        raise ValueError(f"train.amp={cfg.amp} is a CUDA option; use train.amp=none on {device.type}")
+    return device
+
+
+def _init_distributed(cfg: TrainConfig) -> tuple[int, int, int, bool]:
+    """(rank, world size, local rank, whether this call created the process group)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)), False
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, 0, False
+    use_cuda = cfg.device != "cpu" and torch.cuda.is_available()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return dist.get_rank(), dist.get_world_size(), local_rank, True
+
+
+def _read_log(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def read_log(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a run's ``log.jsonl`` (a file or its run folder)."""
+    path = Path(path)
+    return _read_log(path / "log.jsonl" if path.is_dir() else path)
+
+
+def plot_losses(records: Sequence[dict[str, Any]] | str | Path, smooth: int = 20, axes: Any = None) -> Any:
+    """Loss curves: one panel per logged term (and the learning rate), moving-averaged over ``smooth`` steps.
+
+    Args:
+        records: log records (:func:`read_log`) or the path of a run folder / ``log.jsonl``.
+        smooth: moving-average window in steps.
+        axes: matplotlib axes to draw into (one per panel); a new figure when ``None``.
+
+    Returns:
+        The matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    if isinstance(records, (str, Path)):
+        records = read_log(records)
+    steps = [r for r in records if r.get("event", "step") == "step"]
+    if not steps:
+        raise ValueError("the log holds no training steps yet")
+    skip = {"epoch", "step", "images_per_s", "event"}
+    keys = [k for k in steps[-1] if k not in skip]
+    if axes is None:
+        cols = min(4, len(keys))
+        fig, axes = plt.subplots((len(keys) + cols - 1) // cols, cols, figsize=(3.2 * cols, 2.4 * ((len(keys) + cols - 1) // cols)),
+                                 squeeze=False)
+        axes = axes.ravel()
+    fig = axes[0].figure
+    x = np.array([r["step"] for r in steps])
+    for ax, k in zip(axes, keys):
+        y = np.array([r.get(k, np.nan) for r in steps], dtype=float)
+        w = max(1, min(smooth, len(y)))
+        ys = np.convolve(y, np.ones(w) / w, mode="valid")
+        ax.plot(x, y, color="0.8", lw=0.8)
+        ax.plot(x[w - 1:], ys, lw=1.5)
+        ax.set_title(k)
+        ax.set_xlabel("step")
+    for ax in axes[len(keys):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def _gather_rng(world: int) -> list[dict[str, Any]]:
+    state = rng_state()
+    if world == 1:
+        return [state]
+    states: list[Any] = [None] * world
+    dist.all_gather_object(states, state)
+    return states
+
+
+def _checkpoint_state(cfg: Config, model: nn.Module, optimizer: torch.optim.Optimizer,
+                      scaler: torch.amp.GradScaler | None, num_classes: int, epoch: int, step: int,
+                      best_map: float | None, best_epoch: int | None, rng: list[dict[str, Any]],
+                      metrics: dict[str, float] | None) -> dict[str, Any]:
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "library_version": __version__,
+        "config": cfg.to_json(),
+        "num_classes": num_classes,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "schedule": {"epoch": epoch, "lr_factor": lr_factor(max(epoch - 1, 0), cfg.train)},
+        # The sampler's order of epoch e is a pure function of (seed, e, rank, world size), so these
+        # four numbers are its whole state.
+        "sampler": {"seed": cfg.train.seed, "epoch": epoch, "world_size": len(rng)},
+        "rng": rng,
+        "epoch": epoch,
+        "step": step,
+        "best_map": best_map,
+        "best_epoch": best_epoch,
+        "metrics": metrics,
+    }
+
+
+def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool = True, smoke: bool = False,
+        eval_fn: EvalFn | None = None, on_step: Callable[[StepRecord], None] | None = None,
+        reader: Any = None, write: Callable[[Path, Callable[[Any], None]], Any] = atomic_write) -> FitResult:
+    """Train ``cfg`` into ``out_dir`` with the paper's recipe (SPEC 4 and 7.8), resumably.
+
+    Every epoch: the learning rate of :func:`lr_factor`, one pass of the cross-modality sampler, and an
+    atomic ``last.pt``. Every ``train.eval_every`` epochs and after the last one, ``eval_fn`` runs on
+    gallery trial 0 (rank 0 only); the checkpoint with the best mAP so far is kept as ``best.pt`` (chosen
+    on the test identities, as in the reference code: report the final model for an unbiased number).
+
+    Args:
+        cfg: the run's configuration.
+        out_dir: run folder (created); holds ``config.json``, ``last.pt``, ``best.pt``, ``log.jsonl``.
+        resume: continue from ``out_dir/last.pt`` when it exists (the config must match, see
+            :data:`RESUMABLE_CHANGES`); ``False`` starts afresh and overwrites the folder's run.
+        progress: show ``tqdm.auto`` progress bars (widgets in JupyterLab).
+        smoke: tiny synthetic data (tests, CI).
+        eval_fn: the periodic evaluation; default :func:`evaluate_trial0`. ``lambda model, cfg, reader: {}``
+            skips evaluation.
+        on_step: called with every :class:`StepRecord` on rank 0 (live plots in notebooks).
+        reader: a dataset reader to use instead of ``open_dataset(cfg.data, smoke)``.
+        write: the atomic file writer for checkpoints (tests substitute a failing one).
+
+    Raises:
+        NonFiniteLossError: the loss became NaN or infinite; ``last.pt`` holds the last good epoch.
+    """
+    from tqdm.auto import tqdm
+
+    from vireid_lib.data import open_dataset
+    from vireid_lib.models import build_model
+
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    tc = cfg.train
+    rank, world, local_rank, owns_group = _init_distributed(tc)
+    try:
+        device = resolve_device(tc, local_rank)
+        reader = reader if reader is not None else open_dataset(cfg.data, smoke=smoke)
+        eval_fn = eval_fn if eval_fn is not None else evaluate_trial0
+        seed_everything(tc.seed)  # the same initial weights on every rank
+        model = build_model(cfg.model, reader.num_train_ids).to(device)
+        if tc.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        objective = Objective(cfg.loss, cfg.model.local_branch)
+        optimizer = build_optimizer(model, tc)
+        scaler = torch.amp.GradScaler("cuda") if tc.amp == "fp16" else None
+        last, best, log_path = out_dir / "last.pt", out_dir / "best.pt", out_dir / "log.jsonl"
+        start_epoch, step, best_map, best_epoch = 0, 0, None, None
+        if resume and last.is_file():
+            ckpt = load_checkpoint(last, cfg, map_location=device)
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            if scaler is not None and ckpt["scaler"] is not None:
+                scaler.load_state_dict(ckpt["scaler"])
+            start_epoch, step = ckpt["epoch"], ckpt["step"]
+            best_map, best_epoch = ckpt["best_map"], ckpt["best_epoch"]
+            if len(ckpt["rng"]) == world:
+                set_rng_state(ckpt["rng"][rank])
+            else:  # a different world size cannot continue each rank's stream; reseed deterministically
+                seed_everything(tc.seed + 1000 * start_epoch + rank)
+            if rank == 0:
+                kept = [r for r in _read_log(log_path) if r["step"] <= step]
+                atomic_write_text(log_path, "".join(json.dumps(r) + "\n" for r in kept))
+        else:
+            seed_everything(tc.seed + rank)  # ranks augment differently from here on
+            if rank == 0 and log_path.exists():
+                log_path.unlink()
+                best.unlink(missing_ok=True)
+        if rank == 0:
+            cfg.to_json(out_dir / "config.json")
+        net = model
+        if world > 1:
+            net = nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None)
+
+        log_file = open(log_path, "a") if rank == 0 else None
+
+        def log_step(record: StepRecord) -> None:
+            if log_file is not None:
+                log_file.write(json.dumps({"event": "step", **record.to_json()}) + "\n")
+                log_file.flush()
+                if on_step is not None:
+                    on_step(record)
+
+        epochs = tqdm(range(start_epoch, tc.epochs), desc="training", initial=start_epoch, total=tc.epochs,
+                      disable=not progress or rank != 0, dynamic_ncols=True)
+        metrics: dict[str, float] | None = None
+        try:
+            for epoch in epochs:
+                lr = set_epoch_lr(optimizer, epoch, tc)
+                loader = make_train_loader(cfg, reader, epoch=epoch, rank=rank, world_size=world)
+                steps = _common_steps(len(loader), tc.max_steps_per_epoch, world, device)
+                step = train_one_epoch(net, objective, loader, optimizer, epoch=epoch, step=step, device=device,
+                                       amp=tc.amp, channels_last=tc.channels_last, scaler=scaler,
+                                       max_steps=steps, on_step=log_step, progress=progress and rank == 0)
+                done = epoch + 1
+                metrics = None
+                if (tc.eval_every and done % tc.eval_every == 0) or done == tc.epochs:
+                    if rank == 0:
+                        metrics = eval_fn(model.eval(), cfg, reader)
+                        model.train()
+                        if metrics:
+                            log_file.write(json.dumps({"event": "eval", "epoch": done, "step": step,
+                                                       **metrics}) + "\n")
+                            log_file.flush()
+                            if "mAP" in metrics and (best_map is None or metrics["mAP"] > best_map):
+                                best_map, best_epoch = float(metrics["mAP"]), done
+                    if world > 1:
+                        dist.barrier()
+                rng = _gather_rng(world)
+                if rank == 0:
+                    state = _checkpoint_state(cfg, model, optimizer, scaler, reader.num_train_ids, done, step,
+                                              best_map, best_epoch, rng, metrics)
+                    if best_epoch == done:
+                        save_checkpoint(best, state, write)
+                    save_checkpoint(last, state, write)
+                    epochs.set_postfix(lr=f"{lr:.3g}", **({"mAP": f"{metrics['mAP']:.3f}"}
+                                                          if metrics and "mAP" in metrics else {}))
+                if world > 1:
+                    dist.barrier()
+        finally:
+            epochs.close()
+            if log_file is not None:
+                log_file.close()
+        return FitResult(out_dir, last, best if best_map is not None else None, best_map,
+                         max(start_epoch, tc.epochs), step, time.perf_counter() - t0)
+    finally:
+        if owns_group:
+            dist.destroy_process_group()
+
+
+def _common_steps(n: int, cap: int | None, world: int, device: torch.device) -> int:
+    """Steps this epoch: the loader's length, capped, and equal on every rank (DDP needs that)."""
+    steps = n if cap is None else min(n, cap)
+    if world > 1:
+        t = torch.tensor([steps], device=device if device.type == "cuda" else "cpu")
+        dist.all_reduce(t, op=dist.ReduceOp.MIN)
+        steps = int(t.item())
+    if steps < 1:
+        raise ValueError("the training sampler yields no batch: fewer identities with both modalities than "
+                         "train.ids_per_batch (per rank); lower train.ids_per_batch or use fewer ranks")
+    return steps
