@@ -72,6 +72,13 @@ def test_multiscale_max_pool_by_hand():
         MultiScaleMaxPool((2,))
 
 
+@pytest.mark.parametrize("kernels", [(3, 5, 7), (7, 3), (1, 5), (3, 3, 9)])
+def test_cascaded_max_pool_equals_direct_pools(kernels):
+    x = torch.randn(2, 3, 9, 6)
+    direct = sum(F.max_pool2d(x, k, stride=1, padding=k // 2) for k in kernels)
+    torch.testing.assert_close(MultiScaleMaxPool(kernels)(x), direct)
+
+
 def test_stripe_conv_equals_per_stripe_conv():
     conv = StripeConv1x1(3, 4, 5)
     torch.nn.init.normal_(conv.bias)

@@ -69,16 +69,27 @@ def criss_cross_aggregate(weights: torch.Tensor, v: torch.Tensor) -> torch.Tenso
 
 
 class MultiScaleMaxPool(nn.Module):
-    """Sum of stride-1 max poolings with "same" padding at several kernel sizes (SPEC 7.3, SPPF-like)."""
+    """Sum of stride-1 max poolings with "same" padding at several kernel sizes (SPEC 7.3, SPPF-like).
+
+    As in SPPF, the larger poolings are computed by cascading: a k-pool of a j-pool is the (j + k - 1)-pool
+    when the stride is 1, so 3, 5, 7 costs three 3x3 poolings instead of a 3x3, a 5x5 and a 7x7.
+    """
 
     def __init__(self, kernels: tuple[int, ...]) -> None:
         super().__init__()
         if not kernels or any(k < 1 or k % 2 == 0 for k in kernels):
             raise ValueError(f"mca_pool_kernels must be odd positive sizes (stride 1, same padding), got {kernels}")
-        self.kernels = tuple(kernels)
+        ordered = sorted(kernels)
+        # Each step pools the previous result; the kernel grows by (step - 1), so step = growth + 1.
+        self.steps = tuple(b - a + 1 for a, b in zip([1] + ordered[:-1], ordered))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return sum(F.max_pool2d(x, k, stride=1, padding=k // 2) for k in self.kernels)
+        total = None
+        for k in self.steps:
+            if k > 1:
+                x = F.max_pool2d(x, k, stride=1, padding=k // 2)
+            total = x if total is None else total + x
+        return total
 
 
 class PooledProjection(nn.Module):
