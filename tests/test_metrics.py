@@ -197,3 +197,13 @@ def test_bad_inputs_raise_clear_value_errors(kwargs, message):
 def test_no_match_after_cam2_removal_raises():
     with pytest.raises(ValueError, match="after removing cam2 images for cam3 queries"):
         rank_metrics([[0.1, 0.2]], [1], [1, 2], [3], [2, 1])
+
+
+def test_kept_gallery_states_the_same_rule():
+    from vireid_lib.evaluation.metrics import kept_gallery
+
+    assert kept_gallery(3, [1, 2, 4, 5], "sysu").tolist() == [True, False, True, True]
+    assert kept_gallery(6, [1, 2, 4, 5], "sysu").all()
+    assert kept_gallery(3, [1, 2, 4, 5], "regdb").all()
+    with pytest.raises(ValueError, match="unknown protocol"):
+        kept_gallery(3, [1], "market")

@@ -130,6 +130,17 @@ def rank_metrics(
     }
 
 
+def kept_gallery(q_camid: int | None, g_camids: Any, protocol: Literal["sysu", "regdb"]) -> np.ndarray:
+    """Which gallery images one query is ranked against: SYSU-MM01 drops cam2 for a cam3 query; RegDB
+    keeps everything. The same rule :func:`rank_metrics` applies, for figures and browsers."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
+    g_camids = _to_numpy(g_camids)
+    if protocol == "sysu" and q_camid == 3:
+        return g_camids != 2
+    return np.ones(len(g_camids), dtype=bool)
+
+
 def _no_match_message(num_q: int, num_g: int, protocol: str) -> str:
     filtered = ", after removing cam2 images for cam3 queries" if protocol == "sysu" else ""
     return (f"no query has a true match in the gallery ({num_q} queries, {num_g} gallery images{filtered}); "
