@@ -46,7 +46,10 @@ def k_reciprocal_rerank(
         ``(Q, G)`` float32 distances, to be ranked like the original ones.
 
     Raises:
-        ValueError: for inconsistent shapes, non-finite distances, or ``k1``/``k2`` outside ``1..Q+G-1``.
+        ValueError: for inconsistent shapes, non-finite distances, or ``k1``/``k2`` below 1.
+
+    Neighbourhoods larger than the Q + G images are capped at all images, as the released code's
+    slicing does.
     """
     qg, qq, gg = (np.asarray(x, dtype=np.float32) for x in (q_g_dist, q_q_dist, g_g_dist))
     num_q, num_g = _check(qg, qq, gg, k1, k2, lambda_value)
@@ -125,9 +128,8 @@ def _check(qg: np.ndarray, qq: np.ndarray, gg: np.ndarray, k1: int, k2: int, lam
     for name, m in (("q_g_dist", qg), ("q_q_dist", qq), ("g_g_dist", gg)):
         if not np.isfinite(m).all():
             raise ValueError(f"{name} holds NaN or infinite distances")
-    n = num_q + num_g
-    if not (1 <= k1 < n and 1 <= k2 < n):
-        raise ValueError(f"k1 and k2 must lie in 1..{n - 1} for {n} images, got k1={k1}, k2={k2}")
+    if k1 < 1 or k2 < 1:
+        raise ValueError(f"k1 and k2 must be >= 1, got k1={k1}, k2={k2}")
     if not 0.0 <= lambda_value <= 1.0:
         raise ValueError(f"lambda_value must lie in [0, 1], got {lambda_value}")
     return num_q, num_g
