@@ -188,10 +188,10 @@ def evaluate_regdb(
     visible, thermal = list(reader.query("v2t")), list(reader.query("t2v"))
     vf = _features(model, visible, transform, eval_cfg, device, progress, data_cfg.num_workers)
     tf = _features(model, thermal, transform, eval_cfg, device, progress, data_cfg.num_workers)
+    by_path = {r.path: i for i, r in enumerate(visible)} | {r.path: i for i, r in enumerate(thermal)}
     result: dict[str, Any] = {"protocol": "regdb", "trial": getattr(reader, "trial", None)}
     for d in directions:
         queries, gallery = list(reader.query(d)), list(reader.gallery(d))
-        by_path = {r.path: i for i, r in enumerate(visible)} | {r.path: i for i, r in enumerate(thermal)}
         q_feats = vf if d == "v2t" else tf
         g_feats = tf if d == "v2t" else vf
         result[d] = evaluate_features(q_feats[[by_path[r.path] for r in queries]],
