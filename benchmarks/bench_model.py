@@ -3,8 +3,8 @@
     python benchmarks/bench_model.py                    # everything (the memory part takes a few minutes)
     python benchmarks/bench_model.py --skip-memory      # parameters, MACs and CPU step time only
 
-1. Parameters and MACs at 288x144 with resnet50 (the paper's network), counted by
-   ``torch.utils.flop_counter.FlopCounterMode`` (convolutions, linear layers and the einsums of the
+1. Parameters and MACs at 288x144 with resnet50 (the paper's network), by ``vireid_lib.models.complexity``
+   (``torch.utils.flop_counter.FlopCounterMode``: convolutions, linear layers and the einsums of the
    criss-cross attention, which lower to batched matrix products; pooling and element-wise work are not
    counted). MACs = FLOPs / 2.
 2. Training-step speed on the ``cpu-demo`` preset (resnet18, 96x48, a batch of 4 ids x (4 visible + 4
@@ -30,12 +30,11 @@ import sys
 import time
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from vireid_lib import EXCHANGED, INFRARED, VISIBLE
 from vireid_lib.config import VARIANTS, ModelConfig, model_variant, preset
 from vireid_lib.losses import Objective
-from vireid_lib.models import build_model
+from vireid_lib.models import build_model, complexity
 
 NUM_CLASSES = 395  # SYSU-MM01 training identities
 IDS, PER_MODALITY = 4, 4
@@ -72,12 +71,8 @@ def make_step(cfg: ModelConfig, height: int, width: int, device: str = "cpu", am
 def params_and_macs() -> list[dict]:
     rows = []
     for name in VARIANTS:
-        model = build_model(model_variant(name, arch="resnet50"), NUM_CLASSES).eval()
-        counter = FlopCounterMode(display=False)
-        with torch.no_grad(), counter:
-            model(torch.randn(1, 3, 288, 144), VISIBLE)
-        rows.append(dict(variant=name, params_m=sum(p.numel() for p in model.parameters()) / 1e6,
-                         gmacs=counter.get_total_flops() / 2e9))
+        params, macs = complexity(build_model(model_variant(name, arch="resnet50"), NUM_CLASSES), 288, 144)
+        rows.append(dict(variant=name, params_m=params / 1e6, gmacs=macs / 1e9))
     return rows
 
 
@@ -104,7 +99,7 @@ def cpu_step_speed(rounds: int, steps: int) -> list[dict]:
 
 
 def memory_child(name: str) -> None:
-    """Runs in a fresh process: one warm step, then report the RSS growth of a second step."""
+    """Runs in a fresh process: the peak RSS of one training step against the RSS just before it."""
     step = make_step(model_variant(name, arch="resnet50"), 288, 144)
     before = _rss_mib()
     step()

@@ -7,7 +7,8 @@ import torch
 import torchvision
 
 from vireid_lib.config import VARIANTS, model_variant
-from vireid_lib.models import ModelOutput, build_model
+from vireid_lib.models import MCA, ModelOutput, build_model, complexity
+from vireid_lib.models.attention import StripeConv1x1, criss_cross_affinity
 
 NUM_CLASSES = 7
 H, W = 48, 32  # resnet18 with last stride 1: a 3x2 final map, so P = 3 divides it
@@ -223,3 +224,51 @@ def test_imagenet_offline_error_then_cached_file(resnet18_file, tmp_path, monkey
         assert_loaded(build_model(cfg, 3), state)
     finally:
         torch.hub.set_dir(old_dir)
+
+
+def hand_count_macs(model, x, modality):
+    """MACs by forward hooks: each conv/linear output element costs its fan-in; the stripe convolutions
+    likewise; criss-cross attention costs HW(H + W)(C' + C) (affinity over C', aggregation over C)."""
+    total = []
+
+    def conv(m, inp, out):
+        total.append(out.numel() * m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1])
+
+    def linear(m, inp, out):
+        total.append(out.numel() * m.in_features)
+
+    def stripe(m, inp, out):
+        total.append(out.numel() * m.weight.shape[2])
+
+    def mca(m, inp, out):
+        _, c, h, w = inp[0].shape
+        total.append(h * w * (h + w) * (m.query.conv_b.out_channels + c))
+
+    kinds = {torch.nn.Conv2d: conv, torch.nn.Linear: linear, StripeConv1x1: stripe, MCA: mca}
+    handles = [m.register_forward_hook(kinds[type(m)]) for m in model.modules() if type(m) in kinds]
+    with torch.no_grad():
+        model.eval()(x, modality)
+    for h in handles:
+        h.remove()
+    return sum(total)
+
+
+@pytest.mark.parametrize("variant", ["base", "full"])
+def test_complexity_matches_a_hand_count(variant):
+    model = tiny(variant)
+    params, macs = complexity(model, H, W, "infrared")
+    assert macs == hand_count_macs(model, torch.zeros(1, 3, H, W), "infrared")
+    assert params == sum(p.numel() for p in model.parameters())
+
+
+def test_attention_is_not_saturated_at_initialisation():
+    """Saturated softmax (one-hot affinities) or tanh at the start would stop MCA's and PCA's gradients."""
+    model = tiny("full").train()
+    with torch.no_grad():
+        maps = model.forward_intermediates(torch.randn(8, 3, 96, 48), "visible")
+        for stage in ("layer2", "layer3"):
+            mca = model.mca[stage]
+            weights = criss_cross_affinity(mca.query(maps[stage]), mca.key(maps[stage]))
+            assert weights.amax(dim=-1).mean() < 0.6, stage
+        term = model.pca.stripe_weights(maps["layer4"])
+    assert (term.abs() > 0.7).float().mean() < 0.2

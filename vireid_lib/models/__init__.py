@@ -1,6 +1,7 @@
 """The network: two-stream ResNet, MCA and PCA attention, global and local heads (SPEC section 2)."""
 
 from vireid_lib.models.attention import MCA, PCA, CrissCrossWeights
-from vireid_lib.models.build import ModelOutput, VIReIDNet, build_model
+from vireid_lib.models.build import ModelOutput, VIReIDNet, build_model, complexity, imagenet_weights_path
 
-__all__ = ["MCA", "PCA", "CrissCrossWeights", "ModelOutput", "VIReIDNet", "build_model"]
+__all__ = ["MCA", "PCA", "CrissCrossWeights", "ModelOutput", "VIReIDNet", "build_model", "complexity",
+           "imagenet_weights_path"]

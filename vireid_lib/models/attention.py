@@ -187,8 +187,13 @@ class StripeConv1x1(nn.Module):
     def __init__(self, parts: int, in_channels: int, out_channels: int, bias: bool = True) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.empty(parts, out_channels, in_channels))
-        self.bias = nn.Parameter(torch.zeros(out_channels, parts)) if bias else None
-        nn.init.kaiming_normal_(self.weight.view(parts * out_channels, in_channels), mode="fan_in")
+        self.bias = nn.Parameter(torch.empty(out_channels, parts)) if bias else None
+        # Each stripe starts as a default nn.Conv2d(in_channels, out_channels, 1) would.
+        bound = 1 / in_channels ** 0.5
+        for i in range(parts):
+            nn.init.kaiming_uniform_(self.weight[i], a=5 ** 0.5)
+        if self.bias is not None:
+            nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.einsum("bcp...,pdc->bdp...", x, self.weight)  # (B, C_out, P, ...)

@@ -10,6 +10,7 @@ from typing import NamedTuple
 import torch
 import torchvision
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from vireid_lib.config import ModelConfig
 from vireid_lib.models.attention import MCA, PCA
@@ -123,9 +124,15 @@ def _out_channels(block: nn.Module) -> int:
 
 
 def _init_new_layers(model: VIReIDNet) -> None:
-    """CAJ-style initialisation of every layer not taken from the ResNet: Kaiming for convolutions, BN to
-    identity. Classifiers keep their N(0, 0.001) weights and the stripe convolutions their own init."""
-    for part in (model.mca, model.pca, model.global_head, model.local_head):
+    """CAJ-style initialisation of the layers added to the ResNet: Kaiming for convolutions, BN to identity.
+
+    MCA and PCA keep PyTorch's default convolution initialisation, as CCNet's criss-cross module and
+    squeeze-excitation blocks do: Kaiming gain through Q's three stacked 1x1 convolutions and the summed
+    poolings of eqs. (1)-(2) puts the affinities in the hundreds (a one-hot softmax at initialisation), and
+    through eqs. (5)-(6) saturates PCA's tanh; both stop the gradient. Classifiers keep their N(0, 0.001)
+    weights.
+    """
+    for part in (model.global_head, model.local_head):
         if part is None:
             continue
         for m in part.modules():
@@ -157,6 +164,11 @@ def _validate(cfg: ModelConfig, num_classes: int) -> None:
         raise ValueError(f"model.gem_p must be positive, got {cfg.gem_p}")
 
 
+def imagenet_weights_path(arch: str) -> Path:
+    """Where torchvision keeps (or will download) the ImageNet weights of ``arch``: the torch hub cache."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(_WEIGHTS[arch].url)
+
+
 def imagenet_state_dict(arch: str) -> dict[str, torch.Tensor]:
     """torchvision's ImageNet weights for ``arch``, from the torch hub cache or downloaded into it.
 
@@ -164,8 +176,7 @@ def imagenet_state_dict(arch: str) -> dict[str, torch.Tensor]:
         FileNotFoundError: offline with no cached file; the message names the file and the folder.
     """
     weights = _WEIGHTS[arch]
-    folder = Path(torch.hub.get_dir()) / "checkpoints"
-    cached = folder / os.path.basename(weights.url)
+    cached = imagenet_weights_path(arch)
     if cached.is_file():
         return torch.load(cached, map_location="cpu", weights_only=True)
     try:
@@ -207,6 +218,24 @@ def _load_checked(resnet: torchvision.models.ResNet, state: object, source: str,
                          f"{len(missing)}, {len(unexpected)}, {len(shapes)}); is it a state dict of another "
                          f"architecture?")
     resnet.load_state_dict(state, strict=False)
+
+
+def complexity(model: VIReIDNet, height: int, width: int, modality: str = "visible") -> tuple[int, int]:
+    """Parameters and multiply-accumulates of one ``height x width`` image through ``model`` in evaluation.
+
+    MACs are counted by ``torch.utils.flop_counter.FlopCounterMode`` (convolutions, linear layers and
+    einsums, the latter lowering to matrix products) as FLOPs / 2; pooling and element-wise work is not
+    counted. The model is left in the training mode it had.
+    """
+    was_training = model.training
+    counter = FlopCounterMode(display=False)
+    try:
+        model.eval()
+        with torch.no_grad(), counter:
+            model(torch.zeros(1, 3, height, width, device=next(model.parameters()).device), modality)
+    finally:
+        model.train(was_training)
+    return sum(p.numel() for p in model.parameters()), counter.get_total_flops() // 2
 
 
 def build_model(cfg: ModelConfig, num_classes: int) -> VIReIDNet:

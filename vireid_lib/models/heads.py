@@ -52,6 +52,7 @@ class LocalHead(nn.Module):
         self.embed = StripeConv1x1(parts, channels, dim, bias=False)
         self.bn = nn.BatchNorm1d(parts * dim)  # one set of statistics per stripe and channel
         self.classifier = StripeConv1x1(parts, dim, num_classes, bias=False)
+        nn.init.kaiming_normal_(self.embed.weight.view(parts * dim, channels), mode="fan_in")
         nn.init.normal_(self.classifier.weight, std=0.001)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
