@@ -1,0 +1,163 @@
+"""The aligned (visible, exchanged, infrared) training dataset, the test image dataset and their loaders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, NamedTuple, Sequence
+
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from vireid_lib import EXCHANGED, INFRARED, VISIBLE
+from vireid_lib.config import DataConfig, TrainConfig
+from vireid_lib.data.cache import ImageCache
+from vireid_lib.data.common import split_by_modality
+from vireid_lib.data.images import load_image
+from vireid_lib.data.records import Record
+from vireid_lib.data.sampler import CrossModalityIdentitySampler
+from vireid_lib.data.transforms import test_transform, train_transforms
+
+__all__ = ["TrainBatch", "AlignedTrainDataset", "ImageDataset", "collate_train", "build_train_loader",
+           "build_test_loader", "load_image", "image_cache_dir"]
+
+
+class TrainBatch(NamedTuple):
+    """One training batch (ARCHITECTURE.md): sample j of each modality belongs to identity ``labels[j]``.
+
+    Attributes:
+        visible: ``(N, 3, H, W)`` augmented visible images.
+        exchanged: ``(N, 3, H, W)`` channel-exchanged copies of the same visible images (SPEC 7.2).
+        infrared: ``(N, 3, H, W)`` augmented infrared images.
+        labels: ``(N,)`` training labels shared by the three.
+    """
+
+    visible: torch.Tensor
+    exchanged: torch.Tensor
+    infrared: torch.Tensor
+    labels: torch.Tensor
+
+
+class _Images:
+    """Images of a record list, from the memory-mapped cache when one is given, else decoded from disk."""
+
+    def __init__(self, records: Sequence[Record], cache: ImageCache | None) -> None:
+        self.paths = [r.path for r in records]
+        self.cache = cache
+
+    def __getitem__(self, i: int) -> Image.Image:
+        return self.cache[i] if self.cache is not None else load_image(self.paths[i])
+
+
+class AlignedTrainDataset(Dataset):
+    """Indexed by a ``(visible_index, infrared_index)`` pair from :class:`CrossModalityIdentitySampler`;
+    yields ``(visible, exchanged, infrared, label)``: the visible image through the visible pipeline, the
+    same visible image through the exchanged pipeline (independent randomness), the infrared image through
+    the infrared pipeline (SPEC 7.9).
+
+    Args:
+        visible: visible training records (labels 0..N-1).
+        infrared: infrared training records.
+        height: input height.
+        width: input width.
+        visible_cache: optional resized-image cache of ``visible`` (same order).
+        infrared_cache: optional resized-image cache of ``infrared``.
+    """
+
+    def __init__(self, visible: Sequence[Record], infrared: Sequence[Record], height: int, width: int,
+                 visible_cache: ImageCache | None = None, infrared_cache: ImageCache | None = None) -> None:
+        self.visible, self.infrared = list(visible), list(infrared)
+        self._vis, self._ir = _Images(self.visible, visible_cache), _Images(self.infrared, infrared_cache)
+        self.transforms = train_transforms(height, width)
+
+    def __len__(self) -> int:
+        return len(self.visible)
+
+    def __getitem__(self, pair: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+        vi, ii = pair
+        label = self.visible[vi].pid
+        if self.infrared[ii].pid != label:
+            raise ValueError(f"misaligned pair: visible {self.visible[vi].path} has label {label}, infrared "
+                             f"{self.infrared[ii].path} has label {self.infrared[ii].pid}")
+        vis_img = self._vis[vi]
+        return (self.transforms[VISIBLE](vis_img), self.transforms[EXCHANGED](vis_img),
+                self.transforms[INFRARED](self._ir[ii]), label)
+
+
+def collate_train(samples: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]]) -> TrainBatch:
+    """Stack aligned samples into a :class:`TrainBatch`, keeping the sampler's order."""
+    vis, exc, ir, labels = zip(*samples)
+    return TrainBatch(torch.stack(vis), torch.stack(exc), torch.stack(ir), torch.tensor(labels, dtype=torch.long))
+
+
+class ImageDataset(Dataset):
+    """Test images: yields ``(image, pid, camid)`` for each record, in order.
+
+    Args:
+        records: query or gallery records.
+        transform: the test pipeline (:func:`~vireid_lib.data.transforms.test_transform`).
+        cache: optional resized-image cache of ``records`` (same order).
+    """
+
+    def __init__(self, records: Sequence[Record], transform: Callable[[Image.Image], torch.Tensor],
+                 cache: ImageCache | None = None) -> None:
+        self.records = list(records)
+        self.transform = transform
+        self._images = _Images(self.records, cache)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
+        r = self.records[i]
+        return self.transform(self._images[i]), r.pid, r.camid
+
+
+def image_cache_dir() -> Path:
+    """Where preprocessed image caches live: ``<$VIREID_CACHE or ~/.cache/vireid>/images``."""
+    from vireid_lib.data.synthetic import default_cache_dir
+
+    return default_cache_dir() / "images"
+
+
+def _cache(records: Sequence[Record], data_cfg: DataConfig) -> ImageCache | None:
+    if not data_cfg.cache or not records:
+        return None
+    return ImageCache.build([r.path for r in records], data_cfg.height, data_cfg.width, image_cache_dir(),
+                            workers=max(1, data_cfg.num_workers))
+
+
+def build_train_loader(reader_or_records: object, data_cfg: DataConfig, train_cfg: TrainConfig, rank: int = 0,
+                       world_size: int = 1) -> DataLoader:
+    """The training DataLoader: aligned :class:`TrainBatch` es of P identities x K images per modality.
+
+    Its ``batch_sampler`` is a :class:`CrossModalityIdentitySampler`; call
+    ``loader.batch_sampler.set_epoch(epoch)`` before each epoch. Augmentation randomness comes from torch's
+    generator; the loader's generator is seeded with ``train_cfg.seed + rank``, so with the same seed the
+    same batches come out, whatever the number of workers' scheduling.
+
+    Args:
+        reader_or_records: a reader (its ``.train``) or a list of training records (labels 0..N-1).
+        data_cfg: input size, workers and cache switch.
+        train_cfg: ``ids_per_batch``, ``per_modality``, ``seed`` and ``max_steps_per_epoch``.
+        rank: this process's rank (distributed training).
+        world_size: number of ranks.
+    """
+    records = list(getattr(reader_or_records, "train", reader_or_records))
+    visible, infrared = split_by_modality(records)
+    sampler = CrossModalityIdentitySampler([r.pid for r in visible], [r.pid for r in infrared],
+                                           ids_per_batch=train_cfg.ids_per_batch,
+                                           per_modality=train_cfg.per_modality, seed=train_cfg.seed,
+                                           rank=rank, world_size=world_size,
+                                           max_batches=train_cfg.max_steps_per_epoch)
+    dataset = AlignedTrainDataset(visible, infrared, data_cfg.height, data_cfg.width,
+                                  _cache(visible, data_cfg), _cache(infrared, data_cfg))
+    return DataLoader(dataset, batch_sampler=sampler, num_workers=data_cfg.num_workers,
+                      collate_fn=collate_train, persistent_workers=data_cfg.num_workers > 0,
+                      generator=torch.Generator().manual_seed(train_cfg.seed + rank))
+
+
+def build_test_loader(records: Sequence[Record], data_cfg: DataConfig, batch_size: int = 64) -> DataLoader:
+    """A DataLoader of ``(images (B, 3, H, W), pids (B,), camids (B,))`` in record order (test pipeline)."""
+    dataset = ImageDataset(records, test_transform(data_cfg.height, data_cfg.width), _cache(records, data_cfg))
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=data_cfg.num_workers)

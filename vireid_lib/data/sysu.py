@@ -1,0 +1,162 @@
+"""SYSU-MM01 reader and its test protocol (query set, gallery trials)."""
+
+from __future__ import annotations
+
+import random
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from vireid_lib import INFRARED, VISIBLE
+from vireid_lib.data.common import list_images, relabel_training, split_by_modality, summary_table
+from vireid_lib.data.records import Record
+
+VISIBLE_CAMS = (1, 2, 4, 5)
+INFRARED_CAMS = (3, 6)
+GALLERY_CAMS = {"all": (1, 2, 4, 5), "indoor": (1, 2)}
+SPLIT_FILES = ("train_id.txt", "val_id.txt", "test_id.txt")
+
+LAYOUT_HELP = ("SYSU-MM01 layout: ROOT/cam1 ... ROOT/cam6, each holding one folder per identity "
+               "({pid:04d}/) of images ({img:04d}.jpg), and ROOT/exp/train_id.txt, val_id.txt, "
+               "test_id.txt, each one line of comma-separated integer ids")
+
+
+class SYSUMM01:
+    """SYSU-MM01 (Wu et al., "RGB-Infrared Cross-Modality Person Re-Identification", ICCV 2017).
+
+    Dataset statistics (the real data):
+        - identities: 491 (395 train + val, 96 test).
+        - cameras: visible cam1, cam2 (indoor), cam4, cam5 (outdoor); near-infrared cam3 (indoor),
+          cam6 (outdoor).
+        - training images (train + val ids): 22,258 visible + 11,909 infrared.
+        - query: 3,803 infrared images (every cam3/cam6 image of the test ids).
+        - gallery, single-shot: 301 visible images (all-search), 112 (indoor-search) per trial.
+
+    Training identities are ``exp/train_id.txt`` plus ``exp/val_id.txt`` relabelled 0..N-1 in sorted pid
+    order, as in the reference code (Ye et al., AGW / CAJ). A training identity without visible or without
+    infrared images is skipped with a warning (see :func:`~vireid_lib.data.common.relabel_training`).
+
+    Args:
+        root: the ``SYSU-MM01`` folder.
+
+    Raises:
+        FileNotFoundError: when ``root`` or a split file is missing (the message describes the layout).
+        ValueError: for a malformed id line (file and line number), an id listed in both the training and
+            the test split, or an empty training set.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser()
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"SYSU-MM01 root {self.root} does not exist. Expected the {LAYOUT_HELP}.")
+        split = {name: _read_ids(self.root / "exp" / name) for name in SPLIT_FILES}
+        self.train_ids = sorted(set(split["train_id.txt"]) | set(split["val_id.txt"]))
+        self.test_ids = sorted(set(split["test_id.txt"]))
+        both = sorted(set(self.train_ids) & set(self.test_ids))
+        if both:
+            raise ValueError(f"SYSU-MM01 ids {both[:10]} appear both in exp/test_id.txt and in the training "
+                             f"split (train_id.txt/val_id.txt); the splits must be disjoint")
+        records = [r for pid in self.train_ids for cam in VISIBLE_CAMS + INFRARED_CAMS
+                   for r in self._images(pid, cam)]
+        self.train: list[Record] = relabel_training(records, "SYSU-MM01")
+        """Training records (train + val ids), pids relabelled 0..N-1; visible and infrared together."""
+
+    @property
+    def num_train_ids(self) -> int:
+        """Number of training identities (after skipping any without both modalities)."""
+        return len({r.pid for r in self.train})
+
+    def _images(self, pid: int, cam: int) -> list[Record]:
+        folder = self.root / f"cam{cam}" / f"{pid:04d}"
+        if not folder.is_dir():   # not every identity passes every camera
+            return []
+        modality = INFRARED if cam in INFRARED_CAMS else VISIBLE
+        return [Record(str(p), pid, cam, modality) for p in list_images(folder)]
+
+    @cached_property
+    def _query(self) -> list[Record]:
+        return [r for pid in self.test_ids for cam in INFRARED_CAMS for r in self._images(pid, cam)]
+
+    def query(self) -> list[Record]:
+        """Every cam3 and cam6 image of the test ids (sorted by id, camera, file), for both search modes."""
+        return list(self._query)
+
+    def gallery(self, mode: Literal["all", "indoor"] = "all", trial: int = 0, shots: int = 1) -> list[Record]:
+        """The visible gallery of one trial of the SYSU-MM01 protocol.
+
+        For each sorted test id and each gallery camera (all-search: cam1, cam2, cam4, cam5; indoor-search:
+        cam1, cam2) that has a folder for it, ``shots`` images are drawn from the sorted file list.
+
+        Single-shot reproduces the reference protocol (``process_gallery_sysu`` of the AGW/CAJ code) draw
+        for draw: Python's Mersenne Twister seeded with the trial (``random.Random(trial)``, the same
+        generator and seed as its ``random.seed(trial)``) and one ``choice`` per (id, camera) in that order,
+        so trial t here is trial t there. A private ``random.Random`` rather than the module-level generator
+        keeps the draw independent of any other code that uses ``random``.
+
+        Multi-shot draws 10 images per (id, camera) without replacement with ``numpy.random.RandomState(
+        trial)``. The reference draws them with numpy's global generator, which it never seeds per trial,
+        so its multi-shot galleries are not reproducible and there is no trial-for-trial equivalent; a
+        folder with fewer than ``shots`` images contributes all of them (the reference would crash).
+
+        Args:
+            mode: ``"all"`` or ``"indoor"`` search.
+            trial: trial number (the protocol averages trials 0..9).
+            shots: images per identity and camera: 1 (single-shot) or 10 (multi-shot).
+
+        Raises:
+            ValueError: for an unknown mode or a shot count other than 1 or 10.
+        """
+        if mode not in GALLERY_CAMS:
+            raise ValueError(f"unknown SYSU-MM01 search mode {mode!r}; choose 'all' or 'indoor'")
+        if shots not in (1, 10):
+            raise ValueError(f"shots must be 1 (single-shot) or 10 (multi-shot), got {shots}")
+        py_rng, np_rng = random.Random(trial), np.random.RandomState(trial)
+        out: list[Record] = []
+        for pid in self.test_ids:
+            for cam in GALLERY_CAMS[mode]:
+                files = self._images(pid, cam)
+                if not files:
+                    continue
+                if shots == 1:
+                    out.append(py_rng.choice(files))
+                elif len(files) <= shots:
+                    out.extend(files)
+                else:
+                    out.extend(files[i] for i in np_rng.choice(len(files), shots, replace=False))
+        return out
+
+    def summary(self) -> str:
+        """A statistics table of this copy of the dataset (train, query, trial-0 galleries)."""
+        vis, ir = split_by_modality(self.train)
+        q = self.query()
+        rows = [("train", self.num_train_ids, len(vis), len(ir)),
+                ("query", len({r.pid for r in q}), 0, len(q))]
+        for mode in GALLERY_CAMS:
+            g = self.gallery(mode)
+            rows.append((f"gallery:{mode}", len({r.pid for r in g}), len(g), 0))
+        return summary_table(f"SYSU-MM01 at {self.root}", rows)
+
+    def __repr__(self) -> str:
+        return f"SYSUMM01(root={str(self.root)!r}, num_train_ids={self.num_train_ids})"
+
+
+def _read_ids(path: Path) -> list[int]:
+    """Parse a SYSU-MM01 split file: comma-separated integer ids (one line; blank lines ignored)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"SYSU-MM01 split file {path} is missing. Expected the {LAYOUT_HELP}.")
+    ids: list[int] = []
+    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+        for token in line.split(","):
+            token = token.strip()
+            if not token and not line.strip():
+                continue
+            try:
+                ids.append(int(token))
+            except ValueError:
+                raise ValueError(f"{path}:{lineno}: malformed id {token!r}; expected comma-separated "
+                                 f"integer ids such as '1,2,4'") from None
+    if not ids:
+        raise ValueError(f"{path}: no ids found; expected one line of comma-separated integer ids")
+    return ids

@@ -1,0 +1,167 @@
+"""Channel augmentation (Ye et al., "Channel Augmented Joint Learning for Visible-Infrared Recognition",
+ICCV 2021, "CAJ") and the training and test pipelines of SPEC 7.9.
+
+Every random choice draws from torch's generator (never Python's ``random``), so the DataLoader's per-worker
+seeding makes augmentation reproducible for a given ``TrainConfig.seed``. The channel transforms act on a
+normalised ``(3, H, W)`` tensor and return a new tensor (the input is left unchanged).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from PIL import Image
+from torchvision import transforms as T
+
+from vireid_lib import EXCHANGED, INFRARED, VISIBLE
+from vireid_lib.data.images import resize_image
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+ERASE_FILL = (0.4914, 0.4822, 0.4465)
+"""CAJ's per-channel fill value for erased rectangles (applied after normalisation, as there)."""
+
+
+def _randint(low: int, high: int) -> int:
+    """A uniform integer in [low, high], inclusive (Python's ``random.randint`` on torch's generator)."""
+    return int(torch.randint(low, high + 1, (1,)).item())
+
+
+def _uniform(low: float, high: float) -> float:
+    return low + (high - low) * float(torch.rand(1).item())
+
+
+def _copy_channel(img: torch.Tensor, c: int) -> torch.Tensor:
+    return img[c:c + 1].expand_as(img).clone()   # (3, H, W): channel c in all three
+
+
+class ChannelExchange:
+    """Replace the image by one of its colour channels copied to all three (CAJ's ``ChannelExchange``).
+
+    With ``gray = 2`` (the CAJ default and SPEC 7.9) one of R, G, B is chosen uniformly; with ``gray = 3``
+    a fourth outcome, the luma grey image, is possible too. This builds the "exchanged" third input
+    (SPEC 7.2), a colour-free copy of a visible image that bridges the gap to infrared.
+    """
+
+    def __init__(self, gray: int = 2) -> None:
+        if gray not in (2, 3):
+            raise ValueError(f"gray must be 2 (R, G or B) or 3 (R, G, B or grey), got {gray}")
+        self.gray = gray
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        idx = _randint(0, self.gray)
+        if idx < 3:
+            return _copy_channel(img, idx)
+        return _grey(img)
+
+    def __repr__(self) -> str:
+        return f"ChannelExchange(gray={self.gray})"
+
+
+def _grey(img: torch.Tensor) -> torch.Tensor:
+    y = 0.2989 * img[0] + 0.5870 * img[1] + 0.1140 * img[2]   # (H, W) ITU-R 601 luma
+    return y.unsqueeze(0).expand_as(img).clone()             # (3, H, W)
+
+
+class ChannelAdapGray:
+    """CAJ's ``ChannelAdapGray`` for infrared images: with probability 3/4 copy one channel (R, G or B,
+    uniformly) to all three; otherwise turn the image grey with probability ``probability``, else keep it.
+    """
+
+    def __init__(self, probability: float = 0.5) -> None:
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError(f"probability must be in [0, 1], got {probability}")
+        self.probability = probability
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        idx = _randint(0, 3)
+        if idx < 3:
+            return _copy_channel(img, idx)
+        if float(torch.rand(1).item()) < self.probability:
+            return _grey(img)
+        return img.clone()
+
+    def __repr__(self) -> str:
+        return f"ChannelAdapGray(probability={self.probability})"
+
+
+class ChannelRandomErasing:
+    """Random erasing (Zhong et al., AAAI 2020) with a per-channel fill, as in CAJ's
+    ``ChannelRandomErasing``: with probability ``probability``, up to 100 attempts to place a rectangle of
+    area ``U(sl, sh) x H x W`` and aspect ratio ``U(r1, 1 / r1)`` inside the image; the first that fits is
+    filled with ``mean[c]`` in channel c.
+    """
+
+    def __init__(self, probability: float = 0.5, sl: float = 0.02, sh: float = 0.4, r1: float = 0.3,
+                 mean: tuple[float, float, float] = ERASE_FILL) -> None:
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError(f"probability must be in [0, 1], got {probability}")
+        if not 0.0 < sl <= sh <= 1.0 or not 0.0 < r1 <= 1.0:
+            raise ValueError(f"need 0 < sl <= sh <= 1 and 0 < r1 <= 1, got sl={sl}, sh={sh}, r1={r1}")
+        self.probability, self.sl, self.sh, self.r1, self.mean = probability, sl, sh, r1, mean
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        if float(torch.rand(1).item()) >= self.probability:
+            return img
+        _, H, W = img.shape
+        for _ in range(100):
+            target = _uniform(self.sl, self.sh) * H * W
+            aspect = _uniform(self.r1, 1.0 / self.r1)
+            h = int(round(math.sqrt(target * aspect)))
+            w = int(round(math.sqrt(target / aspect)))
+            if w < W and h < H:
+                y0, x0 = _randint(0, H - h), _randint(0, W - w)
+                out = img.clone()
+                for c in range(out.shape[0]):
+                    out[c, y0:y0 + h, x0:x0 + w] = self.mean[c]
+                return out
+        return img
+
+    def __repr__(self) -> str:
+        return f"ChannelRandomErasing(probability={self.probability}, sl={self.sl}, sh={self.sh}, r1={self.r1})"
+
+
+class ResizeIfNeeded:
+    """Resize a PIL image to (height, width) with bilinear antialiasing, unless it already has that size
+    (images from the preprocessed cache do)."""
+
+    def __init__(self, height: int, width: int) -> None:
+        self.size = (height, width)
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        return resize_image(img, *self.size)
+
+    def __repr__(self) -> str:
+        return f"ResizeIfNeeded(height={self.size[0]}, width={self.size[1]})"
+
+
+def _common(height: int, width: int) -> list[Callable]:
+    return [ResizeIfNeeded(height, width), T.Pad(10), T.RandomCrop((height, width)), T.RandomHorizontalFlip(),
+            T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD), ChannelRandomErasing(probability=0.5)]
+
+
+def train_transforms(height: int, width: int) -> dict[str, T.Compose]:
+    """The three training pipelines of SPEC 7.9, by modality name.
+
+    All three: resize to (height, width), pad 10, random crop back to (height, width), horizontal flip, to
+    tensor, ImageNet normalisation, channel random erasing (p 0.5). Then ``"exchanged"`` adds
+    :class:`ChannelExchange` and ``"infrared"`` adds :class:`ChannelAdapGray` (p 0.5); ``"visible"`` stops.
+    """
+    return {VISIBLE: T.Compose(_common(height, width)),
+            EXCHANGED: T.Compose(_common(height, width) + [ChannelExchange(gray=2)]),
+            INFRARED: T.Compose(_common(height, width) + [ChannelAdapGray(probability=0.5)])}
+
+
+def test_transform(height: int, width: int) -> T.Compose:
+    """The test pipeline: resize to (height, width), to tensor, ImageNet normalisation."""
+    return T.Compose([ResizeIfNeeded(height, width), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+
+
+def denormalize(img: torch.Tensor) -> torch.Tensor:
+    """Undo the ImageNet normalisation of a ``(3, H, W)`` or ``(B, 3, H, W)`` tensor, clipped to [0, 1]
+    (for showing images)."""
+    mean = torch.tensor(IMAGENET_MEAN, dtype=img.dtype).view(3, 1, 1)   # (3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=img.dtype).view(3, 1, 1)     # (3, 1, 1)
+    return (img * std + mean).clamp(0, 1)
