@@ -72,7 +72,12 @@ def _wait_http(url: str, deadline: float, proc: subprocess.Popen, log: Path) -> 
 
 
 @pytest.fixture()
-def jupyter_lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
+def chromium() -> str:
+    return _chromium()
+
+
+@pytest.fixture()
+def jupyter_lab(chromium: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A JupyterLab server on a free local port with a random token, isolated settings and no autosave.
 
     Yields the base URL and the token; the server and its kernels are shut down afterwards, whatever
@@ -161,8 +166,7 @@ def _top_k(notebook: Path) -> int:
     raise AssertionError(f"{notebook} has no 'TOP_K = ...' line in its parameter cell")
 
 
-def test_browser_shows_gallery_and_follows_query(jupyter_lab: tuple[str, str]) -> None:
-    chromium = _chromium()
+def test_browser_shows_gallery_and_follows_query(chromium: str, jupyter_lab: tuple[str, str]) -> None:
     from playwright.sync_api import sync_playwright
 
     base, token = jupyter_lab
