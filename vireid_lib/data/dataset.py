@@ -15,7 +15,7 @@ from vireid_lib.data.cache import ImageCache
 from vireid_lib.data.common import split_by_modality
 from vireid_lib.data.images import load_image
 from vireid_lib.data.records import Record
-from vireid_lib.data.sampler import CrossModalityIdentitySampler
+from vireid_lib.data.sampler import AlignedPair, CrossModalityIdentitySampler
 from vireid_lib.data.transforms import test_transform, train_transforms
 
 __all__ = ["TrainBatch", "AlignedTrainDataset", "ImageDataset", "collate_train", "build_train_loader",
@@ -50,10 +50,12 @@ class _Images:
 
 
 class AlignedTrainDataset(Dataset):
-    """Indexed by a ``(visible_index, infrared_index)`` pair from :class:`CrossModalityIdentitySampler`;
+    """Indexed by an :class:`~vireid_lib.data.sampler.AlignedPair` from :class:`CrossModalityIdentitySampler`;
     yields ``(visible, exchanged, infrared, label)``: the visible image through the visible pipeline, the
     same visible image through the exchanged pipeline (independent randomness), the infrared image through
-    the infrared pipeline (SPEC 7.9).
+    the infrared pipeline (SPEC 7.9). The augmentation draws from torch's generator seeded with the pair's
+    seed, inside a forked RNG state, so a batch is the same with any number of loader workers and the
+    caller's generator is left untouched.
 
     Args:
         visible: visible training records (labels 0..N-1).
@@ -73,15 +75,17 @@ class AlignedTrainDataset(Dataset):
     def __len__(self) -> int:
         return len(self.visible)
 
-    def __getitem__(self, pair: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-        vi, ii = pair
+    def __getitem__(self, pair: AlignedPair) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+        vi, ii, seed = pair
         label = self.visible[vi].pid
         if self.infrared[ii].pid != label:
             raise ValueError(f"misaligned pair: visible {self.visible[vi].path} has label {label}, infrared "
                              f"{self.infrared[ii].path} has label {self.infrared[ii].pid}")
-        vis_img = self._vis[vi]
-        return (self.transforms[VISIBLE](vis_img), self.transforms[EXCHANGED](vis_img),
-                self.transforms[INFRARED](self._ir[ii]), label)
+        vis_img, ir_img = self._vis[vi], self._ir[ii]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return (self.transforms[VISIBLE](vis_img), self.transforms[EXCHANGED](vis_img),
+                    self.transforms[INFRARED](ir_img), label)
 
 
 def collate_train(samples: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]]) -> TrainBatch:
@@ -132,9 +136,9 @@ def build_train_loader(reader_or_records: object, data_cfg: DataConfig, train_cf
     """The training DataLoader: aligned :class:`TrainBatch` es of P identities x K images per modality.
 
     Its ``batch_sampler`` is a :class:`CrossModalityIdentitySampler`; call
-    ``loader.batch_sampler.set_epoch(epoch)`` before each epoch. Augmentation randomness comes from torch's
-    generator; the loader's generator is seeded with ``train_cfg.seed + rank``, so with the same seed the
-    same batches come out, whatever the number of workers' scheduling.
+    ``loader.batch_sampler.set_epoch(epoch)`` before each epoch. Every sample's augmentation is seeded by the
+    sampler from ``(train_cfg.seed, epoch, rank)``, so the same seed and epoch give the same batches with any
+    number of workers.
 
     Args:
         reader_or_records: a reader (its ``.train``) or a list of training records (labels 0..N-1).
@@ -154,6 +158,7 @@ def build_train_loader(reader_or_records: object, data_cfg: DataConfig, train_cf
                                   _cache(visible, data_cfg), _cache(infrared, data_cfg))
     return DataLoader(dataset, batch_sampler=sampler, num_workers=data_cfg.num_workers,
                       collate_fn=collate_train, persistent_workers=data_cfg.num_workers > 0,
+                      # its own generator, so starting an epoch leaves the global torch generator untouched
                       generator=torch.Generator().manual_seed(train_cfg.seed + rank))
 
 

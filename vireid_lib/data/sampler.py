@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterator, Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
+
+
+class AlignedPair(NamedTuple):
+    """One sample of a batch: a visible and an infrared image of the same identity, and the seed of its
+    augmentation (so augmentation depends on the sampler's seed and epoch, not on the worker count)."""
+
+    visible: int
+    infrared: int
+    seed: int
 
 
 class CrossModalityIdentitySampler:
     """Batches of ``ids_per_batch`` identities x ``per_modality`` aligned (visible, infrared) index pairs.
 
-    A batch is a list of ``P x K`` pairs ``(visible_index, infrared_index)``, identity-contiguous: pairs
+    A batch is a list of ``P x K`` :class:`AlignedPair` ``(visible, infrared, seed)``, identity-contiguous: pairs
     ``k*K .. k*K + K - 1`` belong to the k-th identity of the batch, so visible sample j, its exchanged copy
     and infrared sample j share an identity. An identity's K images of a modality are drawn without
     replacement, with replacement only when it has fewer than K. Within an epoch every identity of the
@@ -77,7 +86,7 @@ class CrossModalityIdentitySampler:
         shard = perm[self.rank::self.world_size]
         return shard[: len(self.ids) // self.world_size]   # equal shard sizes on every rank
 
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+    def __iter__(self) -> Iterator[list[AlignedPair]]:
         shard = self._shard()
         rng = np.random.default_rng([self.seed, self.epoch, self.rank, 1])
         queue: list[int] = []
@@ -94,7 +103,8 @@ class CrossModalityIdentitySampler:
                 vis = _draw(rng, self.visible[pid], self.K)
                 ir = _draw(rng, self.infrared[pid], self.K)
                 batch.extend(zip(vis, ir))
-            yield batch
+            seeds = rng.integers(0, 2**63 - 1, size=len(batch))
+            yield [AlignedPair(v, i, int(s)) for (v, i), s in zip(batch, seeds)]
 
 
 def _index(labels: Sequence[int]) -> dict[int, list[int]]:

@@ -16,6 +16,7 @@ from PIL import Image
 from torchvision import transforms as T
 
 from vireid_lib import EXCHANGED, INFRARED, VISIBLE
+from vireid_lib.config import DataConfig
 from vireid_lib.data.images import resize_image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -157,6 +158,11 @@ def train_transforms(height: int, width: int) -> dict[str, T.Compose]:
 def test_transform(height: int, width: int) -> T.Compose:
     """The test pipeline: resize to (height, width), to tensor, ImageNet normalisation."""
     return T.Compose([ResizeIfNeeded(height, width), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+
+
+def build_test_transform(data_cfg: DataConfig) -> T.Compose:
+    """:func:`test_transform` at ``data_cfg``'s input size."""
+    return test_transform(data_cfg.height, data_cfg.width)
 
 
 def denormalize(img: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,116 @@
+"""Channel augmentation (CAJ semantics) and the training/test pipelines."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vireid_lib.config import DataConfig
+from vireid_lib.data import transforms
+from vireid_lib.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, ChannelAdapGray, ChannelExchange,
+                                        ChannelRandomErasing, denormalize, train_transforms)
+
+
+def rgb_tensor(h=12, w=6):
+    g = torch.Generator().manual_seed(5)
+    return torch.rand(3, h, w, generator=g)
+
+
+def outcome(img, out):
+    """Which CAJ branch produced ``out``: 'R', 'G', 'B', 'grey' or 'same'."""
+    for c, name in enumerate("RGB"):
+        if torch.equal(out, img[c:c + 1].expand_as(img)):
+            return name
+    grey = 0.2989 * img[0] + 0.5870 * img[1] + 0.1140 * img[2]
+    if torch.allclose(out, grey.expand_as(img)):
+        return "grey"
+    assert torch.equal(out, img), "unexpected output"
+    return "same"
+
+
+def test_channel_exchange_copies_one_of_rgb_uniformly_and_keeps_input():
+    img = rgb_tensor()
+    before = img.clone()
+    counts = Counter(outcome(img, ChannelExchange(gray=2)(img)) for _ in range(3000))
+    assert set(counts) == {"R", "G", "B"}
+    assert all(abs(n / 3000 - 1 / 3) < 0.04 for n in counts.values())
+    assert torch.equal(img, before)
+    counts = Counter(outcome(img, ChannelExchange(gray=3)(img)) for _ in range(2000))
+    assert set(counts) == {"R", "G", "B", "grey"}
+    with pytest.raises(ValueError):
+        ChannelExchange(gray=5)
+
+
+def test_channel_adap_gray_branch_frequencies():
+    img = rgb_tensor()
+    counts = Counter(outcome(img, ChannelAdapGray(probability=0.5)(img)) for _ in range(4000))
+    # 1/4 each channel; the fourth quarter splits into grey and unchanged with probability 0.5.
+    for name, p in {"R": 0.25, "G": 0.25, "B": 0.25, "grey": 0.125, "same": 0.125}.items():
+        assert abs(counts[name] / 4000 - p) < 0.03, (name, counts)
+    counts = Counter(outcome(img, ChannelAdapGray(probability=0.0)(img)) for _ in range(400))
+    assert "grey" not in counts
+    with pytest.raises(ValueError):
+        ChannelAdapGray(probability=1.5)
+
+
+def test_channel_random_erasing_fills_one_rectangle_per_channel():
+    img = torch.full((3, 40, 20), 9.0)
+    erased = 0
+    for _ in range(400):
+        out = ChannelRandomErasing(probability=0.5)(img)
+        assert torch.equal(img, torch.full((3, 40, 20), 9.0))
+        mask = out[0] != 9.0
+        if not mask.any():
+            assert torch.equal(out, img)
+            continue
+        erased += 1
+        ys, xs = torch.nonzero(mask, as_tuple=True)
+        h, w = int(ys.max() - ys.min() + 1), int(xs.max() - xs.min() + 1)
+        assert mask.sum() == h * w                      # one filled rectangle
+        assert 0.02 * 800 * 0.5 <= h * w <= 0.4 * 800 * 1.5
+        for c, fill in enumerate((0.4914, 0.4822, 0.4465)):
+            assert torch.allclose(out[c][mask], torch.tensor(fill))
+            assert torch.equal(out[c][~mask], img[c][~mask])
+    assert 0.4 < erased / 400 < 0.6
+    assert torch.equal(ChannelRandomErasing(probability=0.0)(img), img)
+    assert not torch.equal(ChannelRandomErasing(probability=1.0)(img), img)
+
+
+def test_channel_random_erasing_gives_up_when_nothing_fits():
+    img = torch.zeros(3, 1, 1)   # no rectangle strictly smaller than 1x1 exists
+    assert torch.equal(ChannelRandomErasing(probability=1.0)(img), img)
+
+
+def pil(h=30, w=14, seed=0):
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+def test_train_pipelines_shapes_modalities_and_torch_seeding():
+    pipes = train_transforms(24, 12)
+    assert set(pipes) == {"visible", "exchanged", "infrared"}
+    img = pil()
+    for name, pipe in pipes.items():
+        torch.manual_seed(3)
+        a = pipe(img)
+        torch.manual_seed(3)
+        assert torch.equal(a, pipe(img)), name
+        assert a.shape == (3, 24, 12) and a.dtype == torch.float32
+    # ChannelExchange runs after normalisation, so the exchanged copy's three channels are equal.
+    for s in range(20):
+        torch.manual_seed(s)
+        x = pipes["exchanged"](img)
+        assert torch.equal(x[0], x[1]) and torch.equal(x[1], x[2])
+
+
+def test_test_pipeline_resizes_and_normalises():
+    img = Image.fromarray(np.full((30, 14, 3), 255, np.uint8))
+    out = transforms.test_transform(24, 12)(img)
+    assert torch.equal(out, transforms.build_test_transform(DataConfig(height=24, width=12))(img))
+    assert out.shape == (3, 24, 12)
+    expected = (1 - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
+    assert torch.allclose(out[:, 5, 5], expected, atol=1e-6)
+    assert torch.allclose(denormalize(out), torch.ones(3, 24, 12), atol=1e-6)
