@@ -62,6 +62,8 @@ BG, SKIN, HAIR, UP1, UP2, LOW1, LOW2, SHOE, BAG, HAT, GLASS, OCCLUDER = range(12
 N_MATERIALS = 12
 
 _LAYOUT_CODE = {"sysu": 1, "regdb": 2}
+MIN_IMAGES_FOR_POOL = 600
+"""Below this many images a process pool costs more than it saves and rendering stays in-process."""
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -594,7 +596,7 @@ def _render_job(job: Job) -> int:
 def _run_jobs(layout: str, seed: int, people: list[Identity], out: Path, jobs: list[Job],
               workers: int) -> None:
     n_images = sum(len(j.files) for j in jobs)
-    if workers <= 1 or n_images < 600:   # a process pool costs more than it saves on a tiny set
+    if workers <= 1 or n_images < MIN_IMAGES_FOR_POOL:
         _init_worker(layout, seed, people, str(out))
         for job in jobs:
             _render_job(job)

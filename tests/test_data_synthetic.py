@@ -1,0 +1,156 @@
+"""The synthetic visible/infrared generator: layouts, determinism, modality properties, the cache."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vireid_lib.config import DataConfig
+from vireid_lib.data import RegDB, SYSUMM01, open_dataset, synthetic
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def sysu_tree(tmp_path_factory):
+    out = tmp_path_factory.mktemp("syn") / "sysu"
+    synthetic.generate("sysu", out, identities=10, seed=3, workers=1, smoke=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def regdb_tree(tmp_path_factory):
+    out = tmp_path_factory.mktemp("syn") / "regdb"
+    synthetic.generate("regdb", out, identities=6, seed=3, workers=1)
+    return out
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path, sysu_tree):
+    synthetic.generate("sysu", tmp_path / "again", identities=10, seed=3, workers=1, smoke=True)
+    assert tree_hashes(tmp_path / "again") == tree_hashes(sysu_tree)
+    synthetic.generate("sysu", tmp_path / "other", identities=10, seed=4, workers=1, smoke=True)
+    other = tree_hashes(tmp_path / "other")
+    same = tree_hashes(sysu_tree)
+    shared = set(other) & set(same) - {synthetic.STATS_FILE}
+    assert sum(other[k] == same[k] for k in shared) == 0
+
+
+def test_worker_count_does_not_change_the_bytes(tmp_path, regdb_tree, monkeypatch):
+    monkeypatch.setattr(synthetic, "MIN_IMAGES_FOR_POOL", 0)   # use the process pool even for a tiny set
+    synthetic.generate("regdb", tmp_path / "two", identities=6, seed=3, workers=2)
+    assert tree_hashes(tmp_path / "two") == tree_hashes(regdb_tree)
+
+
+def test_sysu_layout(sysu_tree):
+    ids = {s: [int(x) for x in (sysu_tree / "exp" / f"{s}_id.txt").read_text().strip().split(",")]
+           for s in ("train", "val", "test")}
+    assert sorted(sum(ids.values(), [])) == list(range(1, 11))
+    folders = {(int(d.parent.name[3:]), int(d.name)) for d in sysu_tree.glob("cam*/*")}
+    test = ids["test"]
+    for cam in range(1, 7):
+        assert any((cam, p) in folders for p in test)          # every camera among the test ids
+    assert any(sum((c, p) in folders for c in range(1, 7)) < 6 for p in test)   # some ids miss cameras
+    for cam, pid in folders:
+        names = sorted(f.name for f in (sysu_tree / f"cam{cam}" / f"{pid:04d}").iterdir())
+        assert names == [f"{k:04d}.jpg" for k in range(1, len(names) + 1)]
+    img = Image.open(next(sysu_tree.glob("cam3/*/0001.jpg")))
+    assert img.format == "JPEG" and img.mode == "RGB" and img.size == (64, 128)
+    ds = SYSUMM01(sysu_tree)
+    assert ds.num_train_ids == len(ids["train"]) + len(ids["val"])
+    stats = synthetic.read_stats(sysu_tree)
+    assert stats["query"] == len(ds.query()) and stats["gallery_single_shot_all"] == len(ds.gallery("all"))
+    assert "query" in synthetic.format_stats(stats)
+
+
+def test_infrared_has_three_identical_channels_and_visible_has_colour(sysu_tree):
+    for path in list(sysu_tree.glob("cam[36]/*/*.jpg"))[:10]:
+        a = np.asarray(Image.open(path).convert("RGB")).astype(int)
+        assert np.array_equal(a[..., 0], a[..., 1]) and np.array_equal(a[..., 1], a[..., 2])
+    a = np.asarray(Image.open(next(sysu_tree.glob("cam1/*/*.jpg")))).astype(int)
+    assert np.abs(a[..., 0] - a[..., 2]).mean() > 3
+
+
+def test_regdb_layout(regdb_tree):
+    for modality in ("Visible", "Thermal"):
+        for pid in range(1, 7):
+            files = list((regdb_tree / modality / str(pid)).iterdir())
+            assert len(files) == 10 and all(f.suffix == ".bmp" for f in files)
+    assert Image.open(next(regdb_tree.glob("Visible/1/*.bmp"))).format == "BMP"
+    splits = []
+    for t in range(1, 11):
+        ds = RegDB(regdb_tree, t)
+        train = {Path(r.path).parent.name for r in ds.train}
+        test = {Path(r.path).parent.name for r in ds.query("v2t")}
+        assert len(train) == 3 and len(test) == 3 and not train & test
+        assert len(ds.query("v2t")) == len(ds.gallery("v2t")) == 30
+        splits.append(frozenset(train))
+    assert len(set(splits)) > 1                                  # a random half per trial
+
+
+def test_emissivity_is_independent_of_colour():
+    people = synthetic.make_identities(600, seed=0)
+    luma = np.array([0.299 * p.up_rgb[0] + 0.587 * p.up_rgb[1] + 0.114 * p.up_rgb[2] for p in people])
+    emis = np.array([p.up_emissivity for p in people])
+    assert abs(np.corrcoef(luma, emis)[0, 1]) < 0.1
+    twins = [p for p in people if p.twin_of is not None]
+    assert 0.1 < len(twins) / len(people) < 0.3
+    assert all(p.up_rgb == people[p.twin_of - 1].up_rgb for p in twins)
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="unknown layout"):
+        synthetic.generate("market", tmp_path / "x")
+    with pytest.raises(ValueError, match="at least 4"):
+        synthetic.generate("sysu", tmp_path / "x", identities=2)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "file").write_text("x")
+    with pytest.raises(ValueError, match="not empty"):
+        synthetic.generate("sysu", tmp_path / "full", identities=4)
+    with pytest.raises(FileNotFoundError, match="not a synthetic dataset"):
+        synthetic.read_stats(tmp_path)
+
+
+def _root_in_process(args):
+    cache, layout = args
+    return str(synthetic.synthetic_root(layout, identities=5, seed=1, cache_dir=cache))
+
+
+def test_synthetic_root_is_safe_under_concurrent_first_use(tmp_path):
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        roots = pool.map(_root_in_process, [(str(tmp_path), "regdb")] * 2)
+    assert roots[0] == roots[1]
+    root = Path(roots[0])
+    assert [p.name for p in root.parent.iterdir()] == [root.name]   # no temporary folder left behind
+    assert synthetic.read_stats(root)["ids"] == 5
+    assert synthetic.synthetic_root("regdb", identities=5, seed=1, cache_dir=tmp_path) == root
+
+
+def test_open_dataset_generates_the_synthetic_dataset(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIREID_CACHE", str(tmp_path))
+    ds = open_dataset(DataConfig(dataset="regdb", trial=2, synthetic_identities=4), smoke=True)
+    assert isinstance(ds, RegDB) and ds.num_train_ids == 2
+    assert str(tmp_path) in str(ds.root)
+
+
+def test_synthetic_root_discards_its_copy_when_another_process_won(tmp_path, monkeypatch):
+    real = synthetic.generate
+
+    def racing(layout, out, **kw):
+        stats = real(layout, out, **kw)
+        winner = tmp_path / f"synthetic-v{synthetic.GENERATOR_VERSION}" / "regdb-4ids-seed2"
+        real(layout, winner, **kw)          # another process finished first
+        (winner / "marker").write_text("winner")
+        return stats
+
+    monkeypatch.setattr(synthetic, "generate", racing)
+    root = synthetic.synthetic_root("regdb", identities=4, seed=2, cache_dir=tmp_path)
+    assert (root / "marker").read_text() == "winner"
+    assert [p.name for p in root.parent.iterdir()] == [root.name]
