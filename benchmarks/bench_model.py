@@ -13,7 +13,7 @@
    second from the fastest, and the process CPU time per step (least sensitive to a shared CPU), with its
    ratio to ``base+p``.
 3. Peak memory of one such step at 288x144, batch 48, resnet50: the peak resident set size of a fresh
-   process minus its size just before the step (each variant in its own process).
+   process (each variant in its own) and its growth over the size just before the step (Linux only).
 4. With CUDA: the training step at 288x144, batch 48, resnet50, bf16 autocast and channels_last, in images
    per second, and the peak CUDA memory. Skipped without CUDA.
 """
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -99,15 +98,21 @@ def cpu_step_speed(rounds: int, steps: int) -> list[dict]:
 
 
 def memory_child(name: str) -> None:
-    """Runs in a fresh process: the peak RSS of one training step against the RSS just before it."""
+    """Runs in a fresh process: its peak resident set during one training step, and its size just before."""
     step = make_step(model_variant(name, arch="resnet50"), 288, 144)
-    before = _rss_mib()
+    before = _proc_status_mib("VmRSS")
     step()
-    print(json.dumps(dict(variant=name, before_mib=before, peak_mib=_rss_mib())))
+    print(json.dumps(dict(variant=name, before_mib=before, peak_mib=_proc_status_mib("VmHWM"))))
 
 
-def _rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+def _proc_status_mib(field: str) -> float:
+    """A memory line of /proc/self/status (Linux): VmRSS is the current resident set, VmHWM its peak since
+    this program started (getrusage's ru_maxrss can carry the parent's peak over a fork)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError(f"/proc/self/status has no {field}; the memory part needs Linux")
 
 
 def peak_memory() -> list[dict]:

@@ -272,3 +272,11 @@ def test_attention_is_not_saturated_at_initialisation():
             assert weights.amax(dim=-1).mean() < 0.6, stage
         term = model.pca.stripe_weights(maps["layer4"])
     assert (term.abs() > 0.7).float().mean() < 0.2
+
+
+def test_heads_follow_the_bn_neck_recipe(full_model):
+    head = full_model.global_head
+    assert not head.neck.bias.requires_grad and torch.all(head.neck.bias == 0)
+    assert head.classifier.bias is None
+    assert 0.0008 < head.classifier.weight.std().item() < 0.0012
+    assert full_model.local_head.classifier.bias is None

@@ -52,6 +52,11 @@ def stem_groups(modality: str | Sequence[str], batch: int) -> dict[str, torch.Te
     return {s: torch.tensor([i for i, t in enumerate(stems) if t == s]) for s in dict.fromkeys(stems)}
 
 
+def out_channels(stage: nn.Module) -> int:
+    """Channels a ResNet stage produces: those of its last batch norm (BasicBlock and Bottleneck alike)."""
+    return [m for m in stage.modules() if isinstance(m, nn.BatchNorm2d)][-1].num_features
+
+
 class TwoStreamResNet(nn.Module):
     """Torchvision ResNet split into two modality stems and shared layer2-4.
 
@@ -71,16 +76,21 @@ class TwoStreamResNet(nn.Module):
         for m in self.layer4[0].modules():
             if isinstance(m, nn.Conv2d) and m.stride == (2, 2):
                 m.stride = (last_stride, last_stride)
-        self.channels = [m for m in self.layer4.modules() if isinstance(m, nn.BatchNorm2d)][-1].num_features
+        self.channels = out_channels(self.layer4)
 
     def stem(self, x: torch.Tensor, modality: str | Sequence[str]) -> torch.Tensor:
-        """Run each sample through its modality's stem, one call per stem, results in input order."""
+        """Run each sample through its modality's stem, one call per stem, results in input order.
+
+        In training each stem's batch norm sees only its own samples, as with separate per-modality calls.
+        """
         groups = stem_groups(modality, x.shape[0])
         if isinstance(groups, str):
             return self.stems[groups](x)
         outs = {s: self.stems[s](x[idx.to(x.device)]) for s, idx in groups.items()}
         first = next(iter(outs.values()))
-        out = first.new_empty((x.shape[0], *first.shape[1:]))
+        channels_last = first.is_contiguous(memory_format=torch.channels_last) and not first.is_contiguous()
+        out = first.new_empty((x.shape[0], *first.shape[1:]))  # (B, C, h, w)
+        out = out.contiguous(memory_format=torch.channels_last) if channels_last else out
         for s, idx in groups.items():
             out[idx.to(x.device)] = outs[s]
         return out

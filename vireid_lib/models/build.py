@@ -14,7 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from vireid_lib.config import ModelConfig
 from vireid_lib.models.attention import MCA, PCA
-from vireid_lib.models.backbone import ARCHS, TwoStreamResNet
+from vireid_lib.models.backbone import ARCHS, TwoStreamResNet, out_channels
 from vireid_lib.models.heads import GlobalHead, LocalHead
 
 _WEIGHTS = {
@@ -48,15 +48,20 @@ class VIReIDNet(nn.Module):
 
     Build it with :func:`build_model`. ``model(x, modality)`` takes images ``(B, 3, H, W)`` and one modality
     name or one per image (``"visible"``, ``"exchanged"``, ``"infrared"``).
+
+    Initialisation of the added layers: BN to identity, classifiers N(0, 0.001) and the local embedding
+    Kaiming (CAJ). MCA and PCA keep PyTorch's default convolution initialisation, as CCNet's criss-cross
+    module and squeeze-excitation blocks do: Kaiming gain through Q's three stacked 1x1 convolutions and the
+    summed poolings of eqs. (1)-(2) puts the affinities in the hundreds (a one-hot softmax), and through
+    eqs. (5)-(6) saturates PCA's tanh; both would stop the gradient from the start.
     """
 
     def __init__(self, cfg: ModelConfig, num_classes: int, resnet: torchvision.models.ResNet) -> None:
         super().__init__()
         self.cfg = cfg
         self.backbone = TwoStreamResNet(resnet, cfg.last_stride)
-        stage_channels = {f"layer{i}": getattr(resnet, f"layer{i}")[-1] for i in _MCA_STAGES}
         self.mca = nn.ModuleDict({
-            f"layer{s}": MCA(_out_channels(stage_channels[f"layer{s}"]), cfg.mca_reduction,
+            f"layer{s}": MCA(out_channels(getattr(self.backbone, f"layer{s}")), cfg.mca_reduction,
                              cfg.mca_pool_kernels, cfg.mca_dilations, cfg.mca_value_reduction,
                              cfg.mca_scale == "learnable")
             for s in cfg.mca_stages})
@@ -117,32 +122,6 @@ class VIReIDNet(nn.Module):
         """
         backbone = {id(p) for p in self.backbone.parameters()}
         return (p for p in self.parameters() if id(p) not in backbone)
-
-
-def _out_channels(block: nn.Module) -> int:
-    return [m for m in block.modules() if isinstance(m, nn.BatchNorm2d)][-1].num_features
-
-
-def _init_new_layers(model: VIReIDNet) -> None:
-    """CAJ-style initialisation of the layers added to the ResNet: Kaiming for convolutions, BN to identity.
-
-    MCA and PCA keep PyTorch's default convolution initialisation, as CCNet's criss-cross module and
-    squeeze-excitation blocks do: Kaiming gain through Q's three stacked 1x1 convolutions and the summed
-    poolings of eqs. (1)-(2) puts the affinities in the hundreds (a one-hot softmax at initialisation), and
-    through eqs. (5)-(6) saturates PCA's tanh; both stop the gradient. Classifiers keep their N(0, 0.001)
-    weights.
-    """
-    for part in (model.global_head, model.local_head):
-        if part is None:
-            continue
-        for m in part.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
 
 
 def _validate(cfg: ModelConfig, num_classes: int) -> None:
@@ -255,6 +234,4 @@ def build_model(cfg: ModelConfig, num_classes: int) -> VIReIDNet:
         _load_checked(resnet, imagenet_state_dict(cfg.arch), f"ImageNet weights of {cfg.arch}", cfg.arch)
     elif cfg.pretrained is not None:
         load_resnet_state_dict(resnet, cfg.pretrained, cfg.arch)
-    model = VIReIDNet(cfg, num_classes, resnet)
-    _init_new_layers(model)
-    return model
+    return VIReIDNet(cfg, num_classes, resnet)
