@@ -114,3 +114,19 @@ def test_test_pipeline_resizes_and_normalises():
     expected = (1 - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
     assert torch.allclose(out[:, 5, 5], expected, atol=1e-6)
     assert torch.allclose(denormalize(out), torch.ones(3, 24, 12), atol=1e-6)
+
+
+def test_show_images_accepts_paths_pil_and_tensors(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    from vireid_lib.data.preview import show_images
+    path = tmp_path / "a.png"
+    pil(8, 4).save(path)
+    img = transforms.test_transform(8, 4)(pil(8, 4))
+    fig = show_images([str(path), pil(8, 4), img, None], titles=["p", "i", "t", ""], ncols=2)
+    assert len(fig.axes) == 4 and [a.get_title() for a in fig.axes[:3]] == ["p", "i", "t"]
+    assert not fig.axes[3].images
+    shown = fig.axes[2].images[0].get_array()
+    assert np.allclose(shown, np.asarray(pil(8, 4)) / 255.0, atol=1e-5)   # denormalised back
+    with pytest.raises(ValueError):
+        show_images([])
