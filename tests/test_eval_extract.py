@@ -102,3 +102,17 @@ def test_bad_inputs(records):
         extract_features(model, records, to_tensor, feature="fc", progress=False)
     with pytest.raises(ValueError, match="branch must be"):
         extract_features(model, records, to_tensor, branch="parts", progress=False)
+
+
+def test_data_config_selects_the_test_pipeline_and_missing_files_are_named(records, tmp_path):
+    from vireid_lib.config import DataConfig
+
+    model = HalvesNet()
+    f = extract_features(model, records[:1], DataConfig(height=8, width=4), flip=False, normalize=False,
+                         feature="pool", progress=False)
+    # ImageNet normalisation of record 0 (left 0, right 1): channel 0 -> (0 - 0.485) / 0.229, (1 - 0.485) / 0.229.
+    assert f[0, 0].item() == pytest.approx(-0.485 / 0.229, abs=1e-4)
+    assert f[0, 3].item() == pytest.approx(0.515 / 0.229, abs=1e-4)
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        extract_features(model, [records[0]._replace(path=str(tmp_path / "missing.png"))], to_tensor,
+                         progress=False)

@@ -9,34 +9,22 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from vireid_lib import MODALITIES
+from vireid_lib.config import DataConfig
+from vireid_lib.data.dataset import ImageDataset
 from vireid_lib.data.records import Record
+from vireid_lib.data.transforms import build_test_transform
 
 Transform = Callable[[Image.Image], torch.Tensor]
-
-
-class _Images(Dataset):
-    """Images of records, in order, through a test transform."""
-
-    def __init__(self, records: Sequence[Record], transform: Transform) -> None:
-        self.records = records
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        with Image.open(self.records[i].path) as img:
-            return self.transform(img.convert("RGB"))
 
 
 def extract_features(
     model: nn.Module,
     records: Sequence[Record],
-    transform: Transform,
+    transform: Transform | DataConfig,
     *,
     batch_size: int = 64,
     flip: bool = True,
@@ -57,7 +45,8 @@ def extract_features(
     Args:
         model: a network following the ``ModelOutput`` contract (``model(x, modality)``).
         records: images to embed; ``record.modality`` picks the stream (``"visible"`` or ``"infrared"``).
-        transform: test transform from a PIL image to a ``(3, H, W)`` tensor.
+        transform: test transform from a PIL image to a ``(3, H, W)`` tensor, or a ``DataConfig`` whose
+            test pipeline (resize, to tensor, ImageNet normalisation) is used.
         batch_size: images per forward pass.
         flip: average with the horizontally flipped image.
         normalize: L2-normalise the features.
@@ -71,8 +60,9 @@ def extract_features(
         ``(N, D)`` float32 features on the CPU.
 
     Raises:
-        ValueError: for no records, an unknown modality, feature or branch, or ``branch`` needing the
-            local branch of a model built without it.
+        ValueError: for no records, an unknown modality, feature or branch, ``branch`` needing the
+            local branch of a model built without it, or an unreadable image (named).
+        FileNotFoundError: for a missing image file (named).
     """
     if len(records) == 0:
         raise ValueError("no records to extract features from")
@@ -83,6 +73,8 @@ def extract_features(
     unknown = sorted({r.modality for r in records} - set(MODALITIES))
     if unknown:
         raise ValueError(f"records have modalities {unknown}; test images are one of {MODALITIES}")
+    if isinstance(transform, DataConfig):
+        transform = build_test_transform(transform)
     if device is None:
         device = next(model.parameters()).device
     was_training = model.training
@@ -93,10 +85,10 @@ def extract_features(
         with torch.inference_mode():
             for modality in MODALITIES:  # a batch goes through one stream
                 index = [i for i, r in enumerate(records) if r.modality == modality]
-                loader = DataLoader(_Images([records[i] for i in index], transform), batch_size=batch_size,
+                loader = DataLoader(ImageDataset([records[i] for i in index], transform), batch_size=batch_size,
                                     num_workers=num_workers)
                 pos = 0
-                for x in loader:
+                for x, _, _ in loader:
                     x = x.to(device)
                     f = _embed(model, x, modality, feature, branch, normalize)
                     if flip:

@@ -18,6 +18,7 @@ from torch import nn
 
 from vireid_lib.config import Config, DataConfig, EvalConfig
 from vireid_lib.data.records import Record
+from vireid_lib.data.transforms import build_test_transform
 from vireid_lib.evaluation.extract import Transform, extract_features
 from vireid_lib.evaluation.metrics import rank_metrics
 from vireid_lib.evaluation.reranking import k_reciprocal_rerank
@@ -257,6 +258,4 @@ def results_path(checkpoint: str | Path) -> Path:
 
 def default_transform(data_cfg: DataConfig) -> Transform:
     """The test pipeline (resize, to tensor, ImageNet normalisation) for ``data_cfg``'s input size."""
-    from vireid_lib.data import transforms
-
-    return transforms.build_test_transform(data_cfg)
+    return build_test_transform(data_cfg)
