@@ -15,7 +15,20 @@ from vireid_lib.data.records import Record
 from vireid_lib.data.regdb import RegDB
 from vireid_lib.data.sysu import SYSUMM01
 
-__all__ = ["Record", "RegDB", "SYSUMM01", "DATASET_FOLDERS", "data_root_from_env", "open_dataset"]
+__all__ = ["Record", "RegDB", "SYSUMM01", "DATASET_FOLDERS", "data_root_from_env", "open_dataset", "TrainBatch",
+           "build_train_loader", "build_test_loader"]
+
+_TORCH_NAMES = {"TrainBatch", "build_train_loader", "build_test_loader"}
+
+
+def __getattr__(name: str) -> object:
+    # The loaders need torch; importing them lazily keeps the readers (and the generator's worker
+    # processes) free of torch's import time.
+    if name in _TORCH_NAMES:
+        from vireid_lib.data import dataset
+
+        return getattr(dataset, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 DATASET_FOLDERS = {"sysu": "SYSU-MM01", "regdb": "RegDB"}
 """The folder name of each dataset inside ``$VIREID_DATA``."""
