@@ -218,3 +218,12 @@ def test_hiding_the_attributed_region_hurts_the_match_more_than_a_random_region(
     assert result.cam_drop.shape == result.random_drop.shape == (16,)
     assert result.cam_drop.mean() > result.random_drop.mean()
     assert result.margin > 0.05
+
+
+def test_match_cam_figure_draws_both_rows(model):
+    q, g = _images(1, 12)[0], _images(2, 13)
+    ex = explain.explain_matches(model, q, "infrared", g, "visible", layer="layer4")
+    fig = explain.match_cam_figure(q, g, ex, [True, False], [0.1, 0.4])
+    axes = fig.axes
+    assert len(axes) == 6 and all(len(ax.images) == 1 for ax in axes)
+    assert axes[1].get_title() == "#1 0.100" and axes[1].spines["top"].get_edgecolor()[:3] == (0, 0.5019607843137255, 0)

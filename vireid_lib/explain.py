@@ -13,12 +13,14 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import matplotlib
+import matplotlib.figure
 import numpy as np
 import torch
 import torch.nn.functional as F
 from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, XGradCAM
 from torch import nn
 
+from vireid_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from vireid_lib.models.backbone import STEM_OF
 
 CAM_METHODS: dict[str, type] = {
@@ -32,8 +34,6 @@ CAM_METHODS: dict[str, type] = {
 """CAM methods by name. EigenCAM uses no gradient: its map is the first principal component of the layer's
 activations and does not depend on the target."""
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class EmbeddingModel(nn.Module):
@@ -407,3 +407,38 @@ def faithfulness_check(model: nn.Module, images: torch.Tensor, modality: str, re
     random_drop = sum(intact - _similarity(model, hide_boxes(images, c, box), modality, references, feature)
                       for c in random_corners) / n_random
     return Faithfulness(cam_drop.numpy(), random_drop.numpy(), empty.numpy(), box)
+
+
+def match_cam_figure(query: torch.Tensor, gallery: torch.Tensor, explanation: MatchExplanation,
+                     matches: Sequence[bool], distances: Sequence[float]) -> matplotlib.figure.Figure:
+    """A query and its top-k matches, each drawn plain (top row) and with its Grad-CAM (bottom row).
+
+    The query's bottom image is its map for the first match; gallery borders are green for the query's
+    identity and red otherwise, as in the ranked-results figure of :mod:`vireid_lib.visualize`.
+
+    Args:
+        query: ``(3, H, W)`` normalised query image.
+        gallery: ``(k, 3, H, W)`` normalised gallery images, best first.
+        explanation: :func:`explain_matches` of these images.
+        matches: whether each gallery image shows the query's identity.
+        distances: their distances to the query.
+    """
+    from matplotlib.figure import Figure
+
+    k = gallery.shape[0]
+    fig = Figure(figsize=(1.0 * (k + 1) + 0.3, 4.4), layout="constrained")
+    axes = fig.subplots(2, k + 1, squeeze=False)
+    columns = [(query, explanation.query[0], "query", "0.25")]
+    columns += [(g, c, f"#{i + 1} {d:.3f}", "green" if m else "red")
+                for i, (g, c, m, d) in enumerate(zip(gallery, explanation.gallery, matches, distances))]
+    for j, (image, cam, title, colour) in enumerate(columns):
+        axes[0, j].imshow(to_display(image))
+        axes[1, j].imshow(overlay(image, cam))
+        axes[0, j].set_title(title, fontsize=7, color=colour)
+        for ax in axes[:, j]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_color(colour)
+                spine.set_linewidth(3)
+    return fig
