@@ -3,7 +3,6 @@
 import json
 import random
 from collections import namedtuple
-from pathlib import Path
 
 import numpy as np
 import pytest

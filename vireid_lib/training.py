@@ -19,13 +19,11 @@ eqs. 11-13 stay correct per rank), and only rank 0 logs, evaluates and writes ch
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import math
 import os
 import random
 import time
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -313,6 +311,7 @@ class FitResult(NamedTuple):
         epochs: epochs completed (including those of a resumed run).
         steps: optimiser steps completed.
         seconds: wall time of this call.
+        model: the trained network (unwrapped from DistributedDataParallel), in evaluation mode.
     """
 
     out_dir: Path
@@ -322,6 +321,7 @@ class FitResult(NamedTuple):
     epochs: int
     steps: int
     seconds: float
+    model: nn.Module
 
 
 EvalFn = Callable[[nn.Module, Config, Any], dict[str, float]]
@@ -414,6 +414,50 @@ def plot_losses(records: Sequence[dict[str, Any]] | str | Path, smooth: int = 20
         ax.set_visible(False)
     fig.tight_layout()
     return fig
+
+
+def live_loss_plot(every: int = 10, smooth: int = 10) -> Callable[[StepRecord], None]:
+    """An ``on_step`` callback for :func:`fit` that redraws the per-term loss curves every ``every`` steps
+    in place (a notebook output that updates while training runs).
+
+    Returns:
+        The callback; its ``records`` attribute holds every record seen.
+    """
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    records: list[dict[str, Any]] = []
+    handle: dict[str, Any] = {}
+
+    def on_step(record: StepRecord) -> None:
+        records.append({"event": "step", **record.to_json()})
+        if len(records) % every:
+            return
+        fig = plot_losses(records, smooth=smooth)
+        if "display" not in handle:
+            handle["display"] = display(fig, display_id=True)
+        else:
+            handle["display"].update(fig)
+        plt.close(fig)
+
+    on_step.records = records  # type: ignore[attr-defined]
+    return on_step
+
+
+def runs_dir() -> Path:
+    """The folder that holds run folders: ``$VIREID_RUNS`` when set, else ``runs/`` at the project root (the
+    folder holding ``pyproject.toml``, for a source checkout) or in the working directory."""
+    if os.environ.get("VIREID_RUNS"):
+        return Path(os.environ["VIREID_RUNS"]).expanduser()
+    root = Path(__file__).resolve().parents[1]
+    return (root if (root / "pyproject.toml").is_file() else Path.cwd()) / "runs"
+
+
+def notebook_run_dir(smoke: bool = False) -> Path:
+    """The run folder of notebook 03, which notebooks 04, 06 and 07 load when present:
+    ``runs_dir() / "notebook-03"``, or ``"notebook-03-smoke"`` in smoke mode so a tiny CI run never stands in
+    for the real one."""
+    return runs_dir() / ("notebook-03-smoke" if smoke else "notebook-03")
 
 
 def _gather_rng(world: int) -> list[dict[str, Any]]:
@@ -534,22 +578,31 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
                 if on_step is not None:
                     on_step(record)
 
+        loader = make_train_loader(cfg, reader, epoch=start_epoch, rank=rank, world_size=world)
         epochs = tqdm(range(start_epoch, tc.epochs), desc="training", initial=start_epoch, total=tc.epochs,
                       disable=not progress or rank != 0, dynamic_ncols=True)
         metrics: dict[str, float] | None = None
         try:
             for epoch in epochs:
                 lr = set_epoch_lr(optimizer, epoch, tc)
-                loader = make_train_loader(cfg, reader, epoch=epoch, rank=rank, world_size=world)
+                loader.batch_sampler.set_epoch(epoch)
                 steps = _common_steps(len(loader), tc.max_steps_per_epoch, world, device)
                 step = train_one_epoch(net, objective, loader, optimizer, epoch=epoch, step=step, device=device,
                                        amp=tc.amp, channels_last=tc.channels_last, scaler=scaler,
                                        max_steps=steps, on_step=log_step, progress=progress and rank == 0)
                 done = epoch + 1
+                if world > 1:
+                    # DDP syncs buffers at the start of a forward; the last step's BN statistics differ per
+                    # rank until rank 0's are copied, so every rank ends the epoch with identical state
+                    for buf in model.buffers():
+                        dist.broadcast(buf, 0)
                 metrics = None
                 if (tc.eval_every and done % tc.eval_every == 0) or done == tc.epochs:
                     if rank == 0:
+                        # evaluation must not shift the training's random streams (resume equality)
+                        saved = rng_state()
                         metrics = eval_fn(model.eval(), cfg, reader)
+                        set_rng_state(saved)
                         model.train()
                         if metrics:
                             log_file.write(json.dumps({"event": "eval", "epoch": done, "step": step,
@@ -575,10 +628,21 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
             if log_file is not None:
                 log_file.close()
         return FitResult(out_dir, last, best if best_map is not None else None, best_map,
-                         max(start_epoch, tc.epochs), step, time.perf_counter() - t0)
+                         max(start_epoch, tc.epochs), step, time.perf_counter() - t0, model.eval())
     finally:
         if owns_group:
             dist.destroy_process_group()
+
+
+def make_train_loader(cfg: Config, reader: Any, *, epoch: int = 0, rank: int = 0, world_size: int = 1) -> Any:
+    """The training loader of ``cfg`` set to ``epoch``: the cross-modality identity sampler gives each rank
+    whole identities, and every batch is a pure function of ``(train.seed, epoch, rank, world_size)``, so
+    the sampler needs no state beyond the epoch (call ``loader.batch_sampler.set_epoch`` for the next one)."""
+    from vireid_lib.data.dataset import build_train_loader
+
+    loader = build_train_loader(reader, cfg.data, cfg.train, rank=rank, world_size=world_size)
+    loader.batch_sampler.set_epoch(epoch)
+    return loader
 
 
 def _common_steps(n: int, cap: int | None, world: int, device: torch.device) -> int:
@@ -592,3 +656,19 @@ def _common_steps(n: int, cap: int | None, world: int, device: torch.device) -> 
         raise ValueError("the training sampler yields no batch: fewer identities with both modalities than "
                          "train.ids_per_batch (per rank); lower train.ids_per_batch or use fewer ranks")
     return steps
+
+
+def evaluate_trial0(model: nn.Module, cfg: Config, reader: Any) -> dict[str, float]:
+    """The periodic evaluation of :func:`fit`: SYSU-MM01 all-search on gallery trial 0, or RegDB
+    visible->thermal on the reader's trial. Returns fractions: ``mAP``, ``mINP``, ``rank1``, ``rank10``,
+    ``rank20``."""
+    from vireid_lib.evaluation.protocols import evaluate_regdb, evaluate_sysu
+
+    if cfg.data.dataset == "sysu":
+        result = evaluate_sysu(model, reader, cfg.eval, cfg.data, modes=("all",), trials=1, progress=False)
+        m = result["all"]["mean"]
+    else:
+        m = evaluate_regdb(model, reader, cfg.eval, cfg.data, directions=("v2t",), progress=False)["v2t"]
+    cmc = m["cmc"]
+    return {"mAP": float(m["mAP"]), "mINP": float(m["mINP"]), "rank1": float(cmc[0]),
+            "rank10": float(cmc[min(9, len(cmc) - 1)]), "rank20": float(cmc[min(19, len(cmc) - 1)])}
