@@ -116,3 +116,11 @@ def test_data_config_selects_the_test_pipeline_and_missing_files_are_named(recor
     with pytest.raises(FileNotFoundError, match="missing.png"):
         extract_features(model, [records[0]._replace(path=str(tmp_path / "missing.png"))], to_tensor,
                          progress=False)
+
+
+def test_non_finite_features_are_reported_with_the_image(records):
+    model = HalvesNet()
+    with torch.no_grad():
+        model.scale.fill_(float("nan"))
+    with pytest.raises(ValueError, match=r"NaN or infinite features for 5 of 5 images \(first: .*0.png\)"):
+        extract_features(model, records, to_tensor, feature="pool", progress=False)

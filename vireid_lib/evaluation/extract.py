@@ -61,7 +61,8 @@ def extract_features(
 
     Raises:
         ValueError: for no records, an unknown modality, feature or branch, ``branch`` needing the
-            local branch of a model built without it, or an unreadable image (named).
+            local branch of a model built without it, an unreadable image (named), or non-finite features
+            (a diverged model).
         FileNotFoundError: for a missing image file (named).
     """
     if len(records) == 0:
@@ -102,7 +103,14 @@ def extract_features(
     finally:
         bar.close()
         model.train(was_training)
-    return torch.stack(out)  # type: ignore[arg-type]
+    feats = torch.stack(out)  # type: ignore[arg-type]
+    bad = ~torch.isfinite(feats).all(dim=1)
+    if bad.any():
+        first = records[int(bad.nonzero()[0])]
+        raise ValueError(f"the model produced NaN or infinite features for {int(bad.sum())} of {len(records)} images "
+                         f"(first: {first.path}); its weights or BN statistics are probably non-finite, e.g. after "
+                         "a diverged training run")
+    return feats
 
 
 def _embed(model: nn.Module, x: torch.Tensor, modality: str, feature: str, branch: str,
