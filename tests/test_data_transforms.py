@@ -106,6 +106,12 @@ def test_train_pipelines_shapes_modalities_and_torch_seeding():
         assert torch.equal(x[0], x[1]) and torch.equal(x[1], x[2])
 
 
+def test_padding_is_ten_at_the_paper_width_and_scales():
+    assert transforms.padding(144) == 10 and transforms.padding(48) == 3 and transforms.padding(8) == 1
+    pad = [t for t in train_transforms(288, 144)["visible"].transforms if type(t).__name__ == "Pad"]
+    assert pad[0].padding == 10
+
+
 def test_test_pipeline_resizes_and_normalises():
     img = Image.fromarray(np.full((30, 14, 3), 255, np.uint8))
     out = transforms.test_transform(24, 12)(img)

@@ -138,15 +138,22 @@ class ResizeIfNeeded:
         return f"ResizeIfNeeded(height={self.size[0]}, width={self.size[1]})"
 
 
+def padding(width: int) -> int:
+    """Pad of the random crop: 10 pixels at the paper's 144-pixel width (SPEC 7.9), scaled with the width so
+    a small CPU input (e.g. 48 wide) is shifted by the same fraction of the image, not by a fifth of it."""
+    return max(1, round(10 * width / 144))
+
+
 def _common(height: int, width: int) -> list[Callable]:
-    return [ResizeIfNeeded(height, width), T.Pad(10), T.RandomCrop((height, width)), T.RandomHorizontalFlip(),
+    return [ResizeIfNeeded(height, width), T.Pad(padding(width)), T.RandomCrop((height, width)),
+            T.RandomHorizontalFlip(),
             T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD), ChannelRandomErasing(probability=0.5)]
 
 
 def train_transforms(height: int, width: int) -> dict[str, T.Compose]:
     """The three training pipelines of SPEC 7.9, by modality name.
 
-    All three: resize to (height, width), pad 10, random crop back to (height, width), horizontal flip, to
+    All three: resize to (height, width), pad 10 (at width 144; see :func:`padding`), random crop back to (height, width), horizontal flip, to
     tensor, ImageNet normalisation, channel random erasing (p 0.5). Then ``"exchanged"`` adds
     :class:`ChannelExchange` and ``"infrared"`` adds :class:`ChannelAdapGray` (p 0.5); ``"visible"`` stops.
     """
