@@ -25,29 +25,25 @@ from vireid_lib.training import load_model, notebook_run_dir
 from vireid_lib.widgets import DatasetSplits, RetrievalBrowser
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="tiny synthetic dataset")
-    parser.add_argument("--queries", type=int, default=30, help="query switches to time")
-    parser.add_argument("--top-k", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+def measure(smoke: bool = False, queries: int = 30, top_k: int = 10) -> dict:
+    """Time the browser's first view and its query switches (index order, hardest first, with Grad-CAM).
 
-    checkpoint = notebook_run_dir(args.smoke) / "last.pt"
+    Returns:
+        ``{"source", "cfg", "split", "first", "plain", "hardest", "cam"}``: seconds (lists for switches).
+    """
+    checkpoint = notebook_run_dir(smoke) / "last.pt"
     cfg = preset("cpu-demo")
     if checkpoint.is_file():
         model, cfg = load_model(checkpoint)
         source = str(checkpoint)
     else:
         model, source = build_model(cfg.model, 8).eval(), "untrained (no notebook-03 checkpoint)"
-    splits = DatasetSplits(sysu_root=synthetic_root("sysu", smoke=args.smoke), sysu_trials=1)
+    splits = DatasetSplits(sysu_root=synthetic_root("sysu", smoke=smoke), sysu_trials=1)
     transform = transforms.test_transform(cfg.data.height, cfg.data.width)
 
     tic = time.perf_counter()
-    browser = RetrievalBrowser({"model": model}, splits, transform, top_k=args.top_k, max_k=args.top_k)
+    browser = RetrievalBrowser({"model": model}, splits, transform, top_k=top_k, max_k=top_k)
     first = time.perf_counter() - tic
-    split = browser.split
 
     def switches(n: int) -> list[float]:
         times = []
@@ -57,20 +53,35 @@ def main() -> None:
             times.append(time.perf_counter() - tic)
         return times
 
-    plain = switches(args.queries)
+    plain = switches(queries)
     browser.order.value = "hardest first"
-    hardest = switches(args.queries)
+    hardest = switches(queries)
     browser.cam.value = True
-    cam = switches(max(3, args.queries // 10))
+    cam = switches(max(3, queries // 10))
+    return {"source": source, "cfg": cfg, "split": browser.split, "first": first, "plain": plain,
+            "hardest": hardest, "cam": cam}
 
-    print(f"model: {source}; arch {cfg.model.arch} at {cfg.data.height}x{cfg.data.width}; "
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny synthetic dataset")
+    parser.add_argument("--queries", type=int, default=30, help="query switches to time")
+    parser.add_argument("--top-k", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    r = measure(args.smoke, args.queries, args.top_k)
+    cfg, split, first = r["cfg"], r["split"], r["first"]
+
+    print(f"model: {r['source']}; arch {cfg.model.arch} at {cfg.data.height}x{cfg.data.width}; "
           f"{torch.get_num_threads()} threads")
     print(f"split: SYSU-MM01 all-search trial 0, {len(split.query)} queries x {len(split.gallery)} gallery, "
           f"top-{args.top_k}")
     print(f"{'step':<42}{'n':>5}{'median s':>11}{'max s':>9}")
     print(f"{'first view (extract + rank + draw)':<42}{1:>5}{first:>11.3f}{first:>9.3f}")
-    for name, t in (("switch query, index order, no CAM", plain), ("switch query, hardest first, no CAM", hardest),
-                    ("switch query, Grad-CAM overlay on", cam)):
+    for name, t in (("switch query, index order, no CAM", r["plain"]),
+                    ("switch query, hardest first, no CAM", r["hardest"]),
+                    ("switch query, Grad-CAM overlay on", r["cam"])):
         print(f"{name:<42}{len(t):>5}{statistics.median(t):>11.3f}{max(t):>9.3f}")
 
 

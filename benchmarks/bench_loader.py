@@ -19,6 +19,32 @@ from vireid_lib.data import SYSUMM01, synthetic
 from vireid_lib.data.dataset import build_train_loader
 
 
+def throughput(reader: SYSUMM01, cfg: DataConfig, train: TrainConfig, batches: int) -> dict:
+    """Build the training loader and time ``batches`` batches after 5 warm-up ones.
+
+    Returns:
+        ``{"build_s", "images_per_s"}``; images count each of a pair's three tensors.
+    """
+    t0 = time.perf_counter()
+    loader = build_train_loader(reader, cfg, train)
+    build = time.perf_counter() - t0
+    it = iter(loader)
+    for _ in range(5):
+        next(it)
+    t0 = time.perf_counter()
+    n = 0
+    for _ in range(batches):
+        try:
+            batch = next(it)
+        except StopIteration:
+            it = iter(loader)
+            batch = next(it)
+        n += 3 * len(batch.labels)
+    dt = time.perf_counter() - t0
+    del it, loader
+    return {"build_s": build, "images_per_s": n / dt}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--height", type=int, default=288)
@@ -37,24 +63,8 @@ def main() -> None:
         for cache in (False, True):
             for workers in args.workers:
                 cfg = DataConfig(height=args.height, width=args.width, num_workers=workers, cache=cache)
-                t0 = time.perf_counter()
-                loader = build_train_loader(reader, cfg, train)
-                build = time.perf_counter() - t0
-                it = iter(loader)
-                for _ in range(5):
-                    next(it)
-                t0 = time.perf_counter()
-                n = 0
-                for _ in range(args.batches):
-                    try:
-                        batch = next(it)
-                    except StopIteration:
-                        it = iter(loader)
-                        batch = next(it)
-                    n += 3 * len(batch.labels)
-                dt = time.perf_counter() - t0
-                print(f"{workers:>7} {str(cache):>6} {build:>8.1f} {n / dt:>9.0f}")
-                del it, loader
+                r = throughput(reader, cfg, train, args.batches)
+                print(f"{workers:>7} {str(cache):>6} {r['build_s']:>8.1f} {r['images_per_s']:>9.0f}")
 
 
 if __name__ == "__main__":

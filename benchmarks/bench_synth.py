@@ -38,12 +38,19 @@ def main() -> None:
     print(f"{'layout':<7} {'ids':>5} {'workers':>7} {'images':>7} {'seconds':>8} {'images/s':>9}")
     for layout in ("sysu", "regdb"):
         for workers in args.workers:
-            with tempfile.TemporaryDirectory() as tmp:
-                t0 = time.perf_counter()
-                stats = synthetic.generate(layout, Path(tmp) / "d", identities=args.identities, workers=workers)
-                dt = time.perf_counter() - t0
-                n = sum(1 for p in (Path(tmp) / "d").rglob("*") if p.suffix in (".jpg", ".bmp"))
-            print(f"{layout:<7} {stats['identities']:>5} {workers:>7} {n:>7} {dt:>8.1f} {n / dt:>9.0f}")
+            r = generation_time(layout, args.identities, workers)
+            print(f"{layout:<7} {r['identities']:>5} {workers:>7} {r['images']:>7} {r['seconds']:>8.1f} "
+                  f"{r['images'] / r['seconds']:>9.0f}")
+
+
+def generation_time(layout: str, identities: int | None, workers: int) -> dict:
+    """Generate one layout into a temporary folder; ``{"identities", "images", "seconds"}``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        stats = synthetic.generate(layout, Path(tmp) / "d", identities=identities, workers=workers)
+        dt = time.perf_counter() - t0
+        n = sum(1 for p in (Path(tmp) / "d").rglob("*") if p.suffix in (".jpg", ".bmp"))
+    return {"identities": stats["identities"], "images": n, "seconds": dt}
 
 
 def _colour_hist(path: str) -> np.ndarray:

@@ -1,0 +1,230 @@
+"""Ablation grids: which configs each grid makes, shared trainings, aggregation checked by hand, resumption,
+and a smoke grid end to end through the command line."""
+
+import json
+import math
+
+import pytest
+
+from vireid_lib import ablation
+from vireid_lib.ablation import (GRIDS, Run, difference, format_summary, metrics_of, plan, resolve_jobs, result_path,
+                                 run_grid, summarize, table3_comparison, train_dir, train_key)
+from vireid_lib.cli import main
+from vireid_lib.config import apply_overrides, preset
+
+
+def _by_cell(runs):
+    return {r.cell.name: r.cfg for r in runs}
+
+
+def test_table3_makes_the_papers_variants():
+    cfgs = _by_cell(plan("table3", [0]))
+    assert list(cfgs) == ["base", "base+p", "base+p+mca", "base+p+pca", "full"]
+    #                 (mca stages, pca, local branch), written out from the paper's Table 3
+    expected = {"base": ((), False, False), "base+p": ((), False, True), "base+p+mca": ((2, 3), False, True),
+                "base+p+pca": ((), True, True), "full": ((2, 3), True, True)}
+    for name, (mca, pca, local) in expected.items():
+        m = cfgs[name].model
+        assert (m.mca_stages, m.pca, m.local_branch) == (mca, pca, local), name
+        assert m.parts == 3 and m.arch == "resnet18"
+    assert len({train_key(c) for c in cfgs.values()}) == 5
+
+
+def test_table4_reevaluates_the_full_model():
+    full = _by_cell(plan("table3", [0]))["full"]
+    cfgs = _by_cell(plan("table4", [0]))
+    assert {n: c.eval.branch for n, c in cfgs.items()} == {"global": "global", "local": "local", "both": "both"}
+    for c in cfgs.values():
+        assert c.model == full.model and c.loss == full.loss and c.train == full.train
+        assert train_key(c) == train_key(full)   # no training of its own
+
+
+def test_parts_and_options_grids():
+    full_key = train_key(_by_cell(plan("table3", [0]))["full"])
+    parts = _by_cell(plan("parts", [0]))
+    assert {n: c.model.parts for n, c in parts.items()} == {"P=1": 1, "P=2": 2, "P=3": 3, "P=6": 6}
+    assert all(c.model.pca and c.model.local_branch and c.model.mca_stages == (2, 3) for c in parts.values())
+    assert train_key(parts["P=3"]) == full_key
+    options = _by_cell(plan("options", [0]))
+    assert train_key(options["default"]) == full_key
+    changed = {n: (c.model.pca_mode, c.model.mca_scale, c.loss.triplet) for n, c in options.items()}
+    assert changed == {"default": ("add", "none", "batch_hard"), "pca_mode=gate": ("gate", "none", "batch_hard"),
+                       "mca_scale=learnable": ("add", "learnable", "batch_hard"),
+                       "triplet=weighted": ("add", "none", "weighted")}
+
+
+def test_plan_is_seed_major_and_overrides_apply_under_the_cells():
+    runs = plan("parts", [2, 0], overrides=["train.lr=0.02", "model.parts=4"])
+    assert [(r.cell.name, r.seed) for r in runs] == [(c.name, s) for s in (2, 0) for c in GRIDS["parts"]]
+    assert all(r.cfg.train.seed == r.seed and r.cfg.train.lr == 0.02 for r in runs)
+    assert [r.cfg.model.parts for r in runs[:4]] == [1, 2, 3, 6]   # the cell wins over --set
+    smoke = plan("table3", [0], smoke=True)[0].cfg
+    assert smoke.train.max_steps_per_epoch == 1 and smoke.data.height % 96 == 0
+
+
+@pytest.mark.parametrize("grid, seeds, message", [("table5", [0], "unknown grid"), ("table3", [], "at least one seed"),
+                                                  ("table3", [0, 0], "distinct"), ("table3", [-1], "non-negative")])
+def test_plan_rejects_bad_input(grid, seeds, message):
+    with pytest.raises(ValueError, match=message):
+        plan(grid, seeds)
+
+
+def test_train_key_ignores_speed_settings_only():
+    cfg = preset("ablation")
+    same = apply_overrides(cfg, ["name=x", "data.num_workers=0", "data.cache=false", "train.device=cpu",
+                                 "eval.flip=false", "eval.branch=local"])
+    assert train_key(same) == train_key(cfg)
+    for change in ("train.lr=0.01", "train.epochs=4", "data.synthetic_seed=1", "loss.margin=0.5", "train.seed=1"):
+        assert train_key(apply_overrides(cfg, [change])) != train_key(cfg), change
+
+
+def test_cpu_runs_one_at_a_time():
+    cfg = apply_overrides(preset("ablation"), ["train.device=cpu"])
+    jobs, devices, reason = resolve_jobs(cfg)
+    assert (jobs, devices) == (1, [None]) and "CPU" in reason
+    assert resolve_jobs(cfg, 2)[:2] == (2, [None, None])
+    with pytest.raises(ValueError, match="jobs"):
+        resolve_jobs(cfg, 0)
+
+
+def test_metrics_of_reads_ranks_from_the_cmc():
+    cmc = [0.1 * (i + 1) / 3 for i in range(25)]
+    result = {"protocol": "regdb", "trial": 1, "v2t": {"cmc": cmc, "mAP": 0.3, "mINP": 0.2},
+              "t2v": {"cmc": [0.5, 0.7, 1.0], "mAP": 0.6, "mINP": 0.4}}
+    m = metrics_of(result)
+    assert m["regdb/v2t"] == pytest.approx({"rank1": cmc[0], "rank10": cmc[9], "rank20": cmc[19], "mAP": 0.3,
+                                            "mINP": 0.2})
+    assert m["regdb/t2v"]["rank10"] == 1.0 and m["regdb/t2v"]["rank20"] == 1.0   # a gallery shorter than 20
+
+
+def _fake_record(out, run, rank1, m_ap):
+    metrics = {"regdb/v2t": {"rank1": rank1, "rank10": 0.9, "rank20": 1.0, "mAP": m_ap, "mINP": 0.1}}
+    record = {"format": ablation.RUN_FORMAT, "grid": run.grid, "cell": run.cell.name, "seed": run.seed,
+              "overrides": list(run.cell.overrides), "metrics": metrics, "config": run.cfg.to_dict(),
+              "train_dir": f"w/{run.cell.slug}-{run.seed}", "command": "vireid ablate --grid table3",
+              "wall_seconds": {"train": 10.0, "eval": 2.0, "train_reused": False, "eval_reused": False},
+              "machine": {"cpu": "x", "nproc": 2, "load_average_1min": 1.0}}
+    path = result_path(out, run)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+
+
+def test_summary_mean_and_std_by_hand(tmp_path):
+    runs = plan("table3", [0, 1, 2])
+    values = {"base": ([0.5, 0.6, 0.7], [0.2, 0.4, 0.9]), "full": ([0.8, 0.8, 0.8], [0.5, 0.5, 0.5])}
+    for run in runs:
+        if run.cell.name in values:
+            r1, m_ap = values[run.cell.name]
+            _fake_record(tmp_path, run, r1[run.seed], m_ap[run.seed])
+    done = [r for r in runs if result_path(tmp_path, r).is_file()]
+    s = summarize("table3", done, tmp_path, seeds=[0, 1, 2])
+    base = s["cells"]["base"]
+    assert base["seeds"] == [0, 1, 2] and base["n"] == 3
+    assert base["mean"]["regdb/v2t"]["rank1"] == pytest.approx(0.6)
+    assert base["std"]["regdb/v2t"]["rank1"] == pytest.approx(0.1)              # sample std, ddof=1
+    assert base["mean"]["regdb/v2t"]["mAP"] == pytest.approx(0.5)
+    assert base["std"]["regdb/v2t"]["mAP"] == pytest.approx(math.sqrt((0.09 + 0.01 + 0.16) / 2))
+    assert s["cells"]["full"]["std"]["regdb/v2t"]["rank1"] == pytest.approx(0.0)
+    assert list(s["cells"]) == ["base", "full"]
+    assert {(m["cell"], m["seed"]) for m in s["missing"]} == {(c, k) for c in ("base+p", "base+p+mca", "base+p+pca")
+                                                               for k in (0, 1, 2)}
+    assert s["wall_seconds"] == {"train": 60.0, "eval": 12.0, "runs": 6}
+    # full - base in points, standard error sqrt(s_a^2/n_a + s_b^2/n_b) = sqrt(0 + 0.1^2/3) * 100
+    d, se = difference(s, "full", "base", "regdb/v2t")
+    assert d == pytest.approx(20.0) and se == pytest.approx(100 * 0.1 / math.sqrt(3))
+    table = table3_comparison(s)
+    assert "| full | 80.00 ± 0.00 | +20.00 ± 5.77 | +4.56 |" in table
+    assert "60.00 ± 10.00" in format_summary(s, "regdb/v2t")
+    assert ablation.verdict(s, "full", "base", "regdb/v2t") == (
+        "full - base: +20.00 R1 points ± 5.77 (standard error), 3.5 SE: larger than the seed-to-seed noise")
+    assert "within the seed-to-seed noise" in ablation.verdict(s, "full", "base", "regdb/v2t", "mAP")
+    with pytest.raises(KeyError, match="base\\+p"):
+        difference(s, "base+p", "base", "regdb/v2t")
+
+
+def test_one_seed_has_no_std(tmp_path):
+    run = plan("parts", [4])[0]
+    _fake_record(tmp_path, run, 0.3, 0.2)
+    s = summarize("parts", [run], tmp_path)
+    assert s["cells"]["P=1"]["std"]["regdb/v2t"]["rank1"] is None
+    assert difference(s, "P=1", "P=1", "regdb/v2t") == (0.0, None)
+    assert "30.00 |" in format_summary(s)
+
+
+def test_smoke_grid_end_to_end_resumes_and_shares_training(tmp_path, capsys):
+    out, work = tmp_path / "out", tmp_path / "work"
+    args = ["ablate", "--grid", "table4", "--seeds", "0", "--smoke", "--quiet", "--out", str(out), "--work", str(work)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "| global | 1 |" in text and "| both | 1 |" in text
+    runs = plan("table4", [0], smoke=True)
+    folder = train_dir(work, runs[0].cfg)
+    assert [p.name for p in work.iterdir()] == [folder.name]                     # one training for three cells
+    assert len(list(folder.glob("eval-*.json"))) == 3
+    records = [json.loads(result_path(out, r).read_text()) for r in runs]
+    assert len({r["train_dir"] for r in records}) == 1 and len({r["wall_seconds"]["train"] for r in records}) == 1
+    assert all(r["seed"] == 0 and r["machine"]["nproc"] >= 1 and "--grid table4" in r["command"] for r in records)
+    assert records[1]["config"]["eval"]["branch"] == "local"
+    summary = ablation.load_summary(out, "table4")
+    assert list(summary["cells"]) == ["global", "local", "both"]
+    assert summary["missing"] == [] and summary["cells"]["local"]["mean"] == {
+        s: records[1]["metrics"][s] for s in records[1]["metrics"]}
+    assert "Command(s)" in (out / "table4" / "summary.md").read_text()
+
+    # a second call skips every finished run
+    stamps = [result_path(out, r).stat().st_mtime_ns for r in runs]
+    assert main(args) == 0
+    assert "3 already done" in capsys.readouterr().out
+    assert [result_path(out, r).stat().st_mtime_ns for r in runs] == stamps
+
+    # table3 trains the four other variants and reuses the full model's training and evaluation
+    summary = run_grid("table3", [0], out, work, smoke=True, progress=False, echo=lambda line: None)
+    assert summary["failed"] == [] and len(summary["cells"]) == 5
+    full = json.loads(result_path(out, plan("table3", [0], smoke=True)[-1]).read_text())
+    assert full["wall_seconds"]["train_reused"] and full["wall_seconds"]["eval_reused"]
+    assert full["metrics"] == records[0]["metrics"]
+    assert len(list(work.iterdir())) == 5
+
+
+def test_interrupted_training_resumes(tmp_path):
+    from vireid_lib.training import fit, read_log
+
+    out, work = tmp_path / "out", tmp_path / "work"
+    run = plan("table4", [0], smoke=True, overrides=["train.epochs=2"])[0]
+    # the first epoch finished, then the process died: last.pt holds epoch 1 of 2
+    one_epoch = apply_overrides(run.cfg, ["train.epochs=1"])
+    fit(one_epoch, train_dir(work, run.cfg), progress=False, smoke=True, eval_fn=lambda *a: {})
+    first = [r for r in read_log(train_dir(work, run.cfg)) if r["event"] == "step"]
+    summary = run_grid("table4", [0], out, work, smoke=True, overrides=["train.epochs=2"], progress=False,
+                       echo=lambda line: None)
+    assert summary["failed"] == [] and len(summary["cells"]) == 3
+    steps = [r for r in read_log(train_dir(work, run.cfg)) if r["event"] == "step"]
+    assert [r["epoch"] for r in steps] == [0, 1] and steps[0] == first[0]      # epoch 0 kept, epoch 1 added
+    assert json.loads(result_path(out, run).read_text())["steps"] == 2
+
+
+def test_failed_run_is_reported_and_retried(tmp_path, monkeypatch):
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise FloatingPointError("loss became NaN")
+
+    monkeypatch.setattr("vireid_lib.training.fit", broken)
+    summary = run_grid("table4", [0], tmp_path / "out", tmp_path / "work", smoke=True, progress=False,
+                       echo=lambda line: None)
+    assert [f["cell"] for f in summary["failed"]] == ["global", "local", "both"]
+    assert "loss became NaN" in summary["failed"][0]["error"] and summary["cells"] == {}
+    assert "Failed: global seed 0" in (tmp_path / "out" / "table4" / "summary.md").read_text()
+    assert main(["ablate", "--grid", "table4", "--seeds", "0", "--smoke", "--quiet", "--out", str(tmp_path / "out"),
+                 "--work", str(tmp_path / "work")]) == 1
+    assert len(calls) == 2                                                       # retried on the second call
+
+
+@pytest.mark.slow
+def test_two_worker_processes(tmp_path):
+    summary = run_grid("table4", [0, 1], tmp_path / "out", tmp_path / "work", smoke=True, jobs=2, progress=False,
+                       echo=lambda line: None)
+    assert summary["failed"] == [] and summary["missing"] == []
+    assert {c: v["seeds"] for c, v in summary["cells"].items()} == {"global": [0, 1], "local": [0, 1], "both": [0, 1]}
+    assert len(list((tmp_path / "work").iterdir())) == 2
