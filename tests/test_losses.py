@@ -248,3 +248,18 @@ def test_objective_rejects_bad_input():
         obj(out, labels[:-1], mods)
     with pytest.raises(ValueError, match="local branch"):
         obj(out._replace(parts=None, part_logits=None), labels, mods)
+
+
+def test_mean_reduction_divides_centre_terms_by_the_feature_size():
+    feats, labels, mods = _batch(dim=6, seed=8)
+    assert hetero_centre(feats, labels, mods, "mean").item() == pytest.approx(ref_hetero(feats, labels, mods) / 6)
+    assert centre_mse(feats, labels, mods, "mean").item() == pytest.approx(ref_hetero(feats, labels, mods) / 6)
+    _, lab, mod = _batch(ids=4, k=2)
+    out = _fake_output()
+    summed = Objective(LossConfig(), True)(out, lab, mod).terms
+    meaned = Objective(LossConfig(center_reduction="mean"), True)(out, lab, mod).terms
+    assert meaned["mse"].item() == pytest.approx(summed["mse"].item() / out.pooled.shape[1], rel=1e-6)
+    assert meaned["hc"].item() == pytest.approx(summed["hc"].item() / (3 * 5), rel=1e-6)
+    assert meaned["center"].item() == pytest.approx(summed["center"].item())
+    with pytest.raises(ValueError, match="reduction"):
+        hetero_centre(feats, labels, mods, "max")

@@ -197,7 +197,7 @@ def centre_triplet(features: Tensor, labels: Tensor, modalities: Sequence[str], 
     return total
 
 
-def hetero_centre(features: Tensor, labels: Tensor, modalities: Sequence[str]) -> Tensor:
+def hetero_centre(features: Tensor, labels: Tensor, modalities: Sequence[str], reduction: str = "sum") -> Tensor:
     """Hetero-centre loss, eq. (12): ``sum_i ||c_i^v - c_i^t||^2`` (Zhu et al., Neurocomputing 2020).
 
     The same formula gives eq. (13) when applied to the pooled global feature (:func:`centre_mse`).
@@ -206,15 +206,20 @@ def hetero_centre(features: Tensor, labels: Tensor, modalities: Sequence[str]) -
         features: ``(B, D)``.
         labels: ``(B,)`` identities.
         modalities: ``B`` modality names; only visible and infrared rows count.
+        reduction: ``"sum"`` over the D feature dimensions (eq. 12 as written) or ``"mean"`` (divided by D,
+            the option ``LossConfig.center_reduction="mean"``).
     """
+    if reduction not in ("sum", "mean"):
+        raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
     centres = modality_centres(features, labels, modalities)
     if VISIBLE not in centres or INFRARED not in centres:
         return features.sum() * 0.0
     _, v, t = _paired(centres[VISIBLE], centres[INFRARED])
-    return (v - t).pow(2).sum()
+    total = (v - t).pow(2).sum()
+    return total / features.shape[1] if reduction == "mean" else total
 
 
-def centre_mse(pooled: Tensor, labels: Tensor, modalities: Sequence[str]) -> Tensor:
+def centre_mse(pooled: Tensor, labels: Tensor, modalities: Sequence[str], reduction: str = "sum") -> Tensor:
     """MSE loss, eq. (13): ``sum_i ||x_i^v - x_i^t||^2`` between each identity's visible and infrared
     centres of the pooled global feature (SPEC 7.7).
 
@@ -222,8 +227,9 @@ def centre_mse(pooled: Tensor, labels: Tensor, modalities: Sequence[str]) -> Ten
         pooled: ``(B, C)`` pooled global features (before the BN neck).
         labels: ``(B,)`` identities.
         modalities: ``B`` modality names.
+        reduction: ``"sum"`` over the C dimensions (as written) or ``"mean"`` (divided by C).
     """
-    return hetero_centre(pooled, labels, modalities)
+    return hetero_centre(pooled, labels, modalities, reduction)
 
 
 def _check_batch(out: ModelOutput, labels: Tensor, modalities: Sequence[str]) -> None:
@@ -244,7 +250,8 @@ class Objective(nn.Module):
     triplet (eq. 10, or CAJ's weighted variant) and MSE (eq. 13) on ``pooled``.
     ``L_local = l1 L_id + l2 L_center + l3 L_hc`` (eq. 15) on the local branch: the identity loss summed
     over the P stripe classifiers (as in PCB), centre triplet (eq. 11) and hetero-centre (eq. 12) on the
-    concatenated stripe embeddings. ``L = L_global + alpha L_local`` (eq. 16). Without the local branch
+    concatenated stripe embeddings. ``L = L_global + alpha L_local`` (eq. 16). With
+    ``center_reduction="mean"`` eqs. (12)-(13) are divided by the feature size. Without the local branch
     (the "Base" variant) only the global terms are computed.
 
     Args:
@@ -277,7 +284,7 @@ class Objective(nn.Module):
         terms = {
             "id": identity_loss(out.logits.float(), labels, cfg.label_smoothing),
             "tri": tri,
-            "mse": centre_mse(pooled, labels, modalities),
+            "mse": centre_mse(pooled, labels, modalities, cfg.center_reduction),
         }
         total = terms["id"] + terms["tri"] + terms["mse"]
         if self.local_branch:
@@ -290,7 +297,7 @@ class Objective(nn.Module):
             parts = out.parts.float().reshape(b, -1)  # (B, P*local_dim)
             terms["local_id"] = local_id
             terms["center"] = centre_triplet(parts, labels, modalities, cfg.center_margin)
-            terms["hc"] = hetero_centre(parts, labels, modalities)
+            terms["hc"] = hetero_centre(parts, labels, modalities, cfg.center_reduction)
             local = cfg.lambda_id * terms["local_id"] + cfg.lambda_center * terms["center"] \
                 + cfg.lambda_hc * terms["hc"]
             total = total + cfg.alpha * local
