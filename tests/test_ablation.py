@@ -177,6 +177,12 @@ def test_smoke_grid_end_to_end_resumes_and_shares_training(tmp_path, capsys):
     assert "3 already done" in capsys.readouterr().out
     assert [result_path(out, r).stat().st_mtime_ns for r in runs] == stamps
 
+    # --summary-only trains nothing and lists what is missing
+    assert main([*args[:4], "0", "1", *args[5:], "--summary-only"]) == 0
+    assert "summary only" in capsys.readouterr().out
+    assert [m["seed"] for m in ablation.load_summary(out, "table4")["missing"]] == [1, 1, 1]
+    assert not any(p.name.endswith("seed1") for p in work.iterdir())
+
     # table3 trains the four other variants and reuses the full model's training and evaluation
     summary = run_grid("table3", [0], out, work, smoke=True, progress=False, echo=lambda line: None)
     assert summary["failed"] == [] and len(summary["cells"]) == 5

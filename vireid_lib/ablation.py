@@ -316,7 +316,7 @@ def resolve_jobs(cfg: Config, jobs: int | None = None) -> tuple[int, list[int | 
 
 def run_grid(grid: str, seeds: Sequence[int] = (0, 1, 2), out: str | Path = "results/ablations",
              work: str | Path | None = None, *, smoke: bool = False, overrides: Sequence[str] = (),
-             base: str = "ablation", jobs: int | None = None, progress: bool = True,
+             base: str = "ablation", jobs: int | None = None, summary_only: bool = False, progress: bool = True,
              echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Run (or resume) every run of a grid, then write and return its summary (:func:`summarize`).
 
@@ -329,6 +329,7 @@ def run_grid(grid: str, seeds: Sequence[int] = (0, 1, 2), out: str | Path = "res
         overrides: ``section.key=value`` changes to the base config.
         base: the preset the grid starts from (``ablation``; ``paper-regdb`` on the real dataset).
         jobs: runs at once (default: one per CUDA device, one on a CPU; see :func:`resolve_jobs`).
+        summary_only: run nothing; summarise the finished runs (the others are listed as missing).
         progress: show progress bars (sequential runs only).
         echo: where progress lines go.
 
@@ -347,10 +348,10 @@ def run_grid(grid: str, seeds: Sequence[int] = (0, 1, 2), out: str | Path = "res
     todo = [r for r in runs if not result_path(out, r).is_file()]
     n_jobs, devices, reason = resolve_jobs(runs[0].cfg, jobs)
     echo(f"{grid}: {len(runs)} runs ({len(GRIDS[grid])} cells x {len(list(seeds))} seeds), "
-         f"{len(runs) - len(todo)} already done; {reason}")
+         f"{len(runs) - len(todo)} already done; " + ("summary only" if summary_only else reason))
     failed: list[dict[str, Any]] = []
-    groups = _groups(todo, work)
-    if n_jobs == 1:
+    groups = [] if summary_only else _groups(todo, work)
+    if n_jobs == 1 or not groups:
         for group in groups:
             try:
                 run_group(group, out, work, smoke=smoke, command=command, progress=progress, echo=echo)

@@ -93,7 +93,7 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else runs_dir() / "ablations-smoke" if args.smoke else Path("results/ablations")
     overrides = [*([f"data.root={args.root}"] if args.root else []), *args.set]
     summary = run_grid(args.grid, args.seeds, out, args.work, smoke=args.smoke, overrides=overrides,
-                       base=args.preset, jobs=args.jobs, progress=not args.quiet)
+                       base=args.preset, jobs=args.jobs, summary_only=args.summary_only, progress=not args.quiet)
     print(format_summary(summary))
     print(f"summary: {out / args.grid / 'summary.md'}")
     return 1 if summary["failed"] else 0
@@ -213,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="results folder (default: results/ablations, or runs/ablations-smoke with --smoke)")
     p.add_argument("--work", help="training folders (default: runs/ablations or runs/ablations-smoke)")
     p.add_argument("--jobs", type=int, help="runs at once (default: one per CUDA device; one on a CPU)")
+    p.add_argument("--summary-only", action="store_true",
+                   help="train nothing: summarise the finished runs and list the missing ones")
     _add_common(p)
     p.set_defaults(func=_cmd_ablate)
 
