@@ -43,8 +43,8 @@ RUN_FORMAT = "vireid-ablation-run-v1"
 METRICS = ("rank1", "rank10", "rank20", "mAP", "mINP")
 METRIC_LABELS = {"rank1": "R1", "rank10": "R10", "rank20": "R20", "mAP": "mAP", "mINP": "mINP"}
 
-SMOKE_OVERRIDES = ("data.height=96", "data.width=32", "data.num_workers=0", "model.local_dim=16",
-                   "train.epochs=1", "train.max_steps_per_epoch=1", "train.ids_per_batch=2",
+SMOKE_OVERRIDES = ("data.synthetic_identities=null", "data.height=96", "data.width=32", "data.num_workers=0",
+                   "model.local_dim=16", "train.epochs=1", "train.max_steps_per_epoch=1", "train.ids_per_batch=2",
                    "train.per_modality=2", "train.lr=0.001", "eval.flip=false", "eval.batch_size=64")
 """What ``--smoke`` changes: one training step on the tiny synthetic set, small enough a step that the
 network stays finite. The input keeps a height of 96, whose 6-row final map is divided by every part count
