@@ -13,8 +13,8 @@ Calls the functions of the benchmark scripts beside this file and prints one Mar
 - synthetic data generation (bench_synth) and the retrieval browser's query switch (bench_browser).
 
     python -m benchmarks                      # everything (~20 min on 2 cores)
-    python -m benchmarks --quick              # fewer repetitions, no peak-memory part, demo in smoke mode,
-                                              # a 40-identity synthetic set
+    python -m benchmarks --quick              # fewer repetitions, no peak-memory part, demo and browser on
+                                              # the tiny synthetic set, a 40-identity generation
     python -m benchmarks --out results/benchmarks.md
 
 Timings on a CPU that other programs share are slower and noisier; the header gives the load average at the
@@ -122,14 +122,16 @@ def demo_rows(mode: str) -> list[Row]:
              f"{result.seconds / 60:.1f} min", f"trained SYSU all-search R1 {r1:.1f}%", "-")]
 
 
-def extra_rows(queries: int, identities: int | None) -> list[Row]:
+def extra_rows(queries: int, identities: int | None, smoke: bool) -> list[Row]:
     r = bench_synth.generation_time("sysu", identities, os.cpu_count() or 1)
     rows = [("data", f"synthetic SYSU-MM01 layout, {r['identities']} ids, {os.cpu_count()} workers",
              f"{r['seconds']:.1f} s", f"{r['images']} images", f"{r['images'] / r['seconds']:.0f} img/s")]
-    b = bench_browser.measure(smoke=False, queries=queries)
-    rows.append(("browser", f"retrieval browser: switch query, no CAM, median of {len(b['plain'])}",
+    b = bench_browser.measure(smoke=smoke, queries=queries)
+    size = "tiny" if smoke else "default"
+    rows.append(("browser", f"retrieval browser ({size} synthetic SYSU-MM01): switch query, no CAM, median of "
+                            f"{len(b['plain'])}",
                  f"{statistics.median(b['plain']):.3f} s", "target 1 s", f"first view {b['first']:.1f} s"))
-    rows.append(("browser", f"retrieval browser: switch query with Grad-CAM, median of {len(b['cam'])}",
+    rows.append(("browser", f"retrieval browser ({size}): switch query with Grad-CAM, median of {len(b['cam'])}",
                  f"{statistics.median(b['cam']):.3f} s", "-", "-"))
     return rows
 
@@ -173,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += part("memory", memory_rows)
     if demo_mode != "skip":
         rows += part("demo", lambda: demo_rows(demo_mode))
-    rows += part("data and browser", lambda: extra_rows(5 if args.quick else 30, 40 if args.quick else None))
+    rows += part("data and browser", lambda: extra_rows(5 if args.quick else 30, 40 if args.quick else None,
+                                                           args.quick))
 
     m = machine_info()
     header = [f"Benchmarks ({'quick' if args.quick else 'full'}), "
