@@ -234,3 +234,11 @@ def test_two_worker_processes(tmp_path):
     assert summary["failed"] == [] and summary["missing"] == []
     assert {c: v["seeds"] for c, v in summary["cells"].items()} == {"global": [0, 1], "local": [0, 1], "both": [0, 1]}
     assert len(list((tmp_path / "work").iterdir())) == 2
+
+
+def test_ablate_and_bench_commands_have_help(capfd):
+    with pytest.raises(SystemExit) as e:
+        main(["ablate", "--help"])
+    assert e.value.code == 0 and "table3   base, base+p" in capfd.readouterr().out
+    assert main(["bench", "--help"]) == 0   # forwarded to python -m benchmarks
+    assert "usage: python -m benchmarks" in capfd.readouterr().out
