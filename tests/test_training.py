@@ -187,3 +187,12 @@ def test_plot_losses_draws_one_panel_per_term(tmp_path):
     assert titles == ["lr", "total", "id", "tri"]
     with pytest.raises(ValueError, match="no training steps"):
         plot_losses([])
+
+
+def test_run_folders_follow_vireid_runs(tmp_path, monkeypatch):
+    from vireid_lib.training import notebook_run_dir, runs_dir
+
+    monkeypatch.setenv("VIREID_RUNS", str(tmp_path))
+    assert runs_dir() == tmp_path
+    assert notebook_run_dir() == tmp_path / "notebook-03"
+    assert notebook_run_dir(smoke=True) == tmp_path / "notebook-03-smoke"

@@ -97,6 +97,8 @@ def run_demo(out_dir: str | Path = "runs/demo", *, smoke: bool = False, override
         progress: show progress bars.
         echo: where the report lines go.
     """
+    from matplotlib.figure import Figure
+
     from vireid_lib.data import open_dataset
     from vireid_lib.evaluation.protocols import save_results
     from vireid_lib.evaluation.report import plot_cmc
@@ -129,9 +131,12 @@ def run_demo(out_dir: str | Path = "runs/demo", *, smoke: bool = False, override
     trained = _evaluate(result.model, cfg, sysu, regdb, regdb_cfg)
     save_results({"untrained": untrained, "trained": trained}, out_dir / "demo.results.json", cfg)
     files = {"results": out_dir / "demo.results.json"}
-    curves = {f"{name} {s}": r for name, res in (("untrained", untrained), ("trained", trained))
-              for s, r in res.items()}
-    files["cmc"] = save_figure(plot_cmc(curves, title="CMC, synthetic data"), out_dir / "cmc.png")
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    for ax, proto in zip(fig.subplots(1, 2), ("sysu", "regdb")):
+        curves = {f"{name} {s.split('/')[1]}": r for name, res in (("untrained", untrained), ("trained", trained))
+                  for s, r in res.items() if s.startswith(proto)}
+        plot_cmc(curves, ax=ax, title=f"CMC, {proto.upper() if proto == 'sysu' else 'RegDB'}-style synthetic")
+    files["cmc"] = save_figure(fig, out_dir / "cmc.png")
     files["ranked"] = save_figure(ranked_example(result.model, cfg, sysu), out_dir / "ranked_results.png")
     tables = format_tables({"untrained": untrained, f"trained ({cfg.name})": trained})
     seconds = time.perf_counter() - t0
