@@ -71,3 +71,23 @@ def test_resume_with_another_config_is_refused(tmp_path, reader):
     other = tiny_config(2, lr=0.5)
     with pytest.raises(ValueError, match=r"different configuration.*train\.lr"):
         fit(other, tmp_path, progress=False, eval_fn=fake_eval, reader=reader)
+
+
+def test_non_finite_loss_stops_fit_and_keeps_the_last_good_checkpoint(tmp_path, reader, monkeypatch):
+    import vireid_lib.training as training
+    from vireid_lib.losses import LossResult, Objective
+
+    fit(tiny_config(1), tmp_path, progress=False, eval_fn=fake_eval, reader=reader)
+    good = load_checkpoint(tmp_path / "last.pt")
+
+    class Exploding(Objective):
+        def forward(self, out, labels, modalities):
+            res = super().forward(out, labels, modalities)
+            return LossResult(res.total * float("nan"), res.terms)
+
+    monkeypatch.setattr(training, "Objective", Exploding)
+    with pytest.raises(training.NonFiniteLossError, match="non-finite.*epoch 2, step 3"):
+        fit(tiny_config(2), tmp_path, progress=False, eval_fn=fake_eval, reader=reader)
+    after = load_checkpoint(tmp_path / "last.pt")
+    assert after["epoch"] == 1 and after["step"] == 2
+    assert all(torch.equal(good["model"][k], after["model"][k]) for k in good["model"])
