@@ -27,6 +27,7 @@ def test_paper_presets_follow_the_paper():
     for cfg in (sysu, regdb):
         assert (cfg.data.height, cfg.data.width) == (288, 144)
         assert cfg.model.arch == "resnet50" and cfg.model.parts == 3 and cfg.model.last_stride == 1
+        assert cfg.model.pretrained == "imagenet"
         t = cfg.train
         assert (t.epochs, t.lr, t.warmup_epochs, t.milestones) == (100, 0.1, 10, (20, 50))
         assert (t.ids_per_batch, t.per_modality) == (4, 4)

@@ -365,11 +365,14 @@ def apply_overrides(cfg: Config, overrides: list[str] | tuple[str, ...]) -> Conf
 
 
 def _preset_sysu() -> Config:
-    return Config(name="paper-sysu", data=DataConfig(dataset="sysu"), loss=LossConfig(**LOSS_WEIGHTS["sysu"]))
+    # SPEC 2.1: the two-stream ResNet50 starts from ImageNet weights (torchvision's, or a local state dict
+    # given with --set model.pretrained=/path/resnet50.pth on a machine without internet).
+    return Config(name="paper-sysu", data=DataConfig(dataset="sysu"), model=ModelConfig(pretrained="imagenet"),
+                  loss=LossConfig(**LOSS_WEIGHTS["sysu"]))
 
 
 def _preset_regdb() -> Config:
-    return Config(name="paper-regdb", data=DataConfig(dataset="regdb"),
+    return Config(name="paper-regdb", data=DataConfig(dataset="regdb"), model=ModelConfig(pretrained="imagenet"),
                   loss=LossConfig(**LOSS_WEIGHTS["regdb"]))
 
 
