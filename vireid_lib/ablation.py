@@ -42,6 +42,7 @@ from vireid_lib.io import atomic_write_json, atomic_write_text
 RUN_FORMAT = "vireid-ablation-run-v1"
 METRICS = ("rank1", "rank10", "rank20", "mAP", "mINP")
 METRIC_LABELS = {"rank1": "R1", "rank10": "R10", "rank20": "R20", "mAP": "mAP", "mINP": "mINP"}
+SETTING_ORDER = ("sysu/all", "sysu/indoor", "regdb/v2t", "regdb/t2v")
 
 SMOKE_OVERRIDES = ("data.synthetic_identities=null", "data.height=96", "data.width=32", "data.num_workers=0",
                    "model.local_dim=16", "train.epochs=1", "train.max_steps_per_epoch=1", "train.ids_per_batch=2",
@@ -405,7 +406,7 @@ def summarize(grid: str, runs: Sequence[Run], out: str | Path, seeds: Sequence[i
             continue
         entry = {"overrides": list(cell.overrides), "seeds": [r["seed"] for r in mine], "n": len(mine),
                  "mean": {}, "std": {}, "values": {}}
-        for setting in mine[0]["metrics"]:
+        for setting in sorted(mine[0]["metrics"], key=SETTING_ORDER.index):
             values = {m: [r["metrics"][setting][m] for r in mine] for m in METRICS}
             entry["values"][setting] = values
             entry["mean"][setting] = {m: float(np.mean(v)) for m, v in values.items()}
@@ -449,7 +450,7 @@ def format_summary(summary: dict[str, Any], setting: str | None = None,
     cells = summary["cells"]
     if not cells:
         return f"({summary['grid']}: no finished runs yet)"
-    settings = [setting] if setting else list(next(iter(cells.values()))["mean"])
+    settings = [setting] if setting else sorted(next(iter(cells.values()))["mean"], key=SETTING_ORDER.index)
     lines = ["| cell | seeds | " + " | ".join(f"{s} {METRIC_LABELS[m]}" for s in settings for m in metrics) + " |",
              "|---|---|" + "---|" * (len(settings) * len(metrics))]
     for name, c in cells.items():
