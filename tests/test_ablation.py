@@ -26,7 +26,7 @@ def test_table3_makes_the_papers_variants():
     for name, (mca, pca, local) in expected.items():
         m = cfgs[name].model
         assert (m.mca_stages, m.pca, m.local_branch) == (mca, pca, local), name
-        assert m.parts == 3 and m.arch == "resnet18"
+        assert m.parts == 3 and m.arch == "resnet10"
     assert len({train_key(c) for c in cfgs.values()}) == 5
 
 

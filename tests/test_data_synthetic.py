@@ -95,14 +95,51 @@ def test_regdb_layout(regdb_tree):
     assert len(set(splits)) > 1                                  # a random half per trial
 
 
-def test_emissivity_is_independent_of_colour():
-    people = synthetic.make_identities(600, seed=0)
-    luma = np.array([0.299 * p.up_rgb[0] + 0.587 * p.up_rgb[1] + 0.114 * p.up_rgb[2] for p in people])
-    emis = np.array([p.up_emissivity for p in people])
-    assert abs(np.corrcoef(luma, emis)[0, 1]) < 0.1
-    twins = [p for p in people if p.twin_of is not None]
-    assert 0.1 < len(twins) / len(people) < 0.3
-    assert all(p.up_rgb == people[p.twin_of - 1].up_rgb for p in twins)
+def test_garment_ir_mixes_luminance_and_the_fabrics_own_response():
+    # Hand-worked: white has luma 1, so 0.7 * 1 + 0.3 * 0.2; flipped, 0.7 * (1 - 1) + 0.3 * 0.2.
+    assert synthetic.garment_ir((1.0, 1.0, 1.0), 0.2, False, 0.7) == pytest.approx(0.76)
+    assert synthetic.garment_ir((1.0, 1.0, 1.0), 0.2, True, 0.7) == pytest.approx(0.06)
+    # Pure red: luma 0.299.
+    assert synthetic.garment_ir((1.0, 0.0, 0.0), 0.5, False, 1.0) == pytest.approx(0.299)
+    assert synthetic.garment_ir((1.0, 0.0, 0.0), 0.5, False, 0.0) == pytest.approx(0.5)
+
+
+def _luma_ir_correlation(people):
+    luma = np.array([synthetic.luma(p.up_rgb) for p in people])
+    return np.corrcoef(luma, np.array([p.up_ir for p in people]))[0, 1]
+
+
+def test_infrared_brightness_follows_visible_luminance_by_the_chosen_correlation():
+    hard = synthetic.make_identities(600, seed=0, ir_correlation=synthetic.HARD_IR_CORRELATION)
+    assert abs(_luma_ir_correlation(hard)) < 0.1            # the hard setting: independent of the dye
+    default = synthetic.make_identities(600, seed=0)
+    r = _luma_ir_correlation(default)
+    assert 0.3 < r < 0.95                                  # correlated, but flips and fabric keep it below 1
+    # A share of fabrics flips: bright in visible, dark in infrared (or the reverse).
+    full = synthetic.make_identities(600, seed=0, ir_correlation=1.0)
+    flipped = np.mean([abs(p.up_ir - synthetic.luma(p.up_rgb)) > 1e-9 for p in full])
+    assert abs(flipped - synthetic.FLIPPED_FABRICS) < 0.05
+    # Identity attributes other than infrared brightness do not depend on the correlation.
+    assert [p.up_rgb for p in hard] == [p.up_rgb for p in default]
+    twins = [p for p in default if p.twin_of is not None]
+    assert 0.1 < len(twins) / len(default) < 0.3
+    assert all(p.up_rgb == default[p.twin_of - 1].up_rgb for p in twins)
+
+
+def test_ir_correlation_outside_unit_interval_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="ir_correlation"):
+        synthetic.generate("regdb", tmp_path / "x", identities=4, ir_correlation=1.5)
+    with pytest.raises(ValueError, match="ir_correlation"):
+        synthetic.make_identities(4, seed=0, ir_correlation=-0.1)
+
+
+def test_other_ir_correlation_gets_its_own_cache_folder(tmp_path):
+    a = synthetic.synthetic_root("regdb", identities=4, seed=1, cache_dir=tmp_path)
+    b = synthetic.synthetic_root("regdb", identities=4, seed=1, cache_dir=tmp_path, ir_correlation=0.0)
+    assert a != b and b.name.endswith("-irc0") and a.name.endswith(f"-irc{synthetic.SYNTHETIC_IR_CORRELATION:g}")
+    assert synthetic.read_stats(b)["ir_correlation"] == 0.0
+    assert (synthetic.read_stats(a)["ir_correlation"]
+            == synthetic.SYNTHETIC_IR_CORRELATION)
 
 
 def test_bad_arguments(tmp_path):
@@ -145,7 +182,8 @@ def test_synthetic_root_discards_its_copy_when_another_process_won(tmp_path, mon
 
     def racing(layout, out, **kw):
         stats = real(layout, out, **kw)
-        winner = tmp_path / f"synthetic-v{synthetic.GENERATOR_VERSION}" / "regdb-4ids-seed2"
+        winner = (tmp_path / f"synthetic-v{synthetic.GENERATOR_VERSION}"
+                  / f"regdb-4ids-seed2-irc{synthetic.SYNTHETIC_IR_CORRELATION:g}")
         real(layout, winner, **kw)          # another process finished first
         (winner / "marker").write_text("winner")
         return stats

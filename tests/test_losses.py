@@ -124,6 +124,10 @@ def test_centre_triplet_and_hetero_centre_hand_values():
     # margin 2.5: v0: 2.5+1-4 = -0.5 -> 0; v1: 2.5+2-3 = 1.5; t0: 2.5+1-3 = 0.5; t1: 2.5+2-5 = -0.5 -> 0;
     # m0: 2.5+0.5-3.5 = -0.5 -> 0; m1: 2.5+2-3 = 1.5.  Total 3.5.
     assert centre_triplet(feats, labels, mods, 2.5).item() == pytest.approx(3.5, abs=1e-5)
+    # The mean form divides by the six (identity, term) hinges: 3.5 / 6.
+    assert centre_triplet(feats, labels, mods, 2.5, "mean").item() == pytest.approx(3.5 / 6, abs=1e-6)
+    with pytest.raises(ValueError, match="reduction"):
+        centre_triplet(feats, labels, mods, 2.5, "max")
     # eq. (12): (0 - 1)^2 + (4 - 6)^2 = 5
     assert hetero_centre(feats, labels, mods).item() == pytest.approx(5.0)
     assert centre_mse(feats, labels, mods).item() == pytest.approx(5.0)

@@ -49,6 +49,28 @@ def test_deeper_archs_keep_last_stride_one(arch, channels):
     assert fmap.shape == (1, channels, 3, 2)
 
 
+@pytest.mark.parametrize("arch,width,channels,blocks", [("resnet10", 32, 256, 1), ("resnet18", 16, 128, 2),
+                                                       ("resnet50", 16, 512, 3)])
+def test_width_and_resnet10_set_the_channels_and_depth(arch, width, channels, blocks):
+    model = build_model(model_variant("full", arch=arch, width=width), NUM_CLASSES).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 48, 32), "infrared")
+    assert out.bn.shape == (2, channels)
+    assert model.forward_features(torch.randn(1, 3, 48, 32), "visible").shape == (1, channels, 3, 2)
+    assert len(model.backbone.layer4) == blocks
+    stem_conv = model.backbone.stems["visible"].conv1
+    assert stem_conv.out_channels == width
+
+
+def test_narrow_or_resnet10_refuse_imagenet_weights():
+    with pytest.raises(ValueError, match="no ImageNet weights"):
+        build_model(model_variant("base", arch="resnet10", width=64, pretrained="imagenet"), 3)
+    with pytest.raises(ValueError, match="no ImageNet weights"):
+        build_model(model_variant("base", arch="resnet18", width=32, pretrained="/x.pth"), 3)
+    with pytest.raises(ValueError, match="width must be positive"):
+        build_model(model_variant("base", arch="resnet18", width=0), 3)
+
+
 def test_last_stride_two_halves_the_map():
     model = tiny("base", last_stride=2).eval()
     with torch.no_grad():

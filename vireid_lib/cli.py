@@ -7,13 +7,14 @@ import sys
 from pathlib import Path
 
 from vireid_lib import __version__
+from vireid_lib.config import SYNTHETIC_IR_CORRELATION
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
     from vireid_lib.data.synthetic import format_stats, generate
 
     stats = generate(args.layout, Path(args.out), identities=args.identities, seed=args.seed,
-                     workers=args.workers)
+                     workers=args.workers, ir_correlation=args.ir_correlation)
     print(format_stats(stats))
     return 0
 
@@ -136,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--identities", type=int, default=None, help="number of identities (default: layout's)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--ir-correlation", type=float, default=SYNTHETIC_IR_CORRELATION,
+                   help="how much of a garment's visible luminance its infrared brightness keeps, 0..1 "
+                        f"(default: the calibrated {SYNTHETIC_IR_CORRELATION}; 0: the hard setting, see "
+                        "data_cards/synthetic.md)")
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser(

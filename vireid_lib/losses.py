@@ -166,25 +166,31 @@ CENTRE_TRIPLETS = ((VISIBLE, INFRARED), (INFRARED, VISIBLE), (EXCHANGED, INFRARE
 """The (anchor, positive) modality pairs of the three terms of eq. (11)."""
 
 
-def centre_triplet(features: Tensor, labels: Tensor, modalities: Sequence[str], margin: float = 0.3) -> Tensor:
+def centre_triplet(features: Tensor, labels: Tensor, modalities: Sequence[str], margin: float = 0.3,
+                   reduction: str = "sum") -> Tensor:
     """Centre triplet loss, eq. (11).
 
     For each of the three anchor/positive pairs (visible, infrared), (infrared, visible) and (exchanged,
     infrared), and each identity ``i`` with both centres:
     ``[rho + ||c_i^a - c_i^p|| - min_{j != i} ||c_i^a - c_j^n||]_+``, where ``c_j^n`` ranges over the
     centres of every other identity in every modality (visible, infrared, exchanged), as in the
-    hetero-centre triplet loss (Liu et al., IEEE TMM 2021). Summed over identities and the three terms.
+    hetero-centre triplet loss (Liu et al., IEEE TMM 2021). Summed over identities and the three terms
+    (eq. 11 as written), or averaged over them (HcTri's ``MarginRankingLoss`` mean).
 
     Args:
         features: ``(B, D)`` concatenated stripe embeddings of the local branch (SPEC 7.6).
         labels: ``(B,)`` identities.
         modalities: ``B`` modality names.
         margin: rho (paper: 0.3).
+        reduction: ``"sum"`` or ``"mean"`` over the (identity, term) hinges (``LossConfig.
+            center_triplet_reduction``).
     """
+    if reduction not in ("sum", "mean"):
+        raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
     centres = modality_centres(features, labels, modalities)
     all_labels = torch.cat([c.labels for c in centres.values()])  # (M,)
     all_centres = torch.cat([c.centres for c in centres.values()])  # (M, D)
-    total = features.sum() * 0.0
+    total, count = features.sum() * 0.0, 0
     for anchor_mod, pos_mod in CENTRE_TRIPLETS:
         if anchor_mod not in centres or pos_mod not in centres:
             continue
@@ -194,7 +200,8 @@ def centre_triplet(features: Tensor, labels: Tensor, modalities: Sequence[str], 
         d_neg = d_all.masked_fill(ids.unsqueeze(1) == all_labels.unsqueeze(0), float("inf")).amin(1)
         valid = torch.isfinite(d_neg)
         total = total + F.relu(margin + d_pos[valid] - d_neg[valid]).sum()
-    return total
+        count += int(valid.sum())
+    return total / max(count, 1) if reduction == "mean" else total
 
 
 def hetero_centre(features: Tensor, labels: Tensor, modalities: Sequence[str], reduction: str = "sum") -> Tensor:
@@ -296,7 +303,8 @@ class Objective(nn.Module):
             local_id = identity_loss(part_logits, labels.repeat_interleave(p), cfg.label_smoothing) * p
             parts = out.parts.float().reshape(b, -1)  # (B, P*local_dim)
             terms["local_id"] = local_id
-            terms["center"] = centre_triplet(parts, labels, modalities, cfg.center_margin)
+            terms["center"] = centre_triplet(parts, labels, modalities, cfg.center_margin,
+                                             cfg.center_triplet_reduction)
             terms["hc"] = hetero_centre(parts, labels, modalities, cfg.center_reduction)
             local = cfg.lambda_id * terms["local_id"] + cfg.lambda_center * terms["center"] \
                 + cfg.lambda_hc * terms["hc"]

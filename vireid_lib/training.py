@@ -56,27 +56,36 @@ def lr_factor(epoch: int, cfg: TrainConfig | None = None) -> float:
 
     Linear warm-up as in CAJ's ``adjust_learning_rate``: during the first ``warmup_epochs`` epochs the
     factor is ``(epoch + 1) / warmup_epochs`` (0.1, 0.2, ..., 1.0 for the paper's 10 epochs, constant within
-    an epoch); afterwards it is ``gamma ** k`` with ``k`` the number of milestones reached (paper: x0.1 from
-    epoch 20, x0.01 from epoch 50).
+    an epoch). Afterwards, the ``step`` schedule gives ``gamma ** k`` with ``k`` the number of milestones
+    reached (paper: x0.1 from epoch 20, x0.01 from epoch 50); the ``cosine`` schedule gives
+    ``0.5 * (1 + cos(pi * t))`` with ``t = (epoch - warmup_epochs) / (epochs - warmup_epochs)``, from 1 at
+    the end of the warm-up towards 0 at the last epoch.
 
     Args:
         epoch: the 0-based epoch.
-        cfg: warm-up length, milestones and gamma (default: the paper's).
+        cfg: schedule, warm-up length, milestones and gamma (default: the paper's).
     """
     cfg = cfg or TrainConfig()
     if epoch < 0:
         raise ValueError(f"epoch must be >= 0, got {epoch}")
     if epoch < cfg.warmup_epochs:
         return (epoch + 1) / cfg.warmup_epochs
+    if cfg.schedule == "cosine":
+        t = (epoch - cfg.warmup_epochs) / max(1, cfg.epochs - cfg.warmup_epochs)
+        return 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
     return cfg.gamma ** sum(epoch >= m for m in cfg.milestones)
 
 
-def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.SGD:
-    """SGD with Nesterov momentum and two parameter groups (SPEC 7.8, as in CAJ).
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The optimiser of ``cfg.optimizer`` with two parameter groups (SPEC 7.8, as in CAJ).
 
-    Group 0 holds ``model.backbone_parameters()`` at ``lr * backbone_lr_mult``; group 1 holds
-    ``model.head_parameters()`` at ``lr``. Each group records its multiplier as ``lr_mult`` so
-    :func:`set_epoch_lr` can apply the schedule.
+    ``"sgd"``: SGD with (Nesterov) momentum and L2 weight decay, the paper's. ``"adamw"``: AdamW with
+    ``betas=(momentum, 0.999)`` and decoupled weight decay. Group 0 holds ``model.backbone_parameters()`` at
+    ``lr * backbone_lr_mult``; group 1 holds ``model.head_parameters()`` at ``lr``. Each group records its
+    multiplier as ``lr_mult`` so :func:`set_epoch_lr` can apply the schedule.
+
+    Raises:
+        ValueError: for an unknown optimiser name.
     """
     groups = [
         {"params": [p for p in model.backbone_parameters() if p.requires_grad], "lr_mult": cfg.backbone_lr_mult},
@@ -84,8 +93,12 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.SGD:
     ]
     for g in groups:
         g["lr"] = cfg.lr * g["lr_mult"]
-    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                           nesterov=cfg.nesterov)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                               nesterov=cfg.nesterov)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay)
+    raise ValueError(f"train.optimizer must be sgd or adamw, got {cfg.optimizer!r}")
 
 
 def set_epoch_lr(optimizer: torch.optim.Optimizer, epoch: int, cfg: TrainConfig) -> float:

@@ -79,7 +79,7 @@ def open_dataset(data_cfg: DataConfig, smoke: bool = False) -> SYSUMM01 | RegDB:
     root = data_cfg.root
     if root is None:
         root = synthetic_root(data_cfg.dataset, smoke=smoke, identities=data_cfg.synthetic_identities,
-                              seed=data_cfg.synthetic_seed)
+                              seed=data_cfg.synthetic_seed, ir_correlation=data_cfg.synthetic_ir_correlation)
     if data_cfg.dataset == "sysu":
         return SYSUMM01(root)
     return RegDB(root, trial=data_cfg.trial)

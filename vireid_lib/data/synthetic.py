@@ -41,8 +41,23 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-GENERATOR_VERSION = 1
-"""Bumped whenever the generator's output changes; part of the cache folder name."""
+from vireid_lib.config import SYNTHETIC_IR_CORRELATION
+
+GENERATOR_VERSION = 2
+"""Bumped whenever the generator's output changes; part of the cache folder name. Version 2: infrared
+garment brightness correlated with visible luminance (``ir_correlation``), most patterns kept in infrared,
+larger stripes, checks and logos, skin no longer the whole top of the infrared range."""
+
+HARD_IR_CORRELATION = 0.0
+"""The harder research setting of ``ir_correlation``: infrared brightness independent of the garment (the
+generator's version-1 behaviour). The calibrated default is ``config.SYNTHETIC_IR_CORRELATION``."""
+
+FLIPPED_FABRICS = 0.15
+"""Share of fabrics whose infrared brightness follows the inverse of their visible luminance (dark in
+visible, bright in infrared or the reverse), so grey-level matching alone cannot solve the task."""
+
+SAME_FABRIC_PATTERNS = 0.2
+"""Share of two-colour garments dyed on one fabric: the pattern vanishes in infrared."""
 
 STATS_FILE = "synthetic_stats.json"
 IMAGE_SIZE = (128, 64)
@@ -86,17 +101,22 @@ class Identity:
     skin_heat: float
     hair: str              # "bald", "short", "long"
     hair_rgb: tuple[float, float, float]
+    hair_heat: float
     up_rgb: tuple[float, float, float]
     up2_rgb: tuple[float, float, float]
     up_pattern: str        # "solid", "stripes", "block", "logo"
-    up_emissivity: float
+    up_emissivity: float   # the fabric's own infrared response, drawn independently of its colour
     up2_emissivity: float
+    up_ir: float           # infrared brightness of the fabric (see garment_ir), 0..1
+    up2_ir: float
     sleeve: str            # "none", "short", "long"
     low_rgb: tuple[float, float, float]
     low2_rgb: tuple[float, float, float]
     low_pattern: str       # "solid", "checked"
     low_emissivity: float
     low2_emissivity: float
+    low_ir: float
+    low2_ir: float
     legwear: str           # "shorts", "capri", "trousers", "skirt"
     shoe_rgb: tuple[float, float, float]
     shoe_heat: float
@@ -105,6 +125,7 @@ class Identity:
     bag_heat: float
     hat: bool
     hat_rgb: tuple[float, float, float]
+    hat_heat: float
     glasses: bool
     twin_of: int | None    # pid whose garment colours this identity copies (near-duplicate)
 
@@ -128,14 +149,35 @@ def _hsv_to_rgb(h: float, s: float, v: float) -> tuple[float, float, float]:
     return (float(r), float(g), float(b))
 
 
-def _garment_heat(emissivity: float) -> float:
-    """Infrared brightness of a garment over a warm body: grows with the fabric's emissivity."""
-    return 0.28 + 0.5 * emissivity
+def luma(rgb: tuple[float, float, float]) -> float:
+    """ITU-R 601 luma of an RGB colour in [0, 1]."""
+    return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
 
 
-def make_identities(n: int, seed: int) -> list[Identity]:
-    """The ``n`` identities (pids 1..n) of a dataset; identity ``pid`` depends only on ``(seed, pid)``
-    and, for a near-duplicate, on the colours of the earlier identity it copies."""
+def garment_ir(rgb: tuple[float, float, float], emissivity: float, flipped: bool, correlation: float) -> float:
+    """Infrared brightness (0..1) of a fabric of visible colour ``rgb``.
+
+    A mix of the colour's luminance (inverted for a ``flipped`` fabric) with weight ``correlation`` and the
+    fabric's own response ``emissivity`` (drawn independently of the colour) with weight ``1 - correlation``.
+    In real near-infrared, much of a garment's luminance structure survives while its hue is lost, and some
+    dyes turn dark fabrics bright; ``correlation = 0`` makes infrared independent of the garment's look.
+    """
+    tone = 1.0 - luma(rgb) if flipped else luma(rgb)
+    return float(correlation * tone + (1.0 - correlation) * emissivity)
+
+
+def _garment_heat(ir: float) -> float:
+    """Rendered infrared level of a garment over a warm body, from its brightness :func:`garment_ir`."""
+    return 0.2 + 0.62 * ir
+
+
+def make_identities(n: int, seed: int, ir_correlation: float = SYNTHETIC_IR_CORRELATION) -> list[Identity]:
+    """The ``n`` identities (pids 1..n) of a dataset; identity ``pid`` depends only on ``(seed, pid)``,
+    ``ir_correlation`` (see :func:`garment_ir`) and, for a near-duplicate, on the colours of the earlier
+    identity it copies."""
+    if not 0.0 <= ir_correlation <= 1.0:
+        raise ValueError(f"ir_correlation must be in [0, 1] (0: infrared independent of colour, the hard "
+                         f"setting), got {ir_correlation}")
     people: list[Identity] = []
     for pid in range(1, n + 1):
         rng = np.random.default_rng([seed, 7, pid])
@@ -146,11 +188,15 @@ def make_identities(n: int, seed: int) -> list[Identity]:
                           p=[0.05, 0.35, 0.6] if sex == "female" else [0.12, 0.78, 0.10])
         pattern = rng.choice(["solid", "stripes", "block", "logo"], p=[0.45, 0.2, 0.2, 0.15])
         up_e = float(0.15 + 0.85 * rng.random())
-        # Half the patterned garments are one fabric dyed twice (invisible in infrared), half two fabrics.
-        up2_e = up_e if rng.random() < 0.5 else float(0.15 + 0.85 * rng.random())
+        # Some patterned garments are one fabric dyed twice (invisible in infrared), the rest two fabrics.
+        same_up = bool(rng.random() < SAME_FABRIC_PATTERNS)
+        up2_e = up_e if same_up else float(0.15 + 0.85 * rng.random())
         low_pattern = rng.choice(["solid", "checked"], p=[0.8, 0.2])
         low_e = float(0.15 + 0.85 * rng.random())
-        low2_e = low_e if rng.random() < 0.5 else float(0.15 + 0.85 * rng.random())
+        same_low = bool(rng.random() < SAME_FABRIC_PATTERNS)
+        low2_e = low_e if same_low else float(0.15 + 0.85 * rng.random())
+        flips = rng.random(6) < FLIPPED_FABRICS   # upper, upper 2, lower, lower 2, bag, shoe
+        accessory_e = rng.random(3)               # bag, shoe, hat
         legwear = rng.choice(["shorts", "capri", "trousers", "skirt"],
                              p=[0.15, 0.1, 0.45, 0.3] if sex == "female" else [0.25, 0.1, 0.65, 0.0])
         colours = dict(up_rgb=_colour(rng), up2_rgb=_colour(rng), low_rgb=_colour(rng),
@@ -161,6 +207,15 @@ def make_identities(n: int, seed: int) -> list[Identity]:
             src = people[twin_of - 1]
             colours = dict(up_rgb=src.up_rgb, up2_rgb=src.up2_rgb, low_rgb=src.low_rgb,
                            low2_rgb=src.low2_rgb, shoe_rgb=src.shoe_rgb)
+
+        def ir(key: str, e: float, flipped: bool) -> float:
+            return garment_ir(colours[key], e, bool(flipped), ir_correlation)
+
+        up_ir, low_ir = ir("up_rgb", up_e, flips[0]), ir("low_rgb", low_e, flips[2])
+        up2_ir = up_ir if same_up else ir("up2_rgb", up2_e, flips[1])
+        low2_ir = low_ir if same_low else ir("low2_rgb", low2_e, flips[3])
+        bag_rgb, hat_rgb = _colour(rng), _colour(rng)
+        hair_rgb = _hsv_to_rgb(0.08 * rng.random(), 0.3 + 0.5 * rng.random(), 0.05 + 0.6 * rng.random() ** 2)
         people.append(Identity(
             pid=pid, sex=str(sex),
             height=float(0.9 + 0.12 * rng.random()),
@@ -169,16 +224,22 @@ def make_identities(n: int, seed: int) -> list[Identity]:
             torso=float(0.49 + 0.07 * rng.random()),
             head=float(0.06 + 0.014 * rng.random()),
             limb=float(0.8 + 0.45 * rng.random()),
-            skin_rgb=skin, skin_heat=float(0.86 + 0.1 * rng.random()),
-            hair=str(hair), hair_rgb=_hsv_to_rgb(0.08 * rng.random(), 0.3 + 0.5 * rng.random(),
-                                                 0.05 + 0.6 * rng.random() ** 2),
-            up_pattern=str(pattern), up_emissivity=up_e, up2_emissivity=up2_e,
+            # Skin is bright in near-infrared whatever its tone, but no longer above every fabric.
+            skin_rgb=skin, skin_heat=float(0.62 + 0.2 * rng.random()),
+            # Hair: dark hair stays darker than fair hair, with a fabric-like independent part.
+            hair=str(hair), hair_rgb=hair_rgb,
+            hair_heat=float(0.3 + 0.45 * garment_ir(hair_rgb, float(rng.random()), False, ir_correlation)),
+            up_pattern=str(pattern), up_emissivity=up_e, up2_emissivity=up2_e, up_ir=up_ir, up2_ir=up2_ir,
             sleeve=str(rng.choice(["none", "short", "long"], p=[0.15, 0.4, 0.45])),
-            low_pattern=str(low_pattern), low_emissivity=low_e, low2_emissivity=low2_e,
-            legwear=str(legwear), shoe_heat=float(0.25 + 0.25 * rng.random()),
+            low_pattern=str(low_pattern), low_emissivity=low_e, low2_emissivity=low2_e, low_ir=low_ir,
+            low2_ir=low2_ir, legwear=str(legwear),
+            shoe_heat=_garment_heat(garment_ir(colours["shoe_rgb"], float(accessory_e[1]), bool(flips[5]),
+                                               ir_correlation)) * 0.8,
             bag=str(rng.choice(["none", "backpack", "shoulder", "hand"], p=[0.4, 0.25, 0.2, 0.15])),
-            bag_rgb=_colour(rng), bag_heat=float(0.18 + 0.4 * rng.random()),
-            hat=bool(rng.random() < 0.15), hat_rgb=_colour(rng),
+            bag_rgb=bag_rgb,
+            bag_heat=_garment_heat(garment_ir(bag_rgb, float(accessory_e[0]), bool(flips[4]), ir_correlation)),
+            hat=bool(rng.random() < 0.15), hat_rgb=hat_rgb,
+            hat_heat=_garment_heat(garment_ir(hat_rgb, float(accessory_e[2]), False, ir_correlation)),
             glasses=bool(rng.random() < 0.2), twin_of=twin_of, **colours,
         ))
     return people
@@ -366,7 +427,7 @@ def rasterise(person: Identity, pose: Pose) -> np.ndarray:
                (cx - hw * 1.05, hip_y + 0.01 * L)], fill=UP1)
     d.rectangle([cx - r * 0.35, neck_y - 0.01 * L, cx + r * 0.35, sh_y + 0.01 * L], fill=SKIN)
     if person.up_pattern == "logo" and pose.view == "front":
-        d.rectangle([cx - sw * 0.4, sh_y + 0.06 * L, cx + sw * 0.4, sh_y + 0.14 * L], fill=UP2)
+        d.rectangle([cx - sw * 0.55, sh_y + 0.05 * L, cx + sw * 0.55, sh_y + 0.16 * L], fill=UP2)
     if person.bag == "backpack" and pose.view == "back":
         d.rectangle([cx - sw * 0.75, sh_y + 0.03 * L, cx + sw * 0.75, sh_y + 0.25 * L], fill=BAG)
     if person.bag in ("backpack", "shoulder") and pose.view == "front":
@@ -429,12 +490,12 @@ def rasterise(person: Identity, pose: Pose) -> np.ndarray:
     mat = np.array(canvas, dtype=np.uint8)
     yy, xx = np.mgrid[0:h, 0:w]
     if person.up_pattern == "stripes":
-        period = max(2, int(round(0.035 * L)))
+        period = max(2, int(round(0.05 * L)))   # about 3 px at 96 x 48, still resolved
         mat[(mat == UP1) & (((yy - int(sh_y)) // period) % 2 == 1)] = UP2
     elif person.up_pattern == "block":
         mat[(mat == UP1) & (yy > sh_y + 0.45 * (hip_y - sh_y))] = UP2
     if person.low_pattern == "checked":
-        period = max(2, int(round(0.05 * L)))
+        period = max(2, int(round(0.07 * L)))
         mat[(mat == LOW1) & ((yy // period + xx // period) % 2 == 1)] = LOW2
     return mat
 
@@ -444,14 +505,14 @@ def _tables(person: Identity, pose: Pose) -> tuple[np.ndarray, np.ndarray]:
     rgb = np.zeros((N_MATERIALS, 3), np.float32)
     heat = np.zeros(N_MATERIALS, np.float32)
     for m, c, t in [(SKIN, person.skin_rgb, person.skin_heat),
-                    (HAIR, person.hair_rgb, 0.5 + 0.1 * (person.hair == "short")),
-                    (UP1, person.up_rgb, _garment_heat(person.up_emissivity)),
-                    (UP2, person.up2_rgb, _garment_heat(person.up2_emissivity)),
-                    (LOW1, person.low_rgb, _garment_heat(person.low_emissivity)),
-                    (LOW2, person.low2_rgb, _garment_heat(person.low2_emissivity)),
+                    (HAIR, person.hair_rgb, person.hair_heat),
+                    (UP1, person.up_rgb, _garment_heat(person.up_ir)),
+                    (UP2, person.up2_rgb, _garment_heat(person.up2_ir)),
+                    (LOW1, person.low_rgb, _garment_heat(person.low_ir)),
+                    (LOW2, person.low2_rgb, _garment_heat(person.low2_ir)),
                     (SHOE, person.shoe_rgb, person.shoe_heat),
                     (BAG, person.bag_rgb, person.bag_heat),
-                    (HAT, person.hat_rgb, 0.4),
+                    (HAT, person.hat_rgb, person.hat_heat),
                     (GLASS, (0.05, 0.05, 0.07), 0.15),   # glass is opaque to thermal infrared: dark
                     (OCCLUDER, pose.occluder_rgb, pose.occluder_heat)]:
         rgb[m], heat[m] = c, t
@@ -615,7 +676,8 @@ def _run_jobs(layout: str, seed: int, people: list[Identity], out: Path, jobs: l
 # ----------------------------------------------------------------------------------------------------------
 
 def generate(layout: Literal["sysu", "regdb"], out: str | Path, identities: int | None = None, seed: int = 0,
-             workers: int | None = None, smoke: bool = False) -> dict[str, Any]:
+             workers: int | None = None, smoke: bool = False,
+             ir_correlation: float = SYNTHETIC_IR_CORRELATION) -> dict[str, Any]:
     """Write the synthetic dataset into ``out`` in a real dataset's layout.
 
     SYSU-MM01 layout: ``cam{1..6}/{pid:04d}/{img:04d}.jpg`` (visible cams 1, 2, 4, 5; infrared cams 3, 6; not
@@ -630,12 +692,16 @@ def generate(layout: Literal["sysu", "regdb"], out: str | Path, identities: int 
         seed: random seed; the same seed gives the same bytes.
         workers: render processes (default: every core); does not change the output.
         smoke: fewer images per SYSU-MM01 camera (3-5 instead of 6-12), for seconds-long tests.
+        ir_correlation: how much of a garment's visible luminance its infrared brightness keeps (0..1; see
+            :func:`garment_ir`). The default is calibrated (``data_cards/synthetic.md``); 0 is the hard
+            setting, infrared independent of the garment's look.
 
     Returns:
         The dataset statistics (also written to ``out/synthetic_stats.json``), plus ``seconds``.
 
     Raises:
-        ValueError: for an unknown layout, too few identities, or a non-empty ``out``.
+        ValueError: for an unknown layout, too few identities, an ``ir_correlation`` outside [0, 1], or a
+            non-empty ``out``.
     """
     if layout not in _LAYOUT_CODE:
         raise ValueError(f"unknown layout {layout!r}; choose 'sysu' or 'regdb'")
@@ -643,13 +709,15 @@ def generate(layout: Literal["sysu", "regdb"], out: str | Path, identities: int 
     if n < 4:
         raise ValueError(f"identities must be at least 4 (the {layout} layout needs training and test "
                          f"identities), got {n}")
+    if not 0.0 <= ir_correlation <= 1.0:
+        raise ValueError(f"ir_correlation must be in [0, 1], got {ir_correlation}")
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"output folder {out} is not empty; choose a new folder or delete it first")
     out.mkdir(parents=True, exist_ok=True)
     workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
     t0 = time.perf_counter()
-    people = make_identities(n, seed)
+    people = make_identities(n, seed, ir_correlation)
     if layout == "sysu":
         split, jobs = _sysu_plan(n, seed, smoke)
         _run_jobs(layout, seed, people, out, jobs, workers)
@@ -662,6 +730,7 @@ def generate(layout: Literal["sysu", "regdb"], out: str | Path, identities: int 
         _write_regdb_idx(out, n, seed)
     stats = measure(layout, out)
     stats.update(generator_version=GENERATOR_VERSION, seed=seed, identities=n, smoke=smoke,
+                 ir_correlation=ir_correlation,
                  near_duplicates=sum(p.twin_of is not None for p in people),
                  attributes=_attribute_counts(people))
     (out / STATS_FILE).write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
@@ -746,6 +815,7 @@ def format_stats(stats: dict[str, Any]) -> str:
     """A short human-readable table of :func:`generate`'s statistics."""
     lines = [f"synthetic {stats['layout']} dataset (generator v{stats.get('generator_version', '?')}, "
              f"seed {stats.get('seed', '?')}, {stats.get('identities', '?')} identities, "
+             f"infrared correlation {stats.get('ir_correlation', 0.0):g}, "
              f"{stats['image_size'][0]}x{stats['image_size'][1]} images)"]
     if stats["layout"] == "sysu":
         lines += [
@@ -773,11 +843,12 @@ def default_cache_dir() -> Path:
 
 
 def synthetic_root(layout: Literal["sysu", "regdb"], smoke: bool = False, identities: int | None = None,
-                   seed: int = 0, cache_dir: str | Path | None = None) -> Path:
+                   seed: int = 0, cache_dir: str | Path | None = None,
+                   ir_correlation: float = SYNTHETIC_IR_CORRELATION) -> Path:
     """The cached synthetic dataset folder, generated on first use.
 
-    The folder is ``<cache>/synthetic-v<version>/<layout>-<n>ids[-smoke]-seed<seed>``. Safe when several
-    processes ask at once: each generates into a temporary sibling folder and renames it into place
+    The folder is ``<cache>/synthetic-v<version>/<layout>-<n>ids[-smoke]-seed<seed>-irc<ir_correlation>``.
+    Safe when several processes ask at once: each generates into a temporary sibling folder and renames it into place
     atomically; a process that finds the folder already there discards its own copy.
 
     Args:
@@ -786,18 +857,20 @@ def synthetic_root(layout: Literal["sysu", "regdb"], smoke: bool = False, identi
         identities: override the number of identities.
         seed: generator seed.
         cache_dir: cache folder (default: ``$VIREID_CACHE`` or ``~/.cache/vireid``).
+        ir_correlation: see :func:`generate`.
     """
     if layout not in _LAYOUT_CODE:
         raise ValueError(f"unknown layout {layout!r}; choose 'sysu' or 'regdb'")
     n = identities or (SMOKE_IDENTITIES if smoke else DEFAULT_IDENTITIES)[layout]
     base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    target = base / f"synthetic-v{GENERATOR_VERSION}" / f"{layout}-{n}ids{'-smoke' if smoke else ''}-seed{seed}"
+    target = (base / f"synthetic-v{GENERATOR_VERSION}"
+              / f"{layout}-{n}ids{'-smoke' if smoke else ''}-seed{seed}-irc{ir_correlation:g}")
     if (target / STATS_FILE).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        generate(layout, tmp, identities=n, seed=seed, smoke=smoke)
+        generate(layout, tmp, identities=n, seed=seed, smoke=smoke, ir_correlation=ir_correlation)
         try:
             os.rename(tmp, target)
         except OSError:

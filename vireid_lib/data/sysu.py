@@ -127,6 +127,27 @@ class SYSUMM01:
                     out.extend(files[i] for i in np_rng.choice(len(files), shots, replace=False))
         return out
 
+    def within_visible(self, trial: int = 0) -> tuple[list[Record], list[Record]]:
+        """A same-modality diagnostic beside the cross-modality protocol (not part of SYSU-MM01's protocol).
+
+        Queries: every indoor visible image (cam1, cam2) of the test ids. Gallery: one image per test id and
+        outdoor visible camera (cam4, cam5), drawn with ``random.Random(trial)`` as the single-shot gallery
+        is. Query and gallery cameras never coincide, so no same-camera rule applies. Comparing its scores
+        with all-search's shows how much of what a model learns crosses the modality gap.
+
+        Returns:
+            ``(queries, gallery)``.
+        """
+        rng = random.Random(trial)
+        queries = [r for pid in self.test_ids for cam in (1, 2) for r in self._images(pid, cam)]
+        gallery = []
+        for pid in self.test_ids:
+            for cam in (4, 5):
+                files = self._images(pid, cam)
+                if files:
+                    gallery.append(rng.choice(files))
+        return queries, gallery
+
     def summary(self) -> str:
         """A statistics table of this copy of the dataset (train, query, trial-0 galleries)."""
         vis, ir = split_by_modality(self.train)

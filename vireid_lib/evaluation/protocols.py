@@ -147,6 +147,41 @@ def evaluate_sysu(
     return {"protocol": "sysu", "shots": shots, "num_trials": trials, **summary}
 
 
+def evaluate_within_visible(
+    model: nn.Module,
+    reader: Any,
+    eval_cfg: EvalConfig | None = None,
+    data_cfg: DataConfig | None = None,
+    *,
+    trials: int | None = None,
+    transform: Transform | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """The within-visible diagnostic of a SYSU-MM01-layout reader (``reader.within_visible``): indoor
+    visible queries against a single-shot outdoor visible gallery, averaged over ``trials`` draws (default
+    ``eval_cfg.sysu_trials``). Reported beside the cross-modality protocol, never instead of it.
+
+    Returns:
+        ``{"protocol": "within-visible", "num_trials", "visible": summary}``.
+    """
+    eval_cfg = eval_cfg or EvalConfig()
+    data_cfg = data_cfg or DataConfig()
+    trials = eval_cfg.sysu_trials if trials is None else trials
+    if trials < 1:
+        raise ValueError(f"trials must be >= 1, got {trials}")
+    transform = transform or default_transform(data_cfg)
+    draws = [reader.within_visible(t) for t in range(trials)]
+    queries = draws[0][0]
+    pool = list({r.path: r for _, gallery in draws for r in gallery}.values())
+    index = {r.path: i for i, r in enumerate(pool)}
+    qf = _features(model, queries, transform, eval_cfg, device, progress, data_cfg.num_workers)
+    pool_f = _features(model, pool, transform, eval_cfg, device, progress, data_cfg.num_workers)
+    per_trial = [{"visible": evaluate_features(qf, pool_f[[index[r.path] for r in gallery]], queries, gallery,
+                                               protocol="regdb", rerank=eval_cfg.rerank)} for _, gallery in draws]
+    return {"protocol": "within-visible", **aggregate_trials(per_trial)}
+
+
 def evaluate_regdb(
     model: nn.Module,
     reader: Any,

@@ -8,10 +8,63 @@ from collections.abc import Sequence
 import torch
 import torchvision
 from torch import nn
+from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from vireid_lib import EXCHANGED, INFRARED, VISIBLE
 
-ARCHS = ("resnet18", "resnet34", "resnet50")
+ARCHS = ("resnet10", "resnet18", "resnet34", "resnet50")
+
+_DEPTHS: dict[str, tuple[type[nn.Module], list[int]]] = {
+    "resnet10": (BasicBlock, [1, 1, 1, 1]),
+    "resnet18": (BasicBlock, [2, 2, 2, 2]),
+    "resnet34": (BasicBlock, [3, 4, 6, 3]),
+    "resnet50": (Bottleneck, [3, 4, 6, 3]),
+}
+"""Block type and blocks per stage. ``resnet10`` (one block per stage) is not a torchvision model: a CPU-sized
+depth for training from random weights, with no ImageNet weights."""
+
+
+class _WideResNet(torchvision.models.ResNet):
+    """A torchvision ResNet whose stages are ``width, 2 width, 4 width, 8 width`` channels wide (torchvision's
+    are 64, 128, 256, 512 times the block expansion). Same modules, names and initialisation as
+    torchvision's, so the rest of the network treats it as any ResNet."""
+
+    def __init__(self, block: type[nn.Module], layers: list[int], width: int) -> None:
+        nn.Module.__init__(self)
+        self._norm_layer, self.dilation, self.groups, self.base_width = nn.BatchNorm2d, 1, 1, 64
+        self.inplanes = width
+        self.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = self._make_layer(block, width, layers[0])
+        self.layer2 = self._make_layer(block, 2 * width, layers[1], stride=2)
+        self.layer3 = self._make_layer(block, 4 * width, layers[2], stride=2)
+        self.layer4 = self._make_layer(block, 8 * width, layers[3], stride=2)
+        self.avgpool, self.fc = nn.AdaptiveAvgPool2d((1, 1)), nn.Identity()
+        for m in self.modules():   # torchvision's initialisation
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+
+
+def make_resnet(arch: str, width: int = 64) -> torchvision.models.ResNet:
+    """A randomly initialised ResNet of depth ``arch`` whose first stage is ``width`` channels wide.
+
+    ``width=64`` with a torchvision depth is torchvision's own model (its ImageNet weights fit it).
+
+    Raises:
+        ValueError: for an unknown depth or a non-positive width.
+    """
+    if arch not in _DEPTHS:
+        raise ValueError(f"model.arch={arch!r} is not supported; choose one of {list(ARCHS)}")
+    if width < 1:
+        raise ValueError(f"model.width must be positive, got {width}")
+    if width == 64 and arch != "resnet10":
+        return getattr(torchvision.models, arch)(weights=None)
+    return _WideResNet(*_DEPTHS[arch], width)
 STEM_OF = {VISIBLE: VISIBLE, EXCHANGED: VISIBLE, INFRARED: INFRARED}
 """Which stem each modality goes through: the channel-exchanged copy is a visible image (SPEC 7.2)."""
 

@@ -14,7 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from vireid_lib.config import ModelConfig
 from vireid_lib.models.attention import MCA, PCA
-from vireid_lib.models.backbone import ARCHS, TwoStreamResNet, out_channels
+from vireid_lib.models.backbone import ARCHS, TwoStreamResNet, make_resnet, out_channels
 from vireid_lib.models.heads import GlobalHead, LocalHead
 
 _WEIGHTS = {
@@ -132,6 +132,8 @@ def _validate(cfg: ModelConfig, num_classes: int) -> None:
     bad = [s for s in cfg.mca_stages if s not in _MCA_STAGES]
     if bad:
         raise ValueError(f"model.mca_stages {bad} invalid: MCA can follow the shared stages {_MCA_STAGES}")
+    if cfg.width < 1:
+        raise ValueError(f"model.width must be positive, got {cfg.width}")
     if cfg.parts < 1 or cfg.local_dim < 1 or cfg.mca_reduction < 1 or cfg.mca_value_reduction < 1 \
             or cfg.pca_reduction < 1:
         raise ValueError("model.parts, local_dim, mca_reduction, mca_value_reduction and pca_reduction must be "
@@ -229,7 +231,10 @@ def build_model(cfg: ModelConfig, num_classes: int) -> VIReIDNet:
         FileNotFoundError: for a missing pretrained file, or ImageNet weights that cannot be fetched.
     """
     _validate(cfg, num_classes)
-    resnet = getattr(torchvision.models, cfg.arch)(weights=None)
+    resnet = make_resnet(cfg.arch, cfg.width)
+    if cfg.pretrained is not None and (cfg.arch not in _WEIGHTS or cfg.width != 64):
+        raise ValueError(f"model.pretrained needs a torchvision ResNet ({sorted(_WEIGHTS)} at model.width=64); "
+                         f"{cfg.arch} at width {cfg.width} has no ImageNet weights: set model.pretrained=null")
     if cfg.pretrained == "imagenet":
         _load_checked(resnet, imagenet_state_dict(cfg.arch), f"ImageNet weights of {cfg.arch}", cfg.arch)
     elif cfg.pretrained is not None:
