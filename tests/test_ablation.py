@@ -125,6 +125,7 @@ def test_summary_mean_and_std_by_hand(tmp_path):
     assert base["mean"]["regdb/v2t"]["mAP"] == pytest.approx(0.5)
     assert base["std"]["regdb/v2t"]["mAP"] == pytest.approx(math.sqrt((0.09 + 0.01 + 0.16) / 2))
     assert s["cells"]["full"]["std"]["regdb/v2t"]["rank1"] == pytest.approx(0.0)
+    assert base["se"]["regdb/v2t"]["rank1"] == pytest.approx(0.1 / math.sqrt(3))   # std / sqrt(seeds)
     assert list(s["cells"]) == ["base", "full"]
     assert {(m["cell"], m["seed"]) for m in s["missing"]} == {(c, k) for c in ("base+p", "base+p+mca", "base+p+pca")
                                                                for k in (0, 1, 2)}
@@ -134,7 +135,8 @@ def test_summary_mean_and_std_by_hand(tmp_path):
     assert d == pytest.approx(20.0) and se == pytest.approx(100 * 0.1 / math.sqrt(3))
     table = table3_comparison(s)
     assert "| full | 80.00 ± 0.00 | +20.00 ± 5.77 | +4.56 |" in table
-    assert "60.00 ± 10.00" in format_summary(s, "regdb/v2t")
+    assert "| base | 3 | 60.00 ± 10.00 | 50.00 ± 36.06 |" in format_summary(s, "regdb/v2t")
+    assert format_summary(s, "regdb/v2t").splitlines()[2].endswith("| 5.77 |")     # R1 SE in points
     assert ablation.verdict(s, "full", "base", "regdb/v2t") == (
         "full - base: +20.00 R1 points ± 5.77 (standard error), 3.5 SE: larger than the seed-to-seed noise")
     assert "within the seed-to-seed noise" in ablation.verdict(s, "full", "base", "regdb/v2t", "mAP")

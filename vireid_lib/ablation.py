@@ -346,6 +346,8 @@ def run_grid(grid: str, seeds: Sequence[int] = (0, 1, 2), out: str | Path = "res
     command = " ".join(["vireid ablate --grid", grid, *([f"--preset {base}"] if base != "ablation" else []),
                         "--seeds", *map(str, seeds), "--out", str(out), *(["--smoke"] if smoke else []),
                         *[f"--set {o}" for o in overrides]])
+    for r in runs:
+        _check_not_stale(out, r)
     todo = [r for r in runs if not result_path(out, r).is_file()]
     n_jobs, devices, reason = resolve_jobs(runs[0].cfg, jobs)
     echo(f"{grid}: {len(runs)} runs ({len(GRIDS[grid])} cells x {len(list(seeds))} seeds), "
@@ -382,6 +384,31 @@ def run_grid(grid: str, seeds: Sequence[int] = (0, 1, 2), out: str | Path = "res
     return summary
 
 
+SPEED_ONLY = ("data.num_workers", "data.cache", "train.device")
+"""Config keys that change how fast a run goes, not what it computes."""
+
+
+def _check_not_stale(out: str | Path, run: Run) -> None:
+    """Refuse to reuse a finished result of another configuration (a changed preset or ``--set``).
+
+    Raises:
+        ValueError: naming the result file and the differing keys.
+    """
+    from vireid_lib.training import config_diff
+
+    path = result_path(out, run)
+    if not path.is_file():
+        return
+    try:
+        done = Config.from_dict(json.loads(path.read_text())["config"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path} is not a readable ablation result ({e}); delete it to rerun that run") from None
+    diff = [k for k in config_diff(done, run.cfg) if k not in SPEED_ONLY]
+    if diff:
+        raise ValueError(f"{path} holds a result of another configuration (differing keys: {diff[:8]}); "
+                         f"delete {Path(out) / run.grid} or choose another --out to run this grid afresh")
+
+
 def _failure(group: Sequence[Run], error: Exception, echo: Callable[[str], None]) -> list[dict[str, Any]]:
     echo(f"  FAILED {', '.join(f'{r.cell.name} seed {r.seed}' for r in group)}: {type(error).__name__}: {error}")
     return [{"cell": r.cell.name, "seed": r.seed, "error": f"{type(error).__name__}: {error}"} for r in group]
@@ -390,11 +417,11 @@ def _failure(group: Sequence[Run], error: Exception, echo: Callable[[str], None]
 # ---------------------------------------------------------------------------------------------- summaries
 
 def summarize(grid: str, runs: Sequence[Run], out: str | Path, seeds: Sequence[int] | None = None) -> dict[str, Any]:
-    """Mean and sample standard deviation (``ddof=1``; ``None`` with one seed) over seeds, per cell,
-    setting and metric, from the result files of ``runs``.
+    """Mean, sample standard deviation (``ddof=1``; ``None`` with one seed) and standard error of the mean
+    (``std / sqrt(n)``) over seeds, per cell, setting and metric, from the result files of ``runs``.
 
     Returns:
-        ``{"grid", "cells": {cell: {"overrides", "seeds", "n", "mean", "std", "values"}}, "missing",
+        ``{"grid", "cells": {cell: {"overrides", "seeds", "n", "mean", "std", "se", "values"}}, "missing",
         "commands", "machines", "wall_seconds", "base_config"}``; ``missing`` lists the cells and seeds
         asked for (``seeds``) without a result.
     """
@@ -405,12 +432,14 @@ def summarize(grid: str, runs: Sequence[Run], out: str | Path, seeds: Sequence[i
         if not mine:
             continue
         entry = {"overrides": list(cell.overrides), "seeds": [r["seed"] for r in mine], "n": len(mine),
-                 "mean": {}, "std": {}, "values": {}}
+                 "mean": {}, "std": {}, "se": {}, "values": {}}
         for setting in sorted(mine[0]["metrics"], key=SETTING_ORDER.index):
             values = {m: [r["metrics"][setting][m] for r in mine] for m in METRICS}
             entry["values"][setting] = values
             entry["mean"][setting] = {m: float(np.mean(v)) for m, v in values.items()}
             entry["std"][setting] = {m: float(np.std(v, ddof=1)) if len(v) > 1 else None for m, v in values.items()}
+            entry["se"][setting] = {m: None if sd is None else sd / math.sqrt(len(mine))
+                                    for m, sd in entry["std"][setting].items()}
         cells[cell.name] = entry
     asked = list(seeds) if seeds is not None else sorted({r.seed for r in runs})
     missing = [{"cell": c.name, "seed": s} for s in asked for c in GRIDS[grid]
@@ -440,7 +469,8 @@ def _unique(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def format_summary(summary: dict[str, Any], setting: str | None = None,
                    metrics: Sequence[str] = ("rank1", "mAP", "mINP")) -> str:
-    """A Markdown table: one row per cell, ``mean ± std`` in percent over its seeds.
+    """A Markdown table: one row per cell, ``mean ± std`` in percent over its seeds, and per setting the
+    standard error of the mean Rank-1 (``R1 SE``).
 
     Args:
         summary: from :func:`summarize` or :func:`load_summary`.
@@ -451,12 +481,20 @@ def format_summary(summary: dict[str, Any], setting: str | None = None,
     if not cells:
         return f"({summary['grid']}: no finished runs yet)"
     settings = [setting] if setting else sorted(next(iter(cells.values()))["mean"], key=SETTING_ORDER.index)
-    lines = ["| cell | seeds | " + " | ".join(f"{s} {METRIC_LABELS[m]}" for s in settings for m in metrics) + " |",
-             "|---|---|" + "---|" * (len(settings) * len(metrics))]
+    lines = ["| cell | seeds | " + " | ".join(f"{s} {METRIC_LABELS[m]}" for s in settings for m in metrics)
+             + " | " + " | ".join(f"{s} R1 SE" for s in settings) + " |",
+             "|---|---|" + "---|" * (len(settings) * (len(metrics) + 1))]
     for name, c in cells.items():
         row = [_pm(c["mean"][s][m], c["std"][s][m]) for s in settings for m in metrics]
-        lines.append(f"| {name} | {c['n']} | " + " | ".join(row) + " |")
+        se = [_se(c, s) for s in settings]
+        lines.append(f"| {name} | {c['n']} | " + " | ".join(row) + " | " + " | ".join(se) + " |")
     return "\n".join(lines)
+
+
+def _se(cell: dict[str, Any], setting: str) -> str:
+    """The standard error of a cell's mean Rank-1 in points (recomputed from the std for older summaries)."""
+    std = cell["std"][setting]["rank1"]
+    return "-" if std is None else f"{100 * std / math.sqrt(cell['n']):.2f}"
 
 
 def _pm(mean: float, std: float | None) -> str:
@@ -469,7 +507,8 @@ def write_summary(summary: dict[str, Any], folder: str | Path) -> Path:
     folder = Path(folder)
     w = summary["wall_seconds"]
     md = [f"# Ablation grid `{summary['grid']}`", "", format_summary(summary), "",
-          "Mean ± sample standard deviation over seeds, in percent (fractions in summary.json).", ""]
+          "Mean ± sample standard deviation over seeds, in percent (fractions in summary.json); R1 SE is the "
+          "standard error of the mean Rank-1 (std / sqrt(seeds)), in points.", ""]
     md += ["Command(s):", "", *[f"    {c}" for c in summary["commands"]], ""]
     for m in summary["machines"]:
         md.append(f"Machine: {m['cpu']}, nproc {m['nproc']}, {m['torch_threads']} torch threads"
