@@ -111,7 +111,9 @@ def run_demo(out_dir: str | Path = "runs/demo", *, smoke: bool = False, override
     """
     from matplotlib.figure import Figure
 
+    from vireid_lib.ablation import machine_info
     from vireid_lib.data import open_dataset
+    from vireid_lib.data.synthetic import read_stats
     from vireid_lib.evaluation.protocols import save_results
     from vireid_lib.evaluation.report import plot_cmc
     from vireid_lib.models import build_model
@@ -144,9 +146,6 @@ def run_demo(out_dir: str | Path = "runs/demo", *, smoke: bool = False, override
     echo("[4/4] evaluating the trained network")
     trained = _evaluate(result.model, cfg, sysu, regdb, regdb_cfg)
     trained_visible = _within_visible(result.model, cfg, sysu)
-    save_results({"untrained": untrained, "trained": trained,
-                  "within_visible": {"untrained": untrained_visible, "trained": trained_visible}},
-                 out_dir / "demo.results.json", cfg)
     files = {"results": out_dir / "demo.results.json"}
     fig = Figure(figsize=(10, 3.8), layout="constrained")
     for ax, proto in zip(fig.subplots(1, 2), ("sysu", "regdb")):
@@ -157,6 +156,15 @@ def run_demo(out_dir: str | Path = "runs/demo", *, smoke: bool = False, override
     files["ranked"] = save_figure(ranked_example(result.model, cfg, sysu), out_dir / "ranked_results.png")
     tables = format_tables({"untrained": untrained, f"trained ({cfg.name})": trained})
     seconds = time.perf_counter() - t0
+    # What produced these numbers: the data (synthetic, its size and seed, in the config), the checkpoint
+    # (epochs, steps) and the machine and wall time of this call (data generation included on a cold cache).
+    save_results({"untrained": untrained, "trained": trained,
+                  "within_visible": {"untrained": untrained_visible, "trained": trained_visible},
+                  "run": {"seconds": seconds, "epochs": result.epochs, "steps": result.steps,
+                          "checkpoint": str(result.last), "synthetic": {
+                              "sysu": read_stats(sysu.root), "regdb": read_stats(regdb.root)} if cfg.data.root is None else None,
+                          "machine": machine_info()}},
+                 out_dir / "demo.results.json", cfg)
     echo("")
     echo("Synthetic data; SYSU-style: trained on the SYSU-MM01-layout set, "
          f"{cfg.eval.sysu_trials} gallery draws. RegDB-style: unseen people of a RegDB-layout set.")
