@@ -1,0 +1,116 @@
+"""Learning-curve probes of the CPU recipe: train the ``cpu-demo`` preset with ``--set`` changes on the
+synthetic SYSU-MM01 layout and record, every ``train.eval_every`` epochs, the all-search and within-visible
+Rank-1 and mAP (a few gallery draws, for speed).
+
+    python benchmarks/probe_recipe.py --tag NAME [--set key=value ...] [--threads 2] [--trials 2]
+    python benchmarks/probe_recipe.py --table          # the Markdown table of results/recipe/probes/*.json
+
+Two diagnostics replace part of the pipeline for one probe only: ``--shared-stem`` sends infrared images
+through the visible stem (is a separate infrared stem what keeps the gap?), ``--ir-easy`` renders the
+infrared cameras with visible-like blur and noise (are they what keeps the gap?). The probes behind
+``docs/CPU_RECIPE.md`` are in ``results/recipe/probes/`` with their settings and notes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from vireid_lib.config import apply_overrides, preset
+
+PROBES = Path(__file__).resolve().parents[1] / "results" / "recipe" / "probes"
+
+
+def table(folder: Path = PROBES) -> str:
+    """One row per probe: the settings that differ from the base preset, then each evaluated point as
+    ``step: all-search R1 / within-visible R1``."""
+    rows = ["| probe | what changed | steps: all-search R1 / within-visible R1 (%) |", "|---|---|---|"]
+    for path in sorted(folder.glob("*.json"), key=lambda p: p.stem.lower()):
+        d = json.loads(path.read_text())
+        every = next((int(s.split("=")[1]) for s in d["set"] if s.startswith("train.eval_every=")), 6) * 50
+        points = ", ".join(f"{every * (i + 1)}: {c['cross_r1']:.1f} / {c['vis_r1']:.1f}"
+                           for i, c in enumerate(d["curve"]))
+        rows.append(f"| {d['tag']} | {d['note']} | {points}{'' if d['finished'] else ' (stopped)'} |")
+    return "\n".join(rows)
+
+
+def _patch_shared_stem() -> None:
+    import vireid_lib.models as models
+    from vireid_lib.models import build
+
+    original = build.build_model
+
+    def shared(*args, **kwargs):
+        model = original(*args, **kwargs)
+        model.backbone.stems["infrared"] = model.backbone.stems["visible"]
+        return model
+    models.build_model = shared
+
+
+def _patch_ir_easy() -> None:
+    from vireid_lib.data import synthetic
+
+    original = synthetic._camera.__wrapped__
+
+    def camera(layout, seed, camid):
+        cam = original(layout, seed, camid)
+        return dataclasses.replace(cam, blur=0.5, noise=0.012) if cam.modality == "infrared" else cam
+    synthetic._camera = camera
+
+
+def main() -> None:
+    from vireid_lib.data import open_dataset
+    from vireid_lib.evaluation.protocols import evaluate_sysu, evaluate_within_visible
+    from vireid_lib.training import fit, runs_dir
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tag")
+    parser.add_argument("--set", nargs="*", default=[])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--trials", type=int, default=2)
+    parser.add_argument("--shared-stem", action="store_true")
+    parser.add_argument("--ir-easy", action="store_true", help="use a fresh VIREID_CACHE: the images change")
+    parser.add_argument("--table", action="store_true")
+    a = parser.parse_args()
+    if a.table:
+        print(table())
+        return
+    if not a.tag:
+        parser.error("--tag is required unless --table")
+    torch.set_num_threads(a.threads)
+    if a.shared_stem:
+        _patch_shared_stem()
+    if a.ir_easy:
+        _patch_ir_easy()
+    cfg = apply_overrides(preset("cpu-demo"), a.set)
+    reader = open_dataset(cfg.data)
+    curve, t0 = [], time.time()
+
+    def evaluate(model, cfg, reader):
+        x = evaluate_sysu(model, reader, cfg.eval, cfg.data, modes=("all",), trials=a.trials,
+                          progress=False)["all"]["mean"]
+        v = evaluate_within_visible(model, reader, cfg.eval, cfg.data, trials=a.trials, progress=False)["visible"]["mean"]
+        curve.append({"t": round(time.time() - t0), "cross_r1": round(100 * x["cmc"][0], 1),
+                      "cross_mAP": round(100 * x["mAP"], 1), "vis_r1": round(100 * v["cmc"][0], 1),
+                      "vis_mAP": round(100 * v["mAP"], 1)})
+        print(a.tag, curve[-1], flush=True)
+        return {"mAP": x["mAP"]}
+
+    out = runs_dir() / "probes" / a.tag
+    shutil.rmtree(out, ignore_errors=True)
+    result = fit(cfg, out, resume=False, progress=False, reader=reader, eval_fn=evaluate)
+    record = {"tag": a.tag, "set": a.set, "curve": curve, "train_s": result.seconds, "steps": result.steps,
+              "finished": True, "note": "", "preset": "cpu-demo", "shared_stem": a.shared_stem,
+              "ir_easy": a.ir_easy}
+    PROBES.mkdir(parents=True, exist_ok=True)
+    (PROBES / f"{a.tag}.json").write_text(json.dumps(record, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
