@@ -38,7 +38,12 @@ def main() -> None:
     parser.add_argument("--ir-correlation", type=float, default=None,
                         help="infrared correlation for --difficulty (default: the calibrated one)")
     parser.add_argument("--out", default=None, help="also write the --difficulty results as JSON here")
+    parser.add_argument("--card", action="store_true",
+                        help="rewrite data_cards/synthetic.md's tables from results/synthetic")
     args = parser.parse_args()
+    if args.card:
+        write_card()
+        return
     if args.difficulty:
         rows = difficulty(args.identities, args.seed, args.ir_correlation)
         if args.out:
@@ -194,6 +199,70 @@ def difficulty(identities: int | None, seed: int = 0, ir_correlation: float | No
     meta = {"seed": seed, "identities": ds.num_train_ids + len(ds.test_ids),
             "ir_correlation": cfg.data.synthetic_ir_correlation, "config": dataclasses.asdict(cfg)}
     return [{"meta": meta}, *rows]
+
+
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "synthetic"
+
+
+def statistics_table(folder: Path = RESULTS) -> str:
+    """The data card's statistics, from the generator's own ``synthetic_stats.json`` files copied into
+    ``results/synthetic`` (default and smoke sizes, seed 0)."""
+    def load(name: str) -> dict:
+        return json.loads((folder / f"stats_{name}_seed0.json").read_text())
+
+    sysu, regdb, sysu_s, regdb_s = (load(n) for n in ("sysu_default", "regdb_default", "sysu_smoke",
+                                                      "regdb_smoke"))
+    rows = ["| size | layout | identities | split | visible | infrared |", "|---|---|---|---|---|---|"]
+    for size, st in (("default", sysu), ("smoke", sysu_s)):
+        rows += [f"| {size} | sysu | {st['train_ids']} train + {st['val_ids']} val | training | "
+                 f"{st['train_visible']:,} | {st['train_infrared']:,} |",
+                 f"| {size} | sysu | {st['test_ids']} test | query (cams 3, 6) | - | {st['query']:,} |",
+                 f"| {size} | sysu | {st['test_ids']} test | gallery, single-shot trial 0 | "
+                 f"{st['gallery_single_shot_all']} all-search / {st['gallery_single_shot_indoor']} indoor | - |"]
+    for size, st in (("default", regdb), ("smoke", regdb_s)):
+        rows.append(f"| {size} | regdb | {st['ids']} ({st['train_ids_per_trial']} train / "
+                    f"{st['test_ids_per_trial']} test per trial) | all | {st['visible']:,} | {st['thermal']:,} |")
+    cams = ", ".join(f"{k} {v:,}" for k, v in sysu["images_per_camera"].items())
+    attrs = "; ".join(f"{k} " + " / ".join(f"{n} {c}" for n, c in v.items()) for k, v in sysu["attributes"].items())
+    return "\n".join(rows) + (f"\n\nSYSU layout, default size, images per camera: {cams}. Attributes of its "
+                              f"{sysu['identities']} identities: {attrs}; near-duplicates {sysu['near_duplicates']}. "
+                              f"Generator version {sysu['generator_version']}, infrared correlation "
+                              f"{sysu['ir_correlation']:g}.")
+
+
+def gap_table(path: Path = RESULTS / "gap_seed0.json") -> str:
+    """The data card's modality-gap table, from ``--difficulty --out``'s JSON."""
+    meta, *rows = json.loads(Path(path).read_text())
+    lines = ["| matcher | all-search R1 % | mAP % | within-visible R1 % | mAP % | cross / within R1 |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        ratio = r["cross_rank1"] / r["visible_rank1"] if r["visible_rank1"] else float("nan")
+        lines.append(f"| {r['matcher']} | {r['cross_rank1']:.1f} | {r['cross_mAP']:.1f} | {r['visible_rank1']:.1f} "
+                     f"| {r['visible_mAP']:.1f} | {ratio:.2f} |")
+    m = meta["meta"]
+    return "\n".join(lines) + (f"\n\nDataset: synthetic SYSU-MM01 layout, {m['identities']} identities, seed "
+                               f"{m['seed']}, infrared correlation {m['ir_correlation']:g}.")
+
+
+CARD = Path(__file__).resolve().parents[1] / "data_cards" / "synthetic.md"
+
+
+def card_section(text: str, name: str) -> str:
+    """The text between ``<!-- name -->`` and ``<!-- /name -->`` in the data card."""
+    start, end = f"<!-- {name} -->\n", f"<!-- /{name} -->"
+    return text[text.index(start) + len(start):text.index(end)].strip()
+
+
+def write_card(card: Path = CARD) -> None:
+    """Regenerate the data card's tables from ``results/synthetic`` (the gap table once its JSON exists)."""
+    text = card.read_text()
+    tables = [("statistics_table", statistics_table())]
+    if (RESULTS / "gap_seed0.json").is_file():
+        tables.append(("gap_table", gap_table()))
+    for name, body in tables:
+        start, end = f"<!-- {name} -->\n", f"<!-- /{name} -->"
+        text = text[:text.index(start) + len(start)] + body + "\n" + text[text.index(end):]
+    card.write_text(text)
 
 
 if __name__ == "__main__":

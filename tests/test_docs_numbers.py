@@ -22,3 +22,61 @@ def test_probe_table_reads_the_curves(tmp_path):
               "curve": [{"cross_r1": 1.04, "vis_r1": 2.0}, {"cross_r1": 3.0, "vis_r1": 4.55}]}
     (tmp_path / "x.json").write_text(json.dumps(record))
     assert table(tmp_path).splitlines()[2] == "| x | n | 100: 1.0 / 2.0, 200: 3.0 / 4.5 (stopped) |"
+
+
+def _card_and_gap():
+    from benchmarks import bench_synth
+
+    return (ROOT / "data_cards" / "synthetic.md").read_text(), bench_synth
+
+
+def test_data_card_statistics_are_the_generators():
+    card, bench_synth = _card_and_gap()
+    assert bench_synth.card_section(card, "statistics_table") == bench_synth.statistics_table()
+
+
+def test_committed_statistics_match_a_fresh_smoke_generation(tmp_path):
+    from vireid_lib.data import synthetic
+
+    for layout in ("sysu", "regdb"):
+        fresh = synthetic.generate(layout, tmp_path / layout, identities=synthetic.SMOKE_IDENTITIES[layout],
+                                   smoke=True, workers=1)
+        committed = json.loads((ROOT / "results" / "synthetic" / f"stats_{layout}_smoke_seed0.json").read_text())
+        fresh.pop("seconds")
+        assert fresh == committed, layout
+
+
+def test_data_card_gap_table_is_the_measurement_and_its_reading_holds():
+    card, bench_synth = _card_and_gap()
+    assert bench_synth.card_section(card, "gap_table") == bench_synth.gap_table()
+    _, *rows = json.loads((ROOT / "results" / "synthetic" / "gap_seed0.json").read_text())
+    by = {r["matcher"]: r for r in rows}
+    chance = by["random distances (chance)"]["cross_rank1"]
+    # What the card's prose says of the table:
+    assert by["colour histogram (8x8x8 bins)"]["cross_rank1"] <= 2 * chance          # colour does not cross
+    assert by["colour histogram (8x8x8 bins)"]["visible_rank1"] > 2 * chance         # but works within visible
+    full = by["cpu-demo recipe (both modalities)"]
+    assert full["cross_rank1"] > by["cpu-demo network trained on visible images only"]["cross_rank1"] + 5
+    assert full["visible_rank1"] > full["cross_rank1"]                               # the gap stays visible
+
+
+def test_readme_demo_table_and_time_are_the_committed_demo():
+    from benchmarks.bench_synth import card_section
+    from vireid_lib.demo import summary_table
+
+    readme = (ROOT / "README.md").read_text()
+    results = json.loads((ROOT / "results" / "demo" / "demo.results.json").read_text())["results"]
+    assert card_section(readme, "demo_table") == summary_table(results)
+    log = (ROOT / "results" / "demo" / "demo.log").read_text()
+    wall = log.split("Elapsed (wall clock) time (h:mm:ss or m:ss): ")[1].split(".")[0]
+    assert f"took **{wall}**" in readme
+
+
+def test_summary_table_by_hand():
+    from vireid_lib.demo import summary_table
+
+    r = {"cmc": [0.5] * 9 + [0.75] * 10 + [1.0], "mAP": 0.25, "mINP": 0.125}
+    sysu = {"mean": r, "std": {"cmc": [0.01] * 20, "mAP": 0.02, "mINP": 0.03}}
+    table = summary_table({"untrained": {"sysu/all": sysu}, "trained": {"sysu/all": sysu}})
+    assert table.splitlines()[2] == ("| SYSU-MM01 layout, all-search | untrained | 50.00 ± 1.00 | 75.00 ± 1.00 | "
+                                     "100.00 ± 1.00 | 25.00 ± 2.00 | 12.50 ± 3.00 |")

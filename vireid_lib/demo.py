@@ -13,6 +13,7 @@ trained on RegDB (``vireid reproduce --dataset regdb`` does that).
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -47,9 +48,66 @@ class DemoResult(NamedTuple):
     seconds: float
 
 
+_SETTING_LABELS = {"sysu/all": "SYSU-MM01 layout, all-search", "sysu/indoor": "SYSU-MM01 layout, indoor-search",
+                   "regdb/v2t": "RegDB layout, visible→thermal", "regdb/t2v": "RegDB layout, thermal→visible"}
+
+
+def summary_table(results: dict[str, Any]) -> str:
+    """The README's Markdown table of a demo results file (``demo.results.json``'s ``results``): per setting
+    the untrained and trained rows, percent, SYSU-MM01 rows as mean ± std over the gallery draws, then the
+    within-visible diagnostic beside all-search."""
+    def cells(r: dict[str, Any]) -> str:
+        m, sd = r.get("mean", r), r.get("std")
+        vals = [(m["cmc"][k], None if sd is None else sd["cmc"][k]) for k in (0, 9, 19)]
+        vals += [(m["mAP"], None if sd is None else sd["mAP"]), (m["mINP"], None if sd is None else sd["mINP"])]
+        return " | ".join(f"{100 * v:.2f}" + ("" if e is None else f" ± {100 * e:.2f}") for v, e in vals)
+
+    lines = ["| synthetic, protocol | model | R1 | R10 | R20 | mAP | mINP |", "|---|---|---|---|---|---|---|"]
+    for setting, label in _SETTING_LABELS.items():
+        if setting in results["trained"]:
+            lines.append(f"| {label} | untrained | {cells(results['untrained'][setting])} |")
+            lines.append(f"| | trained | {cells(results['trained'][setting])} |")
+    if "within_visible" in results:
+        lines.append(f"| SYSU-MM01 layout, within-visible (diagnostic) | untrained | "
+                     f"{cells(results['within_visible']['untrained'])} |")
+        lines.append(f"| | trained | {cells(results['within_visible']['trained'])} |")
+    return "\n".join(lines)
+
+
 def demo_config(smoke: bool = False, overrides: tuple[str, ...] | list[str] = ()) -> Config:
     """The ``cpu-demo`` preset (with the smoke overrides when ``smoke``) plus ``overrides``."""
     return apply_overrides(preset("cpu-demo"), [*(SMOKE_OVERRIDES if smoke else ()), *overrides])
+
+
+COMMITTED_RESULTS = Path(__file__).resolve().parents[1] / "results" / "demo" / "demo.results.json"
+"""The measured demo committed with the repository (``vireid demo`` on the full preset); absent from an
+installed package."""
+
+
+def demo_metrics(path: str | Path = COMMITTED_RESULTS) -> dict[str, Any]:
+    """The numbers of a saved demo (``demo.results.json``), for prose computed from them.
+
+    Returns:
+        ``{"untrained": {setting: metrics}, "trained": {setting: metrics}, "config": dict | None}``, where
+        metrics are ``{"rank1", "rank10", "rank20", "mAP", "mINP"}`` fractions
+        (:func:`~vireid_lib.ablation.metrics_of`: SYSU-style settings are the mean over gallery draws) and
+        the within-visible diagnostic, when the file records it, is the setting ``"within-visible"``.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+    """
+    from vireid_lib.ablation import metrics_of
+
+    payload = json.loads(Path(path).read_text())
+    results = payload["results"]
+    out: dict[str, Any] = {}
+    for name in ("untrained", "trained"):
+        out[name] = metrics_of(results[name])
+        within = results.get("within_visible", {}).get(name)
+        if within is not None:
+            out[name]["within-visible"] = metrics_of({"within/visible": within})["within/visible"]
+    out["config"] = payload.get("config")
+    return out
 
 
 def _evaluate(model: Any, cfg: Config, sysu: Any, regdb: Any, regdb_cfg: Config) -> dict[str, Any]:
