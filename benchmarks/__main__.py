@@ -9,7 +9,7 @@ Calls the functions of the benchmark scripts beside this file and prints one Mar
 - the training loader's images/s at the same input size against the training step's (bench_loader): a
   ratio above 1 means the loader keeps the step fed;
 - peak memory of one training step at 288x144 with resnet50 (bench_model; CPU resident set, or CUDA);
-- wall time of ``vireid demo`` in a fresh folder (the whole pipeline; ~10 min on 2 cores);
+- wall time of ``vireid demo`` in a fresh folder (the whole pipeline; about 5 min on 2 cores, target 5 min);
 - synthetic data generation (bench_synth) and the retrieval browser's query switch (bench_browser).
 
     python -m benchmarks                      # everything (~20 min on 2 cores)

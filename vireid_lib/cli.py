@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("demo", help="the main job: synthetic data, train, evaluate, report (~10 min on 2 cores)",
+    p = sub.add_parser("demo", help="the main job: synthetic data, train, evaluate, report (about 5 min on 2 cores)",
                        description="Generate the synthetic data if absent, evaluate the untrained network, train "
                                    "the cpu-demo preset, evaluate SYSU-style (all, indoor) and RegDB-style (both "
                                    "directions), print untrained vs trained tables, save a CMC plot and a "
