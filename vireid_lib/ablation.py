@@ -624,3 +624,151 @@ def plot_grid(summary: dict[str, Any], setting: str, metric: str = "rank1", ax: 
     ax.set_ylabel(f"{METRIC_LABELS[metric]} (%)")
     ax.set_title(f"{summary['grid']}: {setting}, mean ± std over seeds (dots: seeds)")
     return ax
+
+
+# ---------------------------------------------------------------------------------------------- conclusions
+
+PAPER_CLAIMS: tuple[tuple[str, str, str, str], ...] = (
+    ("table3", "base+p", "base", "the local branch: Base+P above Base (implied by every gain of Table 3)"),
+    ("table3", "base+p+mca", "base+p", "MCA adds to Base+P"),
+    ("table3", "base+p+pca", "base+p", "PCA adds to Base+P"),
+    ("table3", "full", "base+p", "MCA and PCA together add to Base+P"),
+    ("table3", "full", "base", "the full model above Base"),
+    ("table4", "global", "local", "Table 4: the global test feature above the local one"),
+    ("table4", "global", "both", "Table 4: the global test feature above global + local"),
+    *(("parts", "P=3", f"P={p}", f"Figure 4: P = 3 above P = {p}") for p in (1, 2, 6)),
+)
+"""The paper's claims as ``(grid, a, b, what)``: cell ``a`` should beat cell ``b``."""
+
+
+class Comparison(NamedTuple):
+    """Cell ``a`` against cell ``b`` of one grid over several settings and metrics.
+
+    Attributes:
+        grid, a, b: the grid and the two cells.
+        what: the claim in words.
+        differences: ``{(setting, metric): (a - b in points, standard error or None)}``.
+        larger, smaller, within: how many of those differences stand above zero, below zero, or inside
+            two standard errors (no error bar counts as within).
+    """
+
+    grid: str
+    a: str
+    b: str
+    what: str
+    differences: dict[tuple[str, str], tuple[float, float | None]]
+    larger: int
+    smaller: int
+    within: int
+
+    @property
+    def outcome(self) -> str:
+        """For a claim that ``a`` beats ``b``: ``supported`` (some differences stand out in its direction,
+        none against it), ``contradicted`` (the reverse), ``mixed`` (both) or ``within the noise``."""
+        if self.larger and self.smaller:
+            return "mixed"
+        if self.larger:
+            return "supported"
+        if self.smaller:
+            return "contradicted"
+        return "within the noise"
+
+
+def compare(summary: dict[str, Any], a: str, b: str, settings: Sequence[str], metrics: Sequence[str] = ("rank1", "mAP"),
+            what: str = "") -> Comparison:
+    """:func:`difference` of ``a`` and ``b`` in every setting and metric, counted as above, below or within
+    two standard errors (the screen of :func:`verdict`).
+
+    Raises:
+        KeyError: a cell without results.
+    """
+    diffs, counts = {}, {"larger": 0, "smaller": 0, "within": 0}
+    for setting in settings:
+        for metric in metrics:
+            d, se = difference(summary, a, b, setting, metric)
+            diffs[setting, metric] = (d, se)
+            key = "within" if not se or abs(d / se) <= 2 else "larger" if d > 0 else "smaller"
+            counts[key] += 1
+    return Comparison(summary["grid"], a, b, what or f"{a} against {b}", diffs, **counts)
+
+
+def _settings(summary: dict[str, Any], settings: Sequence[str] | None) -> list[str]:
+    have = next(iter(summary["cells"].values()))["mean"]
+    return [s for s in (settings or sorted(have, key=SETTING_ORDER.index)) if s in have]
+
+
+def _comparison_line(c: Comparison, outcome: str | None = None) -> str:
+    parts = [f"{s} {METRIC_LABELS[m]} {d:+.2f}" + (f" ± {se:.2f}" if se is not None else "")
+             for (s, m), (d, se) in c.differences.items()]
+    n = c.larger + c.smaller + c.within
+    return (f"- {c.what} ({c.a} - {c.b}): {'; '.join(parts)}. Above the noise in {c.larger} of {n}, below in "
+            f"{c.smaller}, within in {c.within}: {outcome or c.outcome}.")
+
+
+def conclusions(summaries: dict[str, dict[str, Any]], settings: Sequence[str] | None = None,
+                metrics: Sequence[str] = ("rank1", "mAP")) -> str:
+    """The conclusions of the grids, computed from their summaries: the accuracy range and seed-to-seed
+    spread against the size of the paper's effects, each claim of :data:`PAPER_CLAIMS` with its differences
+    in points (± standard error) and outcome, the order of the cells, and each option of the ``options``
+    grid against the default. Grids absent from ``summaries`` are named and skipped.
+
+    Args:
+        summaries: ``{grid: summary}`` from :func:`load_summary`.
+        settings: settings compared (default: every setting of each summary).
+        metrics: metrics compared.
+    """
+    lines: list[str] = []
+    absent = [g for g in GRIDS if g not in summaries or not summaries[g]["cells"]]
+    present = {g: s for g, s in summaries.items() if s["cells"]}
+    if not present:
+        return "No grid has results yet: nothing to conclude."
+    rank1 = [100 * c["mean"][s]["rank1"] for g in present.values() for c in g["cells"].values()
+             for s in _settings(g, settings)]
+    spread = [100 * c["std"][s]["rank1"] for g in present.values() for c in g["cells"].values()
+              for s in _settings(g, settings) if c["std"][s]["rank1"] is not None]
+    seeds = sorted({c["n"] for g in present.values() for c in g["cells"].values()})
+    paper = [v for gains in PAPER_TABLE3_DELTAS.values() for v in gains.values()]
+    lines.append(f"Scale: mean Rank-1 of the cells {min(rank1):.1f}-{max(rank1):.1f}%, over "
+                 f"{'-'.join(map(str, dict.fromkeys([seeds[0], seeds[-1]])))} seeds per cell"
+                 + (f"; seed-to-seed standard deviation of Rank-1 {min(spread):.1f}-{max(spread):.1f} points "
+                    f"(median {float(np.median(spread)):.1f})" if spread else "")
+                 + f", against the paper's Table 3 gains of {min(paper):.2f}-{max(paper):.2f} points.")
+    if spread:
+        # Two cells of n seeds each: SE of the difference = sigma * sqrt(2 / n); beyond 2 SE needs n > 8 sigma^2 / d^2.
+        sigma = float(np.median(spread))
+        need = {d: math.ceil(8 * sigma ** 2 / d ** 2) for d in (min(paper), max(paper))}
+        lines.append(f"At that median spread a true difference of d points stands beyond two standard errors "
+                     f"with about 8 sigma^2 / d^2 seeds per cell: {need[min(paper)]} for the paper's smallest gain "
+                     f"({min(paper):.2f}), {need[max(paper)]} for its largest ({max(paper):.2f}).")
+    lines.append("")
+    lines.append("The paper's claims (a - b in points ± standard error; 'supported' or 'contradicted' needs a "
+                 "difference beyond two standard errors):")
+    outcomes: dict[str, list[str]] = {}
+    for grid, a, b, what in PAPER_CLAIMS:
+        s = present.get(grid)
+        if s is None or a not in s["cells"] or b not in s["cells"]:
+            continue
+        c = compare(s, a, b, _settings(s, settings), metrics, what)
+        outcomes.setdefault(c.outcome, []).append(f"{a} > {b}")
+        lines.append(_comparison_line(c))
+    for grid, best in (("table3", " > ".join(("full", "base+p+mca", "base+p+pca", "base+p", "base"))),
+                       ("table4", PAPER_TABLE4_BEST + " best"), ("parts", PAPER_FIGURE4_BEST + " best")):
+        if grid in present:
+            s = present[grid]
+            orders = "; ".join(f"{st}: {' > '.join(ranking(s, st, 'rank1'))}" for st in _settings(s, settings))
+            lines.append(f"- {grid} order by mean Rank-1, best first: {orders} (paper: {best}).")
+    if "options" in present and "default" in present["options"]["cells"]:
+        s = present["options"]
+        lines.append("")
+        lines.append("The options of SPEC section 7 against the default (no direction claimed):")
+        for name in s["cells"]:
+            if name != "default":
+                c = compare(s, name, "default", _settings(s, settings), metrics, f"{name} instead of the default")
+                lines.append(_comparison_line(c, "differs beyond the noise" if c.larger or c.smaller
+                                              else "within the noise"))
+    lines.append("")
+    lines.append("In short: " + "; ".join(f"{outcome}: {', '.join(claims)}" for outcome, claims in outcomes.items())
+                 + ".")
+    if absent:
+        lines.append(f"No results yet for: {', '.join(absent)}.")
+    return "\n".join(lines)

@@ -429,6 +429,34 @@ def plot_losses(records: Sequence[dict[str, Any]] | str | Path, smooth: int = 20
     return fig
 
 
+def loss_trend(records: Sequence[dict[str, Any]] | str | Path, window: int = 50) -> dict[str, tuple[float, float]]:
+    """How each logged loss term moved over a run: its mean over the first and over the last ``window``
+    steps (``window`` is cut to half the steps, at least one, so short runs compare their two ends).
+
+    Args:
+        records: log records (:func:`read_log`) or the path of a run folder / ``log.jsonl``.
+        window: steps averaged at each end.
+
+    Returns:
+        ``{term: (start, end)}`` for every loss term of the log (not the learning rate).
+
+    Raises:
+        ValueError: when the log holds no training steps or ``window < 1``.
+    """
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    if isinstance(records, (str, Path)):
+        records = read_log(records)
+    steps = [r for r in records if r.get("event", "step") == "step"]
+    if not steps:
+        raise ValueError("the log holds no training steps yet")
+    w = max(1, min(window, len(steps) // 2))
+    skip = {"epoch", "step", "images_per_s", "event", "lr"}
+    keys = [k for k in steps[-1] if k not in skip]
+    return {k: (float(np.nanmean([r.get(k, np.nan) for r in steps[:w]])),
+                float(np.nanmean([r.get(k, np.nan) for r in steps[-w:]]))) for k in keys}
+
+
 def live_loss_plot(every: int = 10, smooth: int = 10) -> Callable[[StepRecord], None]:
     """An ``on_step`` callback for :func:`fit` that redraws the per-term loss curves every ``every`` steps
     in place (a notebook output that updates while training runs).

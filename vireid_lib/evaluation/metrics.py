@@ -141,6 +141,29 @@ def kept_gallery(q_camid: int | None, g_camids: Any, protocol: Literal["sysu", "
     return np.ones(len(g_camids), dtype=bool)
 
 
+def ranked_gallery(distances: Any, q_camid: int | None, g_camids: Any,
+                   protocol: Literal["sysu", "regdb"]) -> np.ndarray:
+    """One query's ranking as :func:`rank_metrics` scores it: the indices of the gallery images
+    :func:`kept_gallery` keeps (SYSU-MM01: no cam2 image for a cam3 query), by increasing distance, equal
+    distances by gallery index.
+
+    Args:
+        distances: ``(G,)`` distances from the query to each gallery image.
+        q_camid: the query's camera.
+        g_camids: ``(G,)`` gallery cameras.
+        protocol: ``"sysu"`` or ``"regdb"``.
+
+    Raises:
+        ValueError: when ``distances`` and ``g_camids`` differ in length, or for an unknown protocol.
+    """
+    d = _to_numpy(distances).ravel()
+    g_camids = _to_numpy(g_camids)
+    if len(d) != len(g_camids):
+        raise ValueError(f"got {len(d)} distances for {len(g_camids)} gallery cameras")
+    keep = np.flatnonzero(kept_gallery(q_camid, g_camids, protocol))
+    return keep[np.argsort(d[keep], kind="stable")]
+
+
 def _no_match_message(num_q: int, num_g: int, protocol: str) -> str:
     filtered = ", after removing cam2 images for cam3 queries" if protocol == "sysu" else ""
     return (f"no query has a true match in the gallery ({num_q} queries, {num_g} gallery images{filtered}); "

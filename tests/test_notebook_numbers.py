@@ -1,0 +1,173 @@
+"""The helpers behind the notebooks' computed prose: the protocol's ranking of one query, a correct match and
+a failure to explain, what a Grad-CAM map weights, how the loss terms moved, the committed demo's numbers and
+the ablation conclusions."""
+
+import json
+
+import numpy as np
+import pytest
+
+from vireid_lib import ablation, explain
+from vireid_lib.data.records import Record
+from vireid_lib.demo import COMMITTED_RESULTS, demo_metrics
+from vireid_lib.evaluation.metrics import rank_metrics, ranked_gallery
+from vireid_lib.training import loss_trend
+
+
+def _rec(pid, camid, modality="visible", i=0):
+    return Record(path=f"/x/{pid}_{camid}_{i}.jpg", pid=pid, camid=camid, modality=modality)
+
+
+# ---------------------------------------------------------------------------------------------- ranking
+
+
+def test_ranked_gallery_drops_cam2_for_cam3_queries_and_breaks_ties_by_index():
+    d = np.array([0.1, 0.5, 0.5, 0.2])
+    cams = [2, 1, 4, 2]
+    assert ranked_gallery(d, 3, cams, "sysu").tolist() == [1, 2]      # cam2 images never ranked
+    assert ranked_gallery(d, 6, cams, "sysu").tolist() == [0, 3, 1, 2]
+    assert ranked_gallery(d, 3, cams, "regdb").tolist() == [0, 3, 1, 2]  # RegDB keeps everything
+    with pytest.raises(ValueError, match="distances"):
+        ranked_gallery(d[:3], 3, cams, "sysu")
+
+
+def test_ranked_gallery_agrees_with_rank_metrics():
+    rng = np.random.default_rng(0)
+    q_pids, g_pids = rng.integers(0, 5, 12), np.repeat(np.arange(5), 3)
+    q_cams, g_cams = rng.choice([3, 6], 12), np.tile([1, 2, 4], 5)
+    dist = rng.random((12, 15)).round(1)  # ties on purpose
+    m = rank_metrics(dist, q_pids, g_pids, q_cams, g_cams, protocol="regdb")
+    for i in range(12):
+        order = ranked_gallery(dist[i], q_cams[i], g_cams, "regdb")
+        first = int(np.flatnonzero(g_pids[order] == q_pids[i])[0]) if (g_pids == q_pids[i]).any() else -1
+        assert first == m["match_rank"][i]
+
+
+def test_pick_cases_reads_the_protocol_ranking():
+    query = [_rec(0, 3, "infrared"), _rec(1, 6, "infrared"), _rec(2, 6, "infrared")]
+    gallery = [_rec(1, 2), _rec(0, 1), _rec(1, 1), _rec(2, 4)]
+    dist = np.array([[0.0, 0.1, 0.9, 0.9],    # cam3: the cam2 image of id 1 is removed, so id 0 comes first
+                     [0.9, 0.9, 0.1, 0.9],    # correct
+                     [0.9, 0.1, 0.9, 0.5]])   # id 0 before its own image: a failure
+    cases = explain.pick_cases(dist, query, gallery, "sysu")
+    assert (cases.correct, cases.failure) == (0, 2)
+    assert cases.match_rank.tolist() == [0, 0, 1]
+    none_wrong = explain.pick_cases(dist[:2], query[:2], gallery, "sysu")
+    assert none_wrong.failure is None
+
+
+# ---------------------------------------------------------------------------------------------- maps
+
+
+def test_stripe_and_central_mass():
+    uniform = np.ones((6, 8))
+    assert explain.stripe_mass(uniform).tolist() == [[1 / 3, 1 / 3, 1 / 3]]
+    assert explain.central_mass(uniform)[0] == pytest.approx(0.5)
+    top_left = np.zeros((6, 8))
+    top_left[0, 0] = 1.0
+    assert explain.stripe_mass(top_left)[0].tolist() == [1.0, 0.0, 0.0]
+    assert explain.central_mass(top_left)[0] == 0.0
+    empty = np.zeros((2, 6, 8))
+    assert explain.stripe_mass(empty).tolist() == [[0.0] * 3] * 2
+    assert explain.central_mass(empty).tolist() == [0.0, 0.0]
+    assert explain.central_columns(8) == slice(2, 6)
+    with pytest.raises(ValueError):
+        explain.stripe_mass(uniform, parts=7)
+
+
+def test_describe_map_says_what_the_map_weights():
+    cam = np.zeros((6, 8))
+    cam[2:4, 3:5] = 1.0
+    text = explain.describe_map(cam)
+    assert "100% of its weight in the central half" in text and "uniform: 50%" in text
+    assert "the middle third (100%)" in text
+    assert "no weight" in explain.describe_map(np.zeros((6, 8)))
+    with pytest.raises(ValueError, match="one map"):
+        explain.describe_map(np.zeros((2, 6, 8)))
+
+
+# ---------------------------------------------------------------------------------------------- training log
+
+
+def test_loss_trend_compares_the_two_ends():
+    records = [{"event": "step", "epoch": 0, "step": s, "lr": 0.1, "images_per_s": 5.0, "id": 10.0 - s,
+                "tri": 1.0} for s in range(1, 11)]
+    trend = loss_trend(records, window=2)
+    assert set(trend) == {"id", "tri"}
+    assert trend["id"] == (pytest.approx(8.5), pytest.approx(0.5))
+    assert trend["tri"] == (1.0, 1.0)
+    assert loss_trend(records[:2], window=50)["id"] == (9.0, 8.0)   # cut to one step at each end
+    with pytest.raises(ValueError, match="no training steps"):
+        loss_trend([])
+
+
+# ---------------------------------------------------------------------------------------------- demo results
+
+
+def _metric(r1):
+    return {"cmc": [r1] + [1.0] * 19, "mAP": r1 / 2, "mINP": r1 / 4}
+
+
+def test_demo_metrics_reads_both_shapes(tmp_path):
+    summary = lambda r1: {"mean": _metric(r1), "std": _metric(0.0), "per_trial": []}  # noqa: E731
+    payload = {"config": {"name": "cpu-demo"}, "results": {
+        "untrained": {"sysu/all": summary(0.1), "regdb/v2t": {**_metric(0.05), "num_valid_queries": 3}},
+        "trained": {"sysu/all": summary(0.4), "regdb/v2t": {**_metric(0.3), "num_valid_queries": 3}},
+        "within_visible": {"untrained": summary(0.2), "trained": summary(0.8)}}}
+    path = tmp_path / "demo.results.json"
+    path.write_text(json.dumps(payload))
+    m = demo_metrics(path)
+    assert m["trained"]["sysu/all"]["rank1"] == 0.4 and m["trained"]["regdb/v2t"]["mAP"] == 0.15
+    assert m["untrained"]["within-visible"]["rank1"] == 0.2 and m["trained"]["within-visible"]["rank1"] == 0.8
+    assert m["config"] == {"name": "cpu-demo"}
+
+
+@pytest.mark.skipif(not COMMITTED_RESULTS.is_file(), reason="no committed demo results")
+def test_committed_demo_results_are_readable():
+    m = demo_metrics()
+    for name in ("untrained", "trained"):
+        assert {"sysu/all", "sysu/indoor", "regdb/v2t", "regdb/t2v"} <= set(m[name])
+        assert all(0.0 <= v <= 1.0 for s in m[name].values() for v in s.values())
+
+
+# ---------------------------------------------------------------------------------------------- ablation conclusions
+
+
+def _summary(grid, cells, setting="regdb/v2t"):
+    """A summary as :func:`ablation.summarize` writes it, from Rank-1 and mAP values per seed."""
+    out = {}
+    for name, values in cells.items():
+        vals = {m: list(map(float, v)) for m, v in values.items()}
+        n = len(vals["rank1"])
+        out[name] = {"n": n, "seeds": list(range(n)), "values": {setting: vals},
+                     "mean": {setting: {m: float(np.mean(v)) for m, v in vals.items()}},
+                     "std": {setting: {m: float(np.std(v, ddof=1)) for m, v in vals.items()}}}
+    return {"grid": grid, "cells": out}
+
+
+def _cells(**means):
+    spread = np.array([-0.01, 0.0, 0.01])
+    return {name: {"rank1": m + spread, "mAP": m / 2 + spread} for name, m in means.items()}
+
+
+def test_compare_counts_each_difference_against_two_standard_errors():
+    s = _summary("table3", _cells(base=0.10, **{"base+p": 0.20}))
+    c = ablation.compare(s, "base+p", "base", ["regdb/v2t"], ("rank1", "mAP"))
+    assert (c.larger, c.smaller, c.within, c.outcome) == (2, 0, 0, "supported")
+    assert c.differences["regdb/v2t", "rank1"][0] == pytest.approx(10.0)
+    assert ablation.compare(s, "base", "base+p", ["regdb/v2t"]).outcome == "contradicted"
+    noisy = _summary("table3", {"base": {"rank1": [0.0, 0.2], "mAP": [0.0, 0.2]},
+                                "base+p": {"rank1": [0.05, 0.2], "mAP": [0.05, 0.2]}})
+    assert ablation.compare(noisy, "base+p", "base", ["regdb/v2t"]).outcome == "within the noise"
+
+
+def test_conclusions_name_outcomes_and_missing_grids():
+    t3 = _summary("table3", _cells(base=0.10, **{"base+p": 0.20, "base+p+mca": 0.205, "base+p+pca": 0.195,
+                                                  "full": 0.10}))
+    text = ablation.conclusions({"table3": t3})
+    assert "supported: base+p > base" in text
+    assert "contradicted: " in text and "full > base+p" in text
+    assert "within the noise: base+p+mca > base+p, base+p+pca > base+p" in text
+    assert "No results yet for: table4, parts, options." in text
+    assert "table3 order by mean Rank-1" in text
+    assert ablation.conclusions({}) == "No grid has results yet: nothing to conclude."
