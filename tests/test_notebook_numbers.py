@@ -3,7 +3,10 @@ a failure to explain, what a Grad-CAM map weights, how the loss terms moved, the
 the ablation conclusions."""
 
 import json
+import re
+from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 
@@ -171,3 +174,35 @@ def test_conclusions_name_outcomes_and_missing_grids():
     assert "No results yet for: table4, parts, options." in text
     assert "table3 order by mean Rank-1" in text
     assert ablation.conclusions({}) == "No grid has results yet: nothing to conclude."
+
+
+# ---------------------------------------------------------------------------------------------- the notebooks' prose
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+COMPUTED = ("00_quickstart", "03_training", "05_ablations", "06_gradcam", "07_retrieval_browser")
+TYPED = re.compile(r"\d+(\.\d+)?\s*%|ResNet-?18|resnet18|barely trained|stays low|\b124 (training )?steps|\b3 seeds"
+                   r"|three seeds", re.IGNORECASE)
+
+
+def _sources(name, kind):
+    return [c.source for c in nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4).cells if c.cell_type == kind]
+
+
+@pytest.mark.parametrize("name", COMPUTED)
+def test_prose_types_no_result_numbers(name):
+    """Results and the recipe change; the prose of these notebooks prints them from code instead of typing them."""
+    typed = [m.group(0) for source in _sources(name, "markdown") for m in TYPED.finditer(source)]
+    assert not typed, f"{name}: markdown types {typed}; print the number from a code cell instead"
+
+
+def test_ablation_conclusions_are_computed():
+    code = "\n".join(_sources("05_ablations", "code"))
+    assert "conclusions(summaries" in code
+
+
+@pytest.mark.parametrize("name", ("06_gradcam", "07_retrieval_browser"))
+def test_rankings_follow_the_protocol(name):
+    """A plain argsort would show a cam3 query its cam2 gallery images, which SYSU-MM01 removes."""
+    code = "\n".join(_sources(name, "code"))
+    assert "np.argsort" not in code
+    assert "pick_cases(" in code
