@@ -244,3 +244,25 @@ def test_ablate_and_bench_commands_have_help(capfd):
     assert e.value.code == 0 and "table3   base, base+p" in capfd.readouterr().out
     assert main(["bench", "--help"]) == 0   # forwarded to python -m benchmarks
     assert "usage: python -m benchmarks" in capfd.readouterr().out
+
+
+def test_grids_readme_is_written_from_the_summaries(tmp_path):
+    runs = plan("table3", [0, 1])
+    for run in runs:
+        _fake_record(tmp_path, run, 0.1 * (1 + run.seed) + 0.01 * len(run.cell.name), 0.2)
+    (tmp_path / "table3").mkdir(exist_ok=True)
+    summary = summarize("table3", runs, tmp_path)
+    (tmp_path / "table3" / "summary.json").write_text(json.dumps(summary))
+    text = ablation.grids_readme(tmp_path)
+    assert format_summary(summary) in text
+    assert "resnet10 at width 32" in text and "10 runs" in text
+    assert "Grids without results yet: table4, parts, options." in text
+    assert "## Conclusions" in text
+
+
+def test_a_result_of_another_config_is_not_reused(tmp_path):
+    run = plan("parts", [0])[0]
+    _fake_record(tmp_path, run, 0.3, 0.2)
+    with pytest.raises(ValueError, match="another configuration.*train.lr"):
+        ablation.run_grid("parts", [0], out=tmp_path, work=tmp_path / "w", overrides=["train.lr=0.5"],
+                          summary_only=True, echo=lambda line: None)

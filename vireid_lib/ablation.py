@@ -772,3 +772,45 @@ def conclusions(summaries: dict[str, dict[str, Any]], settings: Sequence[str] | 
     if absent:
         lines.append(f"No results yet for: {', '.join(absent)}.")
     return "\n".join(lines)
+
+
+def grids_readme(out: str | Path = "results/ablations") -> str:
+    """``<out>/README.md``: what produced the grids (command, preset, seeds, machine, wall time, all read from
+    their summaries), each grid's table with standard errors, Table 3 beside the paper's gains, and the
+    :func:`conclusions`. Every number in it comes from a ``summary.json``; grids without one are named."""
+    out = Path(out)
+    summaries = {g: load_summary(out, g) for g in GRIDS if (out / g / "summary.json").is_file()}
+    lines = ["# Ablation results on the synthetic RegDB layout", "",
+             "Written by `python -c \"from vireid_lib.ablation import write_grids_readme; write_grids_readme()\"` "
+             "from each grid's `summary.json` (the grids: `results/ablations/run_all.sh`). Each run's JSON "
+             "(`<grid>/<cell>/seed<k>.json`) holds its config, seed, metrics, wall time, machine and command.", ""]
+    missing = [g for g in GRIDS if g not in summaries]
+    if missing:
+        lines += [f"Grids without results yet: {', '.join(missing)}.", ""]
+    for grid, s in summaries.items():
+        base = s["base_config"]
+        w = s["wall_seconds"]
+        lines += [f"## {grid}", "",
+                  f"Preset `{base['name']}`: {base['model']['arch']} at width {base['model'].get('width', 64)}, "
+                  f"{base['data']['height']}x{base['data']['width']} input, {base['train'].get('optimizer', 'sgd')} at "
+                  f"{base['train']['lr']:g}, {base['train']['epochs']} epochs of {base['train']['max_steps_per_epoch']} "
+                  f"steps; synthetic {base['data']['dataset']} layout, {base['data']['synthetic_identities']} "
+                  f"identities, dataset seed {base['data']['synthetic_seed']}, infrared correlation "
+                  f"{base['data'].get('synthetic_ir_correlation', 0.0):g}, trial {base['data']['trial']}. "
+                  f"{w['runs']} runs; training {w['train'] / 60:.0f} min and evaluation {w['eval'] / 60:.0f} min of "
+                  f"wall time in all (shared trainings counted once)."
+                  + (f" Missing runs: {len(s['missing'])}." if s["missing"] else ""), "",
+                  format_summary(s), ""]
+        if grid == "table3" and all(c in s["cells"] for c in ("base", "base+p")):
+            lines += ["Gains in Rank-1 points over Base and Base+P (± standard error) beside the paper's:", "",
+                      table3_comparison(s), ""]
+    if summaries:
+        lines += ["## Conclusions", "", conclusions(summaries), ""]
+    return "\n".join(lines)
+
+
+def write_grids_readme(out: str | Path = "results/ablations") -> Path:
+    """Write :func:`grids_readme` to ``<out>/README.md`` atomically."""
+    path = Path(out) / "README.md"
+    atomic_write_text(path, grids_readme(out))
+    return path
