@@ -39,6 +39,7 @@ class DemoResult(NamedTuple):
         tables: the printed Markdown tables.
         files: the figures and results written, by name.
         seconds: wall time of the whole demo.
+        within_visible: the within-visible diagnostic (``"untrained"``, ``"trained"``), beside the protocol.
     """
 
     untrained: dict[str, Any]
@@ -46,6 +47,7 @@ class DemoResult(NamedTuple):
     tables: str
     files: dict[str, Path]
     seconds: float
+    within_visible: dict[str, Any]
 
 
 _SETTING_LABELS = {"sysu/all": "SYSU-MM01 layout, all-search", "sysu/indoor": "SYSU-MM01 layout, indoor-search",
@@ -240,4 +242,5 @@ def run_demo(out_dir: str | Path = "runs/demo", *, smoke: bool = False, override
         echo(f"{name}: {path}")
     echo(f"wall time: {seconds / 60:.1f} min ({seconds:.0f} s)")
     echo("Next: open notebooks/00_quickstart.ipynb (jupyter lab notebooks/00_quickstart.ipynb).")
-    return DemoResult(untrained, trained, tables, files, seconds)
+    return DemoResult(untrained, trained, tables, files, seconds,
+                      {"untrained": untrained_visible, "trained": trained_visible})
