@@ -63,6 +63,10 @@ def main() -> None:
             parser.error(f"--data {spec!r}: expected seed=S or identities=N")
         path = out / f"{spec.replace('=', '-')}.json"
         record = json.loads(path.read_text()) if path.is_file() else run(spec, out)
+        key, value = spec.split("=")
+        now = apply_overrides(preset("cpu-demo"), [f"{KEYS[key]}={int(value)}"]).to_dict()
+        if record["config"] != now:
+            parser.error(f"{path} was measured with another cpu-demo configuration; delete it to measure again")
         m = record["metrics"]
         print(f"| {spec} | " + " | ".join(f"{100 * m[s]['rank1']:.1f} | {100 * m[s]['mAP']:.1f}"
                                            for s in ("sysu/all", "sysu/indoor", "within-visible")) + " |")

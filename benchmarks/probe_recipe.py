@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,8 +35,9 @@ def table(folder: Path = PROBES) -> str:
     rows = ["| probe | what changed | steps: all-search R1 / within-visible R1 (%) |", "|---|---|---|"]
     for path in sorted(folder.glob("*.json"), key=lambda p: p.stem.lower()):
         d = json.loads(path.read_text())
+        # Older records hold no step per point: every eval_every epochs of 50 steps.
         every = next((int(s.split("=")[1]) for s in d["set"] if s.startswith("train.eval_every=")), 6) * 50
-        points = ", ".join(f"{every * (i + 1)}: {c['cross_r1']:.1f} / {c['vis_r1']:.1f}"
+        points = ", ".join(f"{c.get('step', every * (i + 1))}: {c['cross_r1']:.1f} / {c['vis_r1']:.1f}"
                            for i, c in enumerate(d["curve"]))
         rows.append(f"| {d['tag']} | {d['note']} | {points}{'' if d['finished'] else ' (stopped)'} |")
     return "\n".join(rows)
@@ -66,6 +69,7 @@ def _patch_ir_easy() -> None:
 
 def main() -> None:
     from vireid_lib.data import open_dataset
+    from vireid_lib.data.synthetic import read_stats
     from vireid_lib.evaluation.protocols import evaluate_sysu, evaluate_within_visible
     from vireid_lib.training import fit, runs_dir
 
@@ -87,16 +91,18 @@ def main() -> None:
     if a.shared_stem:
         _patch_shared_stem()
     if a.ir_easy:
+        # The patched images must never land in (or come from) the shared cache under the normal name.
+        os.environ["VIREID_CACHE"] = tempfile.mkdtemp(prefix="vireid-ir-easy-")
         _patch_ir_easy()
     cfg = apply_overrides(preset("cpu-demo"), a.set)
     reader = open_dataset(cfg.data)
-    curve, t0 = [], time.time()
+    curve, t0, last = [], time.time(), {"step": 0}
 
     def evaluate(model, cfg, reader):
         x = evaluate_sysu(model, reader, cfg.eval, cfg.data, modes=("all",), trials=a.trials,
                           progress=False)["all"]["mean"]
         v = evaluate_within_visible(model, reader, cfg.eval, cfg.data, trials=a.trials, progress=False)["visible"]["mean"]
-        curve.append({"t": round(time.time() - t0), "cross_r1": round(100 * x["cmc"][0], 1),
+        curve.append({"t": round(time.time() - t0), "step": last["step"], "cross_r1": round(100 * x["cmc"][0], 1),
                       "cross_mAP": round(100 * x["mAP"], 1), "vis_r1": round(100 * v["cmc"][0], 1),
                       "vis_mAP": round(100 * v["mAP"], 1)})
         print(a.tag, curve[-1], flush=True)
@@ -104,10 +110,11 @@ def main() -> None:
 
     out = runs_dir() / "probes" / a.tag
     shutil.rmtree(out, ignore_errors=True)
-    result = fit(cfg, out, resume=False, progress=False, reader=reader, eval_fn=evaluate)
+    result = fit(cfg, out, resume=False, progress=False, reader=reader, eval_fn=evaluate,
+                 on_step=lambda record: last.update(step=record.step))
     record = {"tag": a.tag, "set": a.set, "curve": curve, "train_s": result.seconds, "steps": result.steps,
               "finished": True, "note": "", "preset": "cpu-demo", "shared_stem": a.shared_stem,
-              "ir_easy": a.ir_easy}
+              "ir_easy": a.ir_easy, "config": cfg.to_dict(), "synthetic": read_stats(reader.root)}
     PROBES.mkdir(parents=True, exist_ok=True)
     (PROBES / f"{a.tag}.json").write_text(json.dumps(record, indent=1) + "\n")
 

@@ -198,13 +198,14 @@ def test_interrupted_training_resumes(tmp_path):
     from vireid_lib.training import fit, read_log
 
     out, work = tmp_path / "out", tmp_path / "work"
-    run = plan("table4", [0], smoke=True, overrides=["train.epochs=2"])[0]
+    # The step schedule: under cosine another epoch count is another run, not a resumable one.
+    run = plan("table4", [0], smoke=True, overrides=["train.epochs=2", "train.schedule=step"])[0]
     # the first epoch finished, then the process died: last.pt holds epoch 1 of 2
     one_epoch = apply_overrides(run.cfg, ["train.epochs=1"])
     fit(one_epoch, train_dir(work, run.cfg), progress=False, smoke=True, eval_fn=lambda *a: {})
     first = [r for r in read_log(train_dir(work, run.cfg)) if r["event"] == "step"]
-    summary = run_grid("table4", [0], out, work, smoke=True, overrides=["train.epochs=2"], progress=False,
-                       echo=lambda line: None)
+    summary = run_grid("table4", [0], out, work, smoke=True, overrides=["train.epochs=2", "train.schedule=step"],
+                       progress=False, echo=lambda line: None)
     assert summary["failed"] == [] and len(summary["cells"]) == 3
     steps = [r for r in read_log(train_dir(work, run.cfg)) if r["event"] == "step"]
     assert [r["epoch"] for r in steps] == [0, 1] and steps[0] == first[0]      # epoch 0 kept, epoch 1 added
@@ -266,3 +267,22 @@ def test_a_result_of_another_config_is_not_reused(tmp_path):
     with pytest.raises(ValueError, match="another configuration.*train.lr"):
         ablation.run_grid("parts", [0], out=tmp_path, work=tmp_path / "w", overrides=["train.lr=0.5"],
                           summary_only=True, echo=lambda line: None)
+
+
+def test_a_result_differing_only_in_speed_settings_is_reused(tmp_path):
+    run = plan("parts", [0])[0]
+    _fake_record(tmp_path, run, 0.3, 0.2)
+    slower = plan("parts", [0], overrides=["data.num_workers=0", "data.cache=false"])[0]
+    ablation._check_not_stale(tmp_path, slower)      # no error: the same computation
+    with pytest.raises(ValueError, match="model.parts"):
+        ablation._check_not_stale(tmp_path, plan("parts", [0])[1]._replace(seed=0, cell=run.cell))
+
+
+def test_a_result_of_another_generator_version_is_refused(tmp_path):
+    run = plan("parts", [0])[0]
+    _fake_record(tmp_path, run, 0.3, 0.2)
+    path = result_path(tmp_path, run)
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "synthetic_generator_version": 1}))
+    with pytest.raises(ValueError, match="generator version 1"):
+        ablation.run_grid("parts", [0], out=tmp_path, work=tmp_path / "w", summary_only=True, echo=lambda line: None)

@@ -136,7 +136,7 @@ def test_ir_correlation_outside_unit_interval_is_refused(tmp_path):
 def test_other_ir_correlation_gets_its_own_cache_folder(tmp_path):
     a = synthetic.synthetic_root("regdb", identities=4, seed=1, cache_dir=tmp_path)
     b = synthetic.synthetic_root("regdb", identities=4, seed=1, cache_dir=tmp_path, ir_correlation=0.0)
-    assert a != b and b.name.endswith("-irc0") and a.name.endswith(f"-irc{synthetic.SYNTHETIC_IR_CORRELATION:g}")
+    assert a != b and b.name.endswith("-irc0.0") and a.name.endswith(f"-irc{synthetic.SYNTHETIC_IR_CORRELATION!r}")
     assert synthetic.read_stats(b)["ir_correlation"] == 0.0
     assert (synthetic.read_stats(a)["ir_correlation"]
             == synthetic.SYNTHETIC_IR_CORRELATION)
@@ -183,7 +183,7 @@ def test_synthetic_root_discards_its_copy_when_another_process_won(tmp_path, mon
     def racing(layout, out, **kw):
         stats = real(layout, out, **kw)
         winner = (tmp_path / f"synthetic-v{synthetic.GENERATOR_VERSION}"
-                  / f"regdb-4ids-seed2-irc{synthetic.SYNTHETIC_IR_CORRELATION:g}")
+                  / f"regdb-4ids-seed2-irc{synthetic.SYNTHETIC_IR_CORRELATION!r}")
         real(layout, winner, **kw)          # another process finished first
         (winner / "marker").write_text("winner")
         return stats

@@ -15,6 +15,7 @@ from vireid_lib.data.records import Record
 from vireid_lib.evaluation import rank_metrics
 from vireid_lib.evaluation.extract import extract_features
 from vireid_lib.evaluation.protocols import (
+    evaluate_within_visible,
     aggregate_trials,
     evaluate_features,
     evaluate_regdb,
@@ -49,6 +50,11 @@ class FakeSYSU:
 
     def query(self):
         return [r for (pid, cam), rs in sorted(self.images.items()) if cam in (3, 6) for r in rs]
+
+    def within_visible(self, trial=0):
+        rng = np.random.default_rng(100 + trial)
+        return ([r for pid in (1, 2, 3) for cam in (1, 2) for r in self.images[pid, cam]],
+                [self.images[pid, cam][int(rng.integers(3))] for pid in (1, 2, 3) for cam in (4, 5)])
 
     def gallery(self, mode="all", trial=0, shots=1):
         rng = np.random.default_rng(trial)
@@ -100,6 +106,31 @@ def test_sysu_trials_equal_direct_evaluation_and_embed_each_image_once(tmp_path)
     model.calls.clear()
     evaluate_sysu(model, reader, EVAL, trials=3, transform=to_tensor, progress=False)
     assert sum(n for _, n, _ in model.calls) == 2 * (18 + len(union))
+
+
+def test_within_visible_equals_direct_evaluation_per_draw(tmp_path):
+    reader = FakeSYSU(tmp_path)
+    model = HalvesNet()
+    res = evaluate_within_visible(model, reader, EVAL, trials=2, transform=to_tensor, progress=False)
+    assert res["protocol"] == "within-visible" and res["num_trials"] == 2
+    for t in range(2):
+        queries, gallery = reader.within_visible(t)
+        direct = _direct(model, queries, gallery, "regdb")
+        assert res["visible"]["per_trial"][t]["mAP"] == pytest.approx(direct["mAP"], abs=1e-6)
+
+
+def test_sysu_reader_within_visible_draws(tmp_path):
+    from vireid_lib.data import SYSUMM01, synthetic
+
+    synthetic.generate("sysu", tmp_path / "s", identities=10, seed=3, workers=1, smoke=True)
+    reader = SYSUMM01(tmp_path / "s")
+    queries, gallery = reader.within_visible(0)
+    assert {r.camid for r in queries} <= {1, 2} and {r.camid for r in gallery} <= {4, 5}
+    assert {r.pid for r in queries} | {r.pid for r in gallery} <= set(reader.test_ids)
+    pairs = [(r.pid, r.camid) for r in gallery]
+    assert len(pairs) == len(set(pairs))                       # single-shot: one image per id and camera
+    draws = {tuple(r.path for r in reader.within_visible(t)[1]) for t in range(5)}
+    assert len(draws) > 1 and reader.within_visible(0)[1] == gallery   # trial-seeded, reproducible
 
 
 def test_sysu_modes_and_multi_shot(tmp_path):

@@ -196,3 +196,33 @@ def test_run_folders_follow_vireid_runs(tmp_path, monkeypatch):
     assert runs_dir() == tmp_path
     assert notebook_run_dir() == tmp_path / "notebook-03"
     assert notebook_run_dir(smoke=True) == tmp_path / "notebook-03-smoke"
+
+
+def test_cosine_schedule_hand_values():
+    cfg = TrainConfig(schedule="cosine", epochs=5, warmup_epochs=1)
+    # t = (epoch - 1) / 4 after the warm-up epoch: 0, 1/4, 1/2, 3/4.
+    assert [lr_factor(e, cfg) for e in range(5)] == pytest.approx(
+        [1.0, 1.0, 0.5 * (1 + np.cos(np.pi / 4)), 0.5, 0.5 * (1 + np.cos(3 * np.pi / 4))])
+    assert lr_factor(2, TrainConfig(schedule="cosine", epochs=10, warmup_epochs=4)) == pytest.approx(0.75)
+
+
+def test_adamw_optimizer_keeps_the_two_groups():
+    model = torch.nn.Linear(2, 2)
+    model.backbone_parameters = lambda: [model.weight]
+    model.head_parameters = lambda: [model.bias]
+    opt = build_optimizer(model, TrainConfig(optimizer="adamw", lr=0.01, backbone_lr_mult=0.5, momentum=0.8))
+    assert isinstance(opt, torch.optim.AdamW)
+    assert [g["lr"] for g in opt.param_groups] == [0.005, 0.01] and opt.defaults["betas"] == (0.8, 0.999)
+    with pytest.raises(ValueError, match="optimizer"):
+        build_optimizer(model, TrainConfig(optimizer="adam"))
+
+
+def test_cosine_run_cannot_resume_with_another_epoch_count(tmp_path):
+    cfg = Config(train=TrainConfig(schedule="cosine", epochs=4))
+    save_checkpoint(tmp_path / "c.pt", {"format": CHECKPOINT_FORMAT, "config": cfg.to_json()})
+    longer = apply_overrides(cfg, ["train.epochs=8"])
+    with pytest.raises(ValueError, match="train.epochs"):
+        load_checkpoint(tmp_path / "c.pt", longer)
+    step = Config(train=TrainConfig(epochs=4))
+    save_checkpoint(tmp_path / "s.pt", {"format": CHECKPOINT_FORMAT, "config": step.to_json()})
+    load_checkpoint(tmp_path / "s.pt", apply_overrides(step, ["train.epochs=8"]))   # step: resumable

@@ -37,6 +37,7 @@ import numpy as np
 
 from vireid_lib import __version__
 from vireid_lib.config import VARIANTS, Config, apply_overrides, preset
+from vireid_lib.data.synthetic import GENERATOR_VERSION
 from vireid_lib.io import atomic_write_json, atomic_write_text
 
 RUN_FORMAT = "vireid-ablation-run-v1"
@@ -153,6 +154,8 @@ def train_key(cfg: Config) -> str:
     d.pop("eval")
     for section, key in (("data", "num_workers"), ("data", "cache"), ("train", "device")):
         d[section].pop(key)
+    if cfg.data.root is None:   # synthetic data: another generator version is other data
+        d["synthetic_generator_version"] = GENERATOR_VERSION
     return _hash(d)
 
 
@@ -250,6 +253,7 @@ def run_group(runs: Sequence[Run], out: str | Path, work: str | Path, *, smoke: 
             "format": RUN_FORMAT, "grid": run.grid, "cell": run.cell.name, "overrides": list(run.cell.overrides),
             "seed": run.seed, "metrics": evaluation["metrics"], "config": run.cfg.to_dict(),
             "train_dir": str(folder), "steps": fitted.steps,
+            "synthetic_generator_version": GENERATOR_VERSION if run.cfg.data.root is None else None,
             "wall_seconds": {"train": timing["train_seconds"], "eval": evaluation["eval_seconds"],
                              "train_reused": not trained_now, "eval_reused": eval_reused},
             "machine": machine_info(), "command": command,
@@ -400,10 +404,14 @@ def _check_not_stale(out: str | Path, run: Run) -> None:
     if not path.is_file():
         return
     try:
-        done = Config.from_dict(json.loads(path.read_text())["config"])
+        record = json.loads(path.read_text())
+        done = Config.from_dict(record["config"])
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{path} is not a readable ablation result ({e}); delete it to rerun that run") from None
     diff = [k for k in config_diff(done, run.cfg) if k not in SPEED_ONLY]
+    version = record.get("synthetic_generator_version")
+    if run.cfg.data.root is None and version is not None and version != GENERATOR_VERSION:
+        diff.append(f"synthetic generator version {version} (now {GENERATOR_VERSION})")
     if diff:
         raise ValueError(f"{path} holds a result of another configuration (differing keys: {diff[:8]}); "
                          f"delete {Path(out) / run.grid} or choose another --out to run this grid afresh")

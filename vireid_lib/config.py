@@ -178,7 +178,7 @@ class TrainConfig:
         optimizer: ``"sgd"`` (the paper's: SGD with Nesterov momentum) or ``"adamw"`` (decoupled weight decay;
             trains a network from random weights faster, as the CPU presets do).
         schedule: ``"step"`` (the paper's warm-up then x ``gamma`` at each milestone) or ``"cosine"``
-            (warm-up then a cosine decay to zero at the last epoch).
+            (warm-up then a cosine decay towards zero; see ``training.lr_factor``).
         epochs: number of epochs (paper: 100).
         lr: base learning rate of the heads (paper: 0.1); the backbone uses ``lr * backbone_lr_mult``.
         backbone_lr_mult: learning-rate multiplier of the pretrained backbone (SPEC 7.8: 0.1).
@@ -403,8 +403,9 @@ def _preset_regdb() -> Config:
 # - resnet10 at width 32 (one block per stage, stages of 32-256 channels) at 96x48: about 6x the images per
 #   second of resnet18 on 2 cores, and at equal steps it learns as well; 96 rows keep a 6-row final map,
 #   divided by every part count of Figure 4 (1, 2, 3, 6).
-# - AdamW at 3e-3 with a one-epoch warm-up and a cosine decay: from random weights it reached in 600 steps
-#   what 1e-3 reached in 900; the paper's SGD at 0.1 is made for an ImageNet-pretrained ResNet50.
+# - AdamW at 3e-3 with a cosine decay (warmup_epochs=1 is the full rate from the first epoch, no warm-up in
+#   effect): from random weights it reached in 600 steps what 1e-3 reached in 900; the paper's SGD at 0.1 is
+#   made for an ImageNet-pretrained ResNet50.
 # - per-dimension means for eqs. (12)-(13) and the per-hinge mean of eq. (11): the summed forms start in
 #   the tens to hundreds from scratch and keep the local classifiers at chance.
 # - short epochs of 50 steps, so the schedule's shape fits a few CPU minutes.

@@ -56,10 +56,10 @@ def lr_factor(epoch: int, cfg: TrainConfig | None = None) -> float:
 
     Linear warm-up as in CAJ's ``adjust_learning_rate``: during the first ``warmup_epochs`` epochs the
     factor is ``(epoch + 1) / warmup_epochs`` (0.1, 0.2, ..., 1.0 for the paper's 10 epochs, constant within
-    an epoch). Afterwards, the ``step`` schedule gives ``gamma ** k`` with ``k`` the number of milestones
+    an epoch; so ``warmup_epochs=1`` is the full rate from the start). Afterwards, the ``step`` schedule gives ``gamma ** k`` with ``k`` the number of milestones
     reached (paper: x0.1 from epoch 20, x0.01 from epoch 50); the ``cosine`` schedule gives
-    ``0.5 * (1 + cos(pi * t))`` with ``t = (epoch - warmup_epochs) / (epochs - warmup_epochs)``, from 1 at
-    the end of the warm-up towards 0 at the last epoch.
+    ``0.5 * (1 + cos(pi * t))`` with ``t = (epoch - warmup_epochs) / (epochs - warmup_epochs)``: 1 right
+    after the warm-up, decreasing towards 0, which it does not reach (the last epoch has ``t < 1``).
 
     Args:
         epoch: the 0-based epoch.
@@ -195,8 +195,10 @@ def load_checkpoint(path: str | Path, cfg: Config | None = None,
         raise ValueError(f"{path} is not a vireid checkpoint (expected a dict with format "
                          f"{CHECKPOINT_FORMAT!r}); checkpoints are written by vireid train / training.fit")
     if cfg is not None:
+        # Under the cosine schedule the epoch count sets every rate after the warm-up: not resumable.
+        resumable = RESUMABLE_CHANGES - ({"train.epochs"} if cfg.train.schedule == "cosine" else set())
         diff = [k for k in config_diff(Config.from_json(ckpt["config"]), cfg)
-                if k not in RESUMABLE_CHANGES and not k.startswith("eval.")]
+                if k not in resumable and not k.startswith("eval.")]
         if diff:
             raise ValueError(f"{path} was written for a different configuration (differing keys: {diff}); "
                              f"use another --out folder, or start afresh without --resume")

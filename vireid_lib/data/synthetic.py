@@ -49,8 +49,9 @@ garment brightness correlated with visible luminance (``ir_correlation``), most 
 larger stripes, checks and logos, skin no longer the whole top of the infrared range."""
 
 HARD_IR_CORRELATION = 0.0
-"""The harder research setting of ``ir_correlation``: infrared brightness independent of the garment (the
-generator's version-1 behaviour). The calibrated default is ``config.SYNTHETIC_IR_CORRELATION``."""
+"""The harder research setting of ``ir_correlation``: infrared brightness independent of the garment's colour
+(as version 1 drew it; the rest of version 2's rendering stays). The calibrated default is
+``config.SYNTHETIC_IR_CORRELATION``."""
 
 FLIPPED_FABRICS = 0.15
 """Share of fabrics whose infrared brightness follows the inverse of their visible luminance (dark in
@@ -864,7 +865,7 @@ def synthetic_root(layout: Literal["sysu", "regdb"], smoke: bool = False, identi
     n = identities or (SMOKE_IDENTITIES if smoke else DEFAULT_IDENTITIES)[layout]
     base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     target = (base / f"synthetic-v{GENERATOR_VERSION}"
-              / f"{layout}-{n}ids{'-smoke' if smoke else ''}-seed{seed}-irc{ir_correlation:g}")
+              / f"{layout}-{n}ids{'-smoke' if smoke else ''}-seed{seed}-irc{float(ir_correlation)!r}")
     if (target / STATS_FILE).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
