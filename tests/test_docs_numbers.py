@@ -80,3 +80,10 @@ def test_summary_table_by_hand():
     table = summary_table({"untrained": {"sysu/all": sysu}, "trained": {"sysu/all": sysu}})
     assert table.splitlines()[2] == ("| SYSU-MM01 layout, all-search | untrained | 50.00 ± 1.00 | 75.00 ± 1.00 | "
                                      "100.00 ± 1.00 | 25.00 ± 2.00 | 12.50 ± 3.00 |")
+
+
+def test_readme_benchmark_table_is_the_saved_run():
+    from benchmarks.bench_synth import card_section
+
+    readme = (ROOT / "README.md").read_text()
+    assert card_section(readme, "benchmarks") == (ROOT / "results" / "benchmarks.md").read_text().strip()
