@@ -94,12 +94,14 @@ def _scores(distance, query, galleries, protocol: str = "sysu") -> tuple[float, 
 
 
 def _embedding_distance(embed):
+    """``distance(query, gallery) -> (Q, G)`` squared Euclidean distances of ``embed(records) -> (N, D)``,
+    each record embedded once however many draws hold it."""
     cache: dict[str, np.ndarray] = {}
 
     def features(records):
-        missing = [r.path for r in records if r.path not in cache]
+        missing = list({r.path: r for r in records if r.path not in cache}.values())
         if missing:
-            cache.update(zip(missing, embed(missing)))
+            cache.update(zip([r.path for r in missing], embed(missing)))
         return np.stack([cache[r.path] for r in records])
 
     def distance(query, gallery):
@@ -128,25 +130,14 @@ class VisibleOnly:
 
 
 def _network_distance(model, cfg):
+    """The network's test feature (L2-normalised, so squared Euclidean distance ranks as cosine does)."""
     from vireid_lib.evaluation.extract import extract_features
     from vireid_lib.evaluation.protocols import default_transform
 
     transform = default_transform(cfg.data)
-
-    def embed_records(records):
-        return extract_features(model.eval(), records, transform, batch_size=cfg.eval.batch_size, flip=cfg.eval.flip,
-                                normalize=True, progress=False).numpy()
-
-    cache: dict[str, np.ndarray] = {}
-
-    def distance(query, gallery):
-        todo = [r for r in {r.path: r for r in [*query, *gallery]}.values() if r.path not in cache]
-        if todo:
-            cache.update(zip([r.path for r in todo], embed_records(todo)))
-        q = np.stack([cache[r.path] for r in query])
-        g = np.stack([cache[r.path] for r in gallery])
-        return 1.0 - q @ g.T
-    return distance
+    return _embedding_distance(lambda records: extract_features(
+        model.eval(), records, transform, batch_size=cfg.eval.batch_size, flip=cfg.eval.flip, normalize=True,
+        progress=False).numpy())
 
 
 def difficulty(identities: int | None, seed: int = 0, ir_correlation: float | None = None) -> list[dict]:
@@ -175,8 +166,8 @@ def difficulty(identities: int | None, seed: int = 0, ir_correlation: float | No
     untrained = build_model(cfg.model, ds.num_train_ids).eval()
     matchers = [
         ("random distances (chance)", lambda q, g: rng.random((len(q), len(g)))),
-        ("colour histogram (8x8x8 bins)", _embedding_distance(lambda p: np.stack([_colour_hist(x) for x in p]))),
-        ("grey-level histogram (16 bins)", _embedding_distance(lambda p: np.stack([_grey_hist(x) for x in p]))),
+        ("colour histogram (8x8x8 bins)", _embedding_distance(lambda rs: np.stack([_colour_hist(r.path) for r in rs]))),
+        ("grey-level histogram (16 bins)", _embedding_distance(lambda rs: np.stack([_grey_hist(r.path) for r in rs]))),
         ("untrained cpu-demo network", _network_distance(untrained, cfg)),
     ]
     with tempfile.TemporaryDirectory() as tmp:

@@ -574,6 +574,10 @@ def difference(summary: dict[str, Any], a: str, b: str, setting: str, metric: st
     return diff, 100 * math.sqrt(sa ** 2 / ca["n"] + sb ** 2 / cb["n"])
 
 
+NOISE_SE = 2.0
+"""A difference stands out of the seed-to-seed noise when it is more than this many standard errors from 0."""
+
+
 def verdict(summary: dict[str, Any], a: str, b: str, setting: str, metric: str = "rank1") -> str:
     """One line comparing cell ``a`` with cell ``b``: the difference of means in points, its standard error,
     and whether it stands out of the seed-to-seed noise (more than two standard errors)."""
@@ -584,7 +588,7 @@ def verdict(summary: dict[str, Any], a: str, b: str, setting: str, metric: str =
     if se == 0:
         return label + " (no spread over seeds)"
     z = d / se
-    what = "larger than" if abs(z) > 2 else "within"
+    what = "larger than" if abs(z) > NOISE_SE else "within"
     return label + f" ± {se:.2f} (standard error), {abs(z):.1f} SE: {what} the seed-to-seed noise"
 
 
@@ -695,7 +699,7 @@ def compare(summary: dict[str, Any], a: str, b: str, settings: Sequence[str], me
         for metric in metrics:
             d, se = difference(summary, a, b, setting, metric)
             diffs[setting, metric] = (d, se)
-            key = "within" if not se or abs(d / se) <= 2 else "larger" if d > 0 else "smaller"
+            key = "within" if not se or abs(d / se) <= NOISE_SE else "larger" if d > 0 else "smaller"
             counts[key] += 1
     return Comparison(summary["grid"], a, b, what or f"{a} against {b}", diffs, **counts)
 

@@ -56,8 +56,9 @@ def lr_factor(epoch: int, cfg: TrainConfig | None = None) -> float:
 
     Linear warm-up as in CAJ's ``adjust_learning_rate``: during the first ``warmup_epochs`` epochs the
     factor is ``(epoch + 1) / warmup_epochs`` (0.1, 0.2, ..., 1.0 for the paper's 10 epochs, constant within
-    an epoch; so ``warmup_epochs=1`` is the full rate from the start). Afterwards, the ``step`` schedule gives ``gamma ** k`` with ``k`` the number of milestones
-    reached (paper: x0.1 from epoch 20, x0.01 from epoch 50); the ``cosine`` schedule gives
+    an epoch; so ``warmup_epochs=1`` is the full rate from the start). Afterwards, the ``step`` schedule
+    gives ``gamma ** k`` with ``k`` the number of milestones reached (paper: x0.1 from epoch 20, x0.01 from
+    epoch 50); the ``cosine`` schedule gives
     ``0.5 * (1 + cos(pi * t))`` with ``t = (epoch - warmup_epochs) / (epochs - warmup_epochs)``: 1 right
     after the warm-up, decreasing towards 0, which it does not reach (the last epoch has ``t < 1``).
 

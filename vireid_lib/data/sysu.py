@@ -112,16 +112,16 @@ class SYSUMM01:
             raise ValueError(f"unknown SYSU-MM01 search mode {mode!r}; choose 'all' or 'indoor'")
         if shots not in (1, 10):
             raise ValueError(f"shots must be 1 (single-shot) or 10 (multi-shot), got {shots}")
-        py_rng, np_rng = random.Random(trial), np.random.RandomState(trial)
+        if shots == 1:
+            return self._single_shot(GALLERY_CAMS[mode], random.Random(trial))
+        np_rng = np.random.RandomState(trial)
         out: list[Record] = []
         for pid in self.test_ids:
             for cam in GALLERY_CAMS[mode]:
                 files = self._images(pid, cam)
                 if not files:
                     continue
-                if shots == 1:
-                    out.append(py_rng.choice(files))
-                elif len(files) <= shots:
+                if len(files) <= shots:
                     out.extend(files)
                 else:
                     out.extend(files[i] for i in np_rng.choice(len(files), shots, replace=False))
@@ -138,15 +138,19 @@ class SYSUMM01:
         Returns:
             ``(queries, gallery)``.
         """
-        rng = random.Random(trial)
         queries = [r for pid in self.test_ids for cam in (1, 2) for r in self._images(pid, cam)]
-        gallery = []
+        return queries, self._single_shot((4, 5), random.Random(trial))
+
+    def _single_shot(self, cams: tuple[int, ...], rng: random.Random) -> list[Record]:
+        """One ``rng.choice`` per sorted test id and camera of ``cams`` that has images, in that order (the
+        reference protocol's single-shot draw)."""
+        out = []
         for pid in self.test_ids:
-            for cam in (4, 5):
+            for cam in cams:
                 files = self._images(pid, cam)
                 if files:
-                    gallery.append(rng.choice(files))
-        return queries, gallery
+                    out.append(rng.choice(files))
+        return out
 
     def summary(self) -> str:
         """A statistics table of this copy of the dataset (train, query, trial-0 galleries)."""

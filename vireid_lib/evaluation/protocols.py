@@ -76,6 +76,19 @@ def _features(model: nn.Module, records: Sequence[Record], transform: Transform,
                             device=device, num_workers=num_workers, progress=progress)
 
 
+def _pool(galleries: Any) -> tuple[list[Record], dict[str, int]]:
+    """Every image of several gallery draws once, in first-seen order, and each path's index in it: features
+    do not depend on the draw, so each image is embedded once however many draws hold it."""
+    index: dict[str, int] = {}
+    pool: list[Record] = []
+    for records in galleries:
+        for r in records:
+            if r.path not in index:
+                index[r.path] = len(pool)
+                pool.append(r)
+    return pool, index
+
+
 def evaluate_sysu(
     model: nn.Module,
     reader: Any,
@@ -128,13 +141,7 @@ def evaluate_sysu(
 
     queries = list(reader.query())
     galleries = {(m, t): list(reader.gallery(mode=m, trial=t, shots=shots)) for m in modes for t in range(trials)}
-    unique: dict[str, int] = {}
-    pool: list[Record] = []
-    for records in galleries.values():
-        for r in records:
-            if r.path not in unique:
-                unique[r.path] = len(pool)
-                pool.append(r)
+    pool, unique = _pool(galleries.values())
     qf = _features(model, queries, transform, eval_cfg, device, progress, workers)
     pool_f = _features(model, pool, transform, eval_cfg, device, progress, workers)
 
@@ -173,8 +180,7 @@ def evaluate_within_visible(
     transform = transform or default_transform(data_cfg)
     draws = [reader.within_visible(t) for t in range(trials)]
     queries = draws[0][0]
-    pool = list({r.path: r for _, gallery in draws for r in gallery}.values())
-    index = {r.path: i for i, r in enumerate(pool)}
+    pool, index = _pool(gallery for _, gallery in draws)
     qf = _features(model, queries, transform, eval_cfg, device, progress, data_cfg.num_workers)
     pool_f = _features(model, pool, transform, eval_cfg, device, progress, data_cfg.num_workers)
     per_trial = [{"visible": evaluate_features(qf, pool_f[[index[r.path] for r in gallery]], queries, gallery,

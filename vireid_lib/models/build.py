@@ -132,8 +132,6 @@ def _validate(cfg: ModelConfig, num_classes: int) -> None:
     bad = [s for s in cfg.mca_stages if s not in _MCA_STAGES]
     if bad:
         raise ValueError(f"model.mca_stages {bad} invalid: MCA can follow the shared stages {_MCA_STAGES}")
-    if cfg.width < 1:
-        raise ValueError(f"model.width must be positive, got {cfg.width}")
     if cfg.parts < 1 or cfg.local_dim < 1 or cfg.mca_reduction < 1 or cfg.mca_value_reduction < 1 \
             or cfg.pca_reduction < 1:
         raise ValueError("model.parts, local_dim, mca_reduction, mca_value_reduction and pca_reduction must be "
