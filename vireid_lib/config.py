@@ -400,9 +400,10 @@ def _preset_regdb() -> Config:
 
 # The CPU recipe of cpu-demo and ablation, measured on the synthetic SYSU layout from random weights
 # (learning curves in docs/CPU_RECIPE.md). Each choice and why it differs from the paper:
-# - resnet10 at width 32 (one block per stage, stages of 32-256 channels) at 96x48: about 6x the images per
-#   second of resnet18 on 2 cores, and at equal steps it learns as well; 96 rows keep a 6-row final map,
-#   divided by every part count of Figure 4 (1, 2, 3, 6).
+# - resnet10 at width 32 (one block per stage, stages of 32-256 channels) at 96x48: about twice the training
+#   images per second of the earlier resnet18 at width 64 (`python -m benchmarks --quick`, full model), and
+#   per step it learns about as well (docs/CPU_RECIPE.md); 96 rows keep a 6-row final map, divided by every
+#   part count of Figure 4 (1, 2, 3, 6).
 # - AdamW at 3e-3 with a cosine decay (warmup_epochs=1 is the full rate from the first epoch, no warm-up in
 #   effect): from random weights it reached in 600 steps what 1e-3 reached in 900; the paper's SGD at 0.1 is
 #   made for an ImageNet-pretrained ResNet50.
