@@ -48,7 +48,10 @@ def criss_cross_affinity(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     _, _, height, width = q.shape
     column = torch.einsum("bchw,bcgw->bhwg", q, k)  # (B, H, W, H): position (h, w) against (g, w)
     row = torch.einsum("bchw,bchv->bhwv", q, k)  # (B, H, W, W): position (h, w) against (h, v)
-    self_mask = torch.eye(height, dtype=torch.bool, device=q.device).view(height, 1, height)  # (H, 1, H)
+    # The diagonal as a comparison of two ranges, not torch.eye: the ONNX export of a boolean eye is an
+    # EyeLike node that ONNX Runtime does not implement for booleans.
+    index = torch.arange(height, device=q.device)
+    self_mask = (index.view(height, 1, 1) == index.view(1, 1, height))  # (H, 1, H)
     column = column.masked_fill(self_mask, float("-inf"))
     return torch.cat([column, row], dim=-1).softmax(dim=-1)
 
