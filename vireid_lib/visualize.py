@@ -53,6 +53,7 @@ def ranked_results_figure(
     protocol: Literal["sysu", "regdb"] = "sysu",
     size: tuple[int, int] = (128, 64),
     border: int = 4,
+    labels: bool = True,
 ) -> Figure:
     """The query and its top-k gallery images, bordered green/red, labelled ``#rank`` and distance.
 
@@ -67,6 +68,8 @@ def ranked_results_figure(
         protocol: ``"sysu"`` or ``"regdb"`` (which images the query is ranked against).
         size: (height, width) each image is resized to.
         border: border width in pixels.
+        labels: the records carry identities; ``False`` (images of unknown identity, as ``vireid search``
+            ranks) draws every border grey and captions the file name instead of identity and camera.
 
     Returns:
         A matplotlib figure (no pyplot state; save it with :func:`save_figure` or ``fig.savefig``).
@@ -84,10 +87,14 @@ def ranked_results_figure(
 
     fig = Figure(figsize=(1.1 * (len(order) + 1) + 0.3, 2.6), layout="constrained")
     axes = fig.subplots(1, len(order) + 1, squeeze=False)[0]
-    panels = [(query, QUERY, f"query\nid {query.pid} cam {query.camid}")]
+    def name(r: Record) -> str:
+        return f"id {r.pid} cam {r.camid}" if labels else Path(r.path).name[:14]
+
+    panels = [(query, QUERY, f"query\n{name(query)}")]
     for rank, j in enumerate(order, start=1):
         g = gallery[j]
-        panels.append((g, MATCH if g.pid == query.pid else MISMATCH, f"#{rank}  {distances[j]:.3f}\nid {g.pid} cam {g.camid}"))
+        colour = (MATCH if g.pid == query.pid else MISMATCH) if labels else QUERY
+        panels.append((g, colour, f"#{rank}  {distances[j]:.3f}\n{name(g)}"))
     for ax, (record, colour, label) in zip(axes, panels):
         ax.imshow(_bordered(load_image(record.path, size), colour, border))
         ax.set_title(label, fontsize=7, color=np.array(colour) / 255)
