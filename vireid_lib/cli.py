@@ -80,6 +80,24 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from vireid_lib.export import export_onnx, export_modalities, verify_onnx
+
+    paths = export_onnx(args.checkpoint, args.out, args.modality, opset=args.opset)
+    for p in paths:
+        print(f"wrote {p}")
+    if args.verify:
+        if len(paths) < 2:
+            raise ValueError("--verify runs the test set's two modalities: export with --modality both")
+        v = verify_onnx(args.checkpoint, dict(zip(export_modalities(args.modality), paths)), smoke=args.smoke,
+                        root=args.root)
+        print(f"onnxruntime vs PyTorch on {v['images']} test images: max |difference| of the features "
+              f"{v['max_abs_diff']:.2e}; rankings of {v['queries']} queries over {v['gallery']} gallery images "
+              + ("identical" if v["rankings_identical"] else f"differ for {v['queries_ranked_differently']} queries"))
+        return 0 if v["rankings_identical"] and v["max_abs_diff"] <= 1e-4 else 1
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from vireid_lib.demo import run_demo
     from vireid_lib.training import runs_dir
@@ -221,6 +239,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-figures", action="store_true", help="write only ranking.json and ranking.csv")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_search)
+
+    p = sub.add_parser(
+        "export", help="export the test-time network to ONNX (one graph per modality), optionally verified",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write <checkpoint>.<modality>.onnx beside the checkpoint: the modality's stem, the shared "
+                    "layers, MCA, PCA and the\nglobal head's BN feature, batch dimension dynamic, opset 17. "
+                    "Input 'images' (batch, 3, H, W) at the checkpoint's\nsize, preprocessed as the test "
+                    "pipeline: RGB resized to H x W, /255, minus the ImageNet mean, divided by its std.\n"
+                    "Output 'features' (batch, D). Flip averaging and L2 normalisation are inside the graph "
+                    "(as the run's\neval settings say), so rank by 1 - q.g. Needs pip install onnx onnxruntime.",
+        epilog="examples:\n"
+               "  vireid export runs/cpu-demo/last.pt --modality both --verify\n"
+               "  vireid export runs/cpu-demo/last.pt --modality infrared --out exported/")
+    p.add_argument("checkpoint", help="a .pt file written by vireid train")
+    p.add_argument("--format", choices=["onnx"], default="onnx", help="export format (default: onnx)")
+    p.add_argument("--modality", choices=["visible", "infrared", "thermal", "both"], default="both",
+                   help="which stream(s) to export (default: both, one file each)")
+    p.add_argument("--out", help="folder for the .onnx files (default: the checkpoint's folder)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17; 12 or later)")
+    p.add_argument("--verify", action="store_true",
+                   help="run the graphs with onnxruntime on the checkpoint's test set and compare features "
+                        "and rankings with PyTorch (exit 1 unless within 1e-4 and identical)")
+    p.add_argument("--root", help="with --verify: dataset folder (default: the checkpoint's data, else synthetic)")
+    p.add_argument("--smoke", action="store_true", help="with --verify: the tiny synthetic test set")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("demo", help="the main job: synthetic data, train, evaluate, report (about 5 min on 2 cores)",
                        description="Generate the synthetic data if absent, evaluate the untrained network, train "
