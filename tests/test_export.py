@@ -42,7 +42,9 @@ def test_onnx_features_and_rankings_equal_pytorch(checkpoint, tmp_path):
     v = verify_onnx(checkpoint, {"visible": paths[0], "infrared": paths[1]}, smoke=True)
     assert v["images"] > 50
     assert v["max_abs_diff"] <= 1e-4, v
-    assert v["rankings_identical"], v
+    # identical rankings, up to the order of ties at float32 precision (TIE_TOLERANCE)
+    assert v["rankings_identical"] and v["max_swap_gap"] <= 1e-5, v
+    assert v["queries"] > 20 and v["gallery"] > 10
 
 
 def test_graph_batch_is_dynamic_and_metadata_says_what_is_inside(checkpoint, tmp_path):

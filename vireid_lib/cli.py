@@ -49,6 +49,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return 0
     final = evaluate_model(result.model, cfg, reader, progress=not args.quiet)
     path = save_results(final, results_path(result.last), cfg)
+    from vireid_lib.model_card import write_model_card
+
+    write_model_card(result.last)
     print(format_tables({cfg.name: final}))
     print(f"checkpoint: {result.last}\nresults: {path}")
     return 0
@@ -91,9 +94,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
             raise ValueError("--verify runs the test set's two modalities: export with --modality both")
         v = verify_onnx(args.checkpoint, dict(zip(export_modalities(args.modality), paths)), smoke=args.smoke,
                         root=args.root)
+        same = v["queries"] - v["queries_ranked_differently"]
+        ties = "only by ties" if v["rankings_identical"] else "beyond ties"
         print(f"onnxruntime vs PyTorch on {v['images']} test images: max |difference| of the features "
-              f"{v['max_abs_diff']:.2e}; rankings of {v['queries']} queries over {v['gallery']} gallery images "
-              + ("identical" if v["rankings_identical"] else f"differ for {v['queries_ranked_differently']} queries"))
+              f"{v['max_abs_diff']:.2e}\nrankings of {v['queries']} queries over {v['gallery']} gallery images: "
+              f"{same} identical place for place, {v['queries_ranked_differently']} differ {ties} (a tie: two "
+              f"images closer than 1e-5 in PyTorch's distance; largest swapped gap {v['max_swap_gap']:.1e}); "
+              + ("top-1 identical for every query" if v["top1_identical"] else "top-1 differs for some query"))
         return 0 if v["rankings_identical"] and v["max_abs_diff"] <= 1e-4 else 1
     return 0
 

@@ -76,7 +76,17 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: Sequence[str] = (), *
     reader = open_dataset(cfg.data, smoke=smoke)
     result = evaluate_model(model, cfg, reader, progress=progress)
     save_results(result, results_path(checkpoint), cfg)
+    _update_card(checkpoint)
     return result
+
+
+def _update_card(checkpoint: str | Path) -> None:
+    """Rewrite the model card of a checkpoint's run folder after new results (a lone checkpoint without its
+    run's ``config.json`` has no card)."""
+    from vireid_lib.model_card import write_model_card
+
+    if (Path(checkpoint).parent / "config.json").is_file():
+        write_model_card(checkpoint)
 
 
 def reproduce(dataset: Literal["sysu", "regdb"], root: str | None, out_dir: str | Path, *,
@@ -122,6 +132,7 @@ def reproduce(dataset: Literal["sysu", "regdb"], root: str | None, out_dir: str 
         trained = fit(run_cfg, run, resume=True, progress=progress, reader=reader)
         result = evaluate_model(trained.model, run_cfg, reader, progress=progress)
         save_results(result, done, run_cfg)
+        _update_card(run / "last.pt")
         results.append(result)
     summary = results[0] if dataset == "sysu" else aggregate_trials(results)
     atomic_write_json(out_dir / "summary.json", {"results": summary, "config": cfg.to_dict()})

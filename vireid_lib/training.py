@@ -667,10 +667,20 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
                                                           if metrics and "mAP" in metrics else {}))
                 if world > 1:
                     dist.barrier()
+            if log_file is not None and start_epoch < tc.epochs:
+                from vireid_lib.ablation import machine_info
+
+                # the training time and machine of this call, for the run's model card
+                log_file.write(json.dumps({"event": "fit", "epoch": tc.epochs, "step": step, "device": str(device),
+                                           "wall_s": time.perf_counter() - t0, "machine": machine_info()}) + "\n")
         finally:
             epochs.close()
             if log_file is not None:
                 log_file.close()
+        if rank == 0:
+            from vireid_lib.model_card import write_model_card
+
+            write_model_card(out_dir)
         return FitResult(out_dir, last, best if best_map is not None else None, best_map,
                          max(start_epoch, tc.epochs), step, time.perf_counter() - t0, model.eval())
     finally:

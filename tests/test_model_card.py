@@ -1,0 +1,75 @@
+"""MODEL_CARD.md: written by training, rewritten by ``vireid evaluate``, its numbers those of the results files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vireid_lib.ablation import metrics_of
+from vireid_lib.cli import main
+from vireid_lib.model_card import gallery_protocol, render_card
+
+yaml = pytest.importorskip("yaml")
+
+TINY = ["--set", "data.height=32", "--set", "data.width=16", "--set", "data.num_workers=0", "--set", "data.cache=false",
+        "--set", "model.arch=resnet10", "--set", "model.width=8", "--set", "model.parts=2", "--set", "model.local_dim=8",
+        "--set", "model.mca_stages=3", "--set", "train.epochs=1", "--set", "train.max_steps_per_epoch=1",
+        "--set", "train.ids_per_batch=2", "--set", "train.per_modality=2", "--set", "train.eval_every=1",
+        "--set", "train.device=cpu", "--set", "eval.sysu_trials=2", "--set", "eval.flip=false"]
+
+
+def _front_matter(text: str) -> dict:
+    assert text.startswith("---\n")
+    return yaml.safe_load(text.split("---\n")[1])
+
+
+def _card_numbers(meta: dict, checkpoint: str) -> dict[str, float]:
+    out = {}
+    for result in meta["model-index"][0]["results"]:
+        for m in result["metrics"]:
+            if f", {checkpoint};" in m["name"]:
+                out[f"{result['dataset']['name']}/{m['type']}"] = m["value"]
+    return out
+
+
+def test_card_follows_training_and_evaluation(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--smoke", "--quiet", "--out", str(run), *TINY]) == 0
+    card = (run / "MODEL_CARD.md").read_text()
+    meta = _front_matter(card)
+    assert meta["library_name"] == "vireid" and "synthetic-data" in meta["tags"]
+    # the numbers in the metadata are the results file's, in percent
+    results = json.loads((run / "last.results.json").read_text())["results"]
+    expected = {f"synthetic SYSU-MM01 {s.split('/')[1]}-search/{k}": round(100 * v, 2)
+                for s, row in metrics_of(results).items() for k, v in row.items()}
+    assert _card_numbers(meta, "last.pt") == expected
+    for section in ("## Model Details", "## Uses", "## Bias, Risks, and Limitations", "## Training Details",
+                    "## Evaluation", "## Technical Specifications", "[`config.json`](config.json)"):
+        assert section in card, section
+    assert "Teaching and testing only" in card
+    assert "single-shot (1 per identity and camera), mean of 2 the reference code's random draws" in card
+    assert "checkpoint policy last" in card and "training time:" in card and "not recorded" not in card
+    assert "| `last.pt` | 1 | 1 |" in card and "| `best.pt` | 1 | 1 |" in card
+    # evaluate with other settings: new results, and the card follows them
+    assert main(["evaluate", str(run / "last.pt"), "--smoke", "--quiet", "--set", "eval.flip=true"]) == 0
+    results2 = json.loads((run / "last.results.json").read_text())["results"]
+    assert results2 != results
+    meta2 = _front_matter((run / "MODEL_CARD.md").read_text())
+    assert _card_numbers(meta2, "last.pt") == {f"synthetic SYSU-MM01 {s.split('/')[1]}-search/{k}": round(100 * v, 2)
+                                               for s, row in metrics_of(results2).items() for k, v in row.items()}
+    assert not list(run.glob(".MODEL_CARD.md.*"))  # the atomic writer left no temporary file
+    assert render_card(run) == (run / "MODEL_CARD.md").read_text()
+
+
+def test_gallery_protocol_names():
+    assert gallery_protocol({"protocol": "regdb", "trial": 3, "v2t": {}}, {}) == \
+        "RegDB: the trial's fixed test split (trial 3), no draw"
+    text = gallery_protocol({"protocol": "sysu", "shots": 10, "num_trials": 10}, {})
+    assert text.startswith("SYSU-MM01 gallery: multi-shot (10 per identity and camera), mean of 10")
+    assert "official draws" in gallery_protocol({"protocol": "sysu", "draw": "official", "shots": 1}, {})
+
+
+def test_card_without_a_run_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="has no config.json"):
+        render_card(tmp_path)
