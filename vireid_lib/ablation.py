@@ -148,11 +148,11 @@ def _hash(obj: Any) -> str:
 
 def train_key(cfg: Config) -> str:
     """A hash of everything that changes what training computes: the config without its name, its
-    ``eval`` section and the settings that only change speed (workers, cache, device)."""
+    ``eval`` section and the settings that only change speed or logging (workers, cache, device, tensorboard)."""
     d = cfg.to_dict()
     d.pop("name")
     d.pop("eval")
-    for section, key in (("data", "num_workers"), ("data", "cache"), ("train", "device")):
+    for section, key in (("data", "num_workers"), ("data", "cache"), ("train", "device"), ("train", "tensorboard")):
         d[section].pop(key)
     if cfg.data.root is None:   # synthetic data: another generator version is other data
         d["synthetic_generator_version"] = GENERATOR_VERSION

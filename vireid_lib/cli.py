@@ -33,6 +33,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from vireid_lib.reproduce import evaluate_model, format_tables
     from vireid_lib.training import fit, runs_dir
 
+    if args.no_tensorboard:
+        args.set = [*args.set, "train.tensorboard=false"]
     cfg = _config(args)
     out = Path(args.out) if args.out else runs_dir() / cfg.name
     reader = open_dataset(cfg.data, smoke=args.smoke)
@@ -188,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train with the paper's recipe, then evaluate the final model with the full protocol.\n"
                     "The run folder gets config.json, last.pt (every epoch), best.pt (best trial-0 mAP), "
-                    "log.jsonl and the results JSON.",
+                    "log.jsonl, tensorboard/, the results JSON and MODEL_CARD.md.",
         epilog="examples:\n"
                "  vireid train --preset cpu-demo --out runs/mine\n"
                "  vireid train --preset paper-sysu --root /data/SYSU-MM01 --set train.amp=bf16\n"
@@ -202,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-resume", action="store_true",
                    help="start afresh even if the run folder holds a checkpoint (default: resume)")
     p.add_argument("--no-eval", action="store_true", help="skip the final full-protocol evaluation")
+    p.add_argument("--no-tensorboard", action="store_true",
+                   help="no TensorBoard event files in <run>/tensorboard (default: written when the tensorboard "
+                        "package is installed; open with tensorboard --logdir <run>/tensorboard)")
     _add_common(p)
     p.set_defaults(func=_cmd_train)
 

@@ -197,6 +197,8 @@ class TrainConfig:
         channels_last: use the channels_last memory format (CUDA only).
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
         max_steps_per_epoch: cap on iterations per epoch (``None``: N_visible / (P x K), SPEC 7.8).
+        tensorboard: also write TensorBoard event files to ``<run>/tensorboard`` (needs the optional
+            ``tensorboard`` package; see ``vireid_lib/tensorboard_log.py``).
     """
 
     optimizer: Literal["sgd", "adamw"] = "sgd"
@@ -218,6 +220,7 @@ class TrainConfig:
     channels_last: bool = False
     device: str = "auto"
     max_steps_per_epoch: int | None = None
+    tensorboard: bool = True
 
 
 @dataclass(frozen=True)

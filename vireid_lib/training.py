@@ -8,8 +8,10 @@ leaves in ``out_dir``:
 - ``best.pt``: the checkpoint with the highest mAP of the periodic evaluation on gallery trial 0. That
   evaluation uses the test identities, as the reference code's model selection does, so numbers of
   ``best.pt`` are optimistic; the final evaluation reports ``last.pt`` unless told otherwise;
-- ``log.jsonl``: one JSON object per training step (every loss term, learning rate, images per second) and
-  one per evaluation (``"event": "eval"``).
+- ``log.jsonl``: one JSON object per training step (every loss term, learning rate, images per second),
+  one per evaluation (``"event": "eval"``) and one per ``fit`` call (``"event": "fit"``: wall time, machine);
+- ``tensorboard/``: the same scalars as TensorBoard event files (``train.tensorboard``; optional package);
+- ``MODEL_CARD.md``: the run described for a reader (``vireid_lib/model_card.py``).
 
 Distributed training: start with ``torchrun --nproc_per_node N vireid train ...``; ``fit`` joins the process
 group, wraps the model in DistributedDataParallel, gives each rank whole identities (so the centre losses of
@@ -38,12 +40,13 @@ from vireid_lib import EXCHANGED, INFRARED, VISIBLE, __version__
 from vireid_lib.config import Config, TrainConfig
 from vireid_lib.io import atomic_write, atomic_write_text
 from vireid_lib.losses import Objective
+from vireid_lib.tensorboard_log import TensorBoardLog
 
 CHECKPOINT_FORMAT = "vireid-checkpoint-v1"
 
 RESUMABLE_CHANGES = frozenset({
     "name", "data.num_workers", "data.cache", "train.epochs", "train.eval_every", "train.device", "train.amp",
-    "train.channels_last",
+    "train.channels_last", "train.tensorboard",
 })
 """Config keys that may differ between a checkpoint and the run resuming it (they do not change what the
 first epochs computed); ``eval.*`` may differ too. Any other difference is an error."""
@@ -586,7 +589,8 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
         scaler = torch.amp.GradScaler("cuda") if tc.amp == "fp16" else None
         last, best, log_path = out_dir / "last.pt", out_dir / "best.pt", out_dir / "log.jsonl"
         start_epoch, step, best_map, best_epoch = 0, 0, None, None
-        if resume and last.is_file():
+        resumed = resume and last.is_file()
+        if resumed:
             ckpt = load_checkpoint(last, cfg, map_location=device)
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
@@ -614,11 +618,15 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
                 model, device_ids=[device.index] if device.type == "cuda" else None)
 
         log_file = open(log_path, "a") if rank == 0 else None
+        tb = TensorBoardLog(out_dir / "tensorboard", fresh=not resumed, purge_step=step + 1 if resumed else None) \
+            if rank == 0 and tc.tensorboard and start_epoch < tc.epochs else None
 
         def log_step(record: StepRecord) -> None:
             if log_file is not None:
                 log_file.write(json.dumps({"event": "step", **record.to_json()}) + "\n")
                 log_file.flush()
+                if tb is not None:
+                    tb.step(record.step, record.lr, record.images_per_s, record.total, record.terms)
                 if on_step is not None:
                     on_step(record)
 
@@ -652,6 +660,8 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
                             log_file.write(json.dumps({"event": "eval", "epoch": done, "step": step,
                                                        **metrics}) + "\n")
                             log_file.flush()
+                            if tb is not None:
+                                tb.evaluation(step, metrics)
                             if "mAP" in metrics and (best_map is None or metrics["mAP"] > best_map):
                                 best_map, best_epoch = float(metrics["mAP"]), done
                     if world > 1:
@@ -677,6 +687,8 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
             epochs.close()
             if log_file is not None:
                 log_file.close()
+            if tb is not None:
+                tb.close()
         if rank == 0:
             from vireid_lib.model_card import write_model_card
 
