@@ -183,3 +183,30 @@ def test_clear_errors(run, tmp_path, capsys):
     torch.save(state, wrong)
     assert main(["search", str(wrong), "--query", q, "--gallery", str(root / "gallery"), "--no-cache"]) == 2
     assert "does not take its own input size 16x16" in capsys.readouterr().err
+
+
+def test_browser_on_folders_ranks_as_search_and_says_there_are_no_labels(run, tmp_path):
+    from vireid_lib.widgets import ANY, QUERY_COLOUR, RetrievalBrowser
+
+    ckpt, _, root, _ = run
+    cache = tmp_path / "cache"
+    res = search(ckpt, [root / "queries"], root / "gallery", top_k=4, cache_dir=cache)
+    b = RetrievalBrowser.from_folders(ckpt, root / "queries", root / "gallery", cache_dir=cache, top_k=4,
+                                      image_size=(32, 16))
+    assert not b.split.labelled and b.identity.options == (ANY,)
+    for i in (0, 3):
+        r = b.ranking(b.model.value, i)
+        assert list(r.gallery) == list(res.ranking[i]) and np.isnan(r.ap) and not r.matches.any()
+    b.select_query(3)
+    cards = b.panels[0].gallery.children
+    assert len(cards) == 4 and {c.children[0].layout.border for c in cards} == {f"4px solid {QUERY_COLOUR}"}
+    assert "no match borders and no AP" in b.panels[0].title.value and "no match borders" in b.status.value
+
+
+@pytest.mark.parametrize("command", ["search", "export"])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([command, "--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    assert f"usage: vireid {command}" in text and "examples:" in text

@@ -229,8 +229,8 @@ def default_feature_cache() -> Path:
     return default_cache_dir() / "features"
 
 
-def embed(model: nn.Module, cfg: Config, records: Sequence[Record], cache: FeatureCache, *,
-          strict: bool, skipped: list[tuple[str, str]], progress: bool = False) -> tuple[list[Record], torch.Tensor, int]:
+def embed(model: nn.Module, cfg: Config, records: Sequence[Record], cache: FeatureCache, *, strict: bool,
+          skipped: list[tuple[str, str]], progress: bool = False) -> tuple[list[Record], torch.Tensor, int]:
     """Test features of ``records``, each distinct (content, modality) put through the network once.
 
     Args:

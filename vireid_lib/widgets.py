@@ -7,7 +7,8 @@ AP and INP, optionally a Grad-CAM overlay, and a second model's ranking of the s
 Features are extracted once per model and image and cached, and each split's distances and per-query
 metrics are computed once, so moving between queries only ranks one row and draws k + 1 thumbnails.
 The browser is built from in-memory models and splits (``RetrievalBrowser(models, splits, transform)``,
-what tests do) or from checkpoints (:meth:`RetrievalBrowser.from_checkpoints`).
+what tests do), from checkpoints (:meth:`RetrievalBrowser.from_checkpoints`), or from a checkpoint and
+folders of your own, unlabelled images (:meth:`RetrievalBrowser.from_folders`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from vireid_lib.visualize import load_image
 
 MATCH_COLOUR, MISMATCH_COLOUR, QUERY_COLOUR = "#00aa00", "#d70000", "#3c3c3c"
 ORDERS = ("index", "hardest first")
+UNLABELLED = ("images without identity labels: ranked by distance only, so no match borders and no AP or INP "
+              "(the hardest-first order keeps the folder order)")
 ANY = "any"
 
 Extractor = Callable[[nn.Module, Sequence[Record]], torch.Tensor]
@@ -47,11 +50,14 @@ class Split(NamedTuple):
         gallery: gallery records.
         protocol: ``"sysu"`` (cam3 queries do not see cam2) or ``"regdb"``: the rule of
             :func:`~vireid_lib.evaluation.rank_metrics`.
+        labelled: the records carry identities and cameras. ``False`` (your own images,
+            :meth:`RetrievalBrowser.from_folders`): no match borders, no AP or INP, no identity filter.
     """
 
     query: Sequence[Record]
     gallery: Sequence[Record]
     protocol: Literal["sysu", "regdb"]
+    labelled: bool = True
 
 
 class DatasetSplits(Mapping):
@@ -123,6 +129,12 @@ class _Evaluated(NamedTuple):
     distmat: np.ndarray  # (Q, G)
     ap: np.ndarray  # (Q,)
     inp: np.ndarray  # (Q,)
+
+
+def _short(path: str, n: int = 18) -> str:
+    """A file name cut to ``n`` characters for a caption."""
+    name = Path(path).name
+    return name if len(name) <= n else name[: n - 3] + "..."
 
 
 def _png(array: np.ndarray) -> bytes:
@@ -247,6 +259,49 @@ class RetrievalBrowser:
             sysu_root, regdb_root = synthetic_root("sysu", smoke=smoke), synthetic_root("regdb", smoke=smoke)
         splits = DatasetSplits(sysu_root, regdb_root, sysu_trials=sysu_trials)
         return cls(models, splits, transform, extract=extract, **kwargs)
+
+    @classmethod
+    def from_folders(cls, checkpoint: str | Path, query: str | Path | Sequence[str | Path], gallery: str | Path, *,
+                     query_modality: str | None = None, gallery_modality: str | None = None,
+                     cache_dir: str | Path | None = "default", **kwargs: Any) -> RetrievalBrowser:
+        """A browser over your own images: the queries and the gallery folder of ``vireid search``.
+
+        The images carry no identities, so the view has no match borders and no AP or INP (it says so). Images
+        are found, their modality told (flag or ``visible/`` / ``infrared/`` / ``thermal/`` folders), bad files
+        skipped and features cached exactly as :func:`vireid_lib.search.search` does.
+
+        Args:
+            checkpoint: a ``.pt`` written by ``vireid train``.
+            query: an image file or folder, or a list of them.
+            gallery: a folder of gallery images (searched recursively).
+            query_modality: ``"visible"`` or ``"infrared"`` for every query (default: from folder names).
+            gallery_modality: the same for the gallery.
+            cache_dir: the feature cache folder (``"default"``: ``vireid_lib.search.default_feature_cache()``;
+                ``None``: no cache).
+            **kwargs: passed to the constructor (``top_k``, ``image_size``, ...).
+        """
+        from vireid_lib.data.transforms import test_transform
+        from vireid_lib.search import (FeatureCache, default_feature_cache, embed, list_folder, load_search_model,
+                                       model_key)
+
+        model, cfg = load_search_model(checkpoint)
+        cache = FeatureCache(default_feature_cache() if cache_dir == "default" else cache_dir, model_key(model, cfg))
+        skipped: list[tuple[str, str]] = []
+        queries = [r for q in ([query] if isinstance(query, (str, Path)) else query)
+                   for r in list_folder(q, query_modality, skipped)]
+        queries, _, _ = embed(model, cfg, queries, cache, strict=False, skipped=skipped)
+        images, _, _ = embed(model, cfg, list_folder(gallery, gallery_modality, skipped), cache, strict=False,
+                             skipped=skipped)
+        cache.save()
+        if not queries or not images:
+            raise ValueError("no readable " + ("query" if not queries else "gallery") + " image (see the warnings)")
+
+        def extract(net: nn.Module, records: Sequence[Record]) -> torch.Tensor:
+            return embed(net, cfg, records, cache, strict=True, skipped=[])[1]
+
+        name = Path(checkpoint).parent.name or "model"
+        splits = {("your images", "unlabelled", 0): Split(queries, images, "regdb", labelled=False)}
+        return cls({name: model}, splits, test_transform(cfg.data.height, cfg.data.width), extract=extract, **kwargs)
 
     def _build(self, top_k: int, max_k: int, cam_methods: Sequence[str]) -> None:
         keys = list(self.splits)
@@ -374,8 +429,8 @@ class RetrievalBrowser:
         if self._updating:
             return
         split = self.split
-        pids = sorted({r.pid for r in split.query})
-        cams = sorted({r.camid for r in split.query})
+        pids = sorted({r.pid for r in split.query}) if split.labelled else []
+        cams = sorted({r.camid for r in split.query}) if split.labelled else []
         with self._hold():
             self.identity.options = [ANY] + pids
             self.camera.options = [ANY] + cams
@@ -427,6 +482,10 @@ class RetrievalBrowser:
         if (name, key) not in self._evaluated:
             split = self.splits[key]
             distmat = pairwise_distance(self.features(name, split.query), self.features(name, split.gallery))
+            if not split.labelled:  # no identities: nothing to score
+                nan = np.full(len(split.query), np.nan)
+                self._evaluated[name, key] = _Evaluated(distmat, nan, nan.copy())
+                return self._evaluated[name, key]
             m = rank_metrics(distmat, [r.pid for r in split.query], [r.pid for r in split.gallery],
                              [r.camid for r in split.query], [r.camid for r in split.gallery],
                              protocol=split.protocol)
@@ -440,7 +499,7 @@ class RetrievalBrowser:
         q = split.query[query]
         keep = np.flatnonzero(kept_gallery(q.camid, [g.camid for g in split.gallery], split.protocol))
         top = keep[np.argsort(ev.distmat[query, keep], kind="stable")][: self.top_k.value]
-        matches = np.array([split.gallery[j].pid == q.pid for j in top], dtype=bool)
+        matches = np.array([split.labelled and split.gallery[j].pid == q.pid for j in top], dtype=bool)
         return Ranking(top, ev.distmat[query, top], matches, float(ev.ap[query]), float(ev.inp[query]))
 
     def _thumb(self, record: Record) -> bytes:
@@ -489,16 +548,25 @@ class RetrievalBrowser:
                 q_png, g_pngs = self._thumb(q), [self._thumb(g) for g in gallery]
             ap = "n/a" if np.isnan(r.ap) else f"{100 * r.ap:.1f}%"
             inp = "n/a" if np.isnan(r.inp) else f"{100 * r.inp:.1f}%"
-            panel.title.value = f"<b>{name}</b>: AP {ap}, INP {inp}"
-            panel.query.show(q_png, QUERY_COLOUR, f"query #{qi}<br>id {q.pid} cam {q.camid}<br>AP {ap} INP {inp}")
+            if split.labelled:
+                panel.title.value = f"<b>{name}</b>: AP {ap}, INP {inp}"
+                panel.query.show(q_png, QUERY_COLOUR, f"query #{qi}<br>id {q.pid} cam {q.camid}<br>AP {ap} INP {inp}")
+            else:
+                panel.title.value = (f"<b>{name}</b>: {UNLABELLED}")
+                panel.query.show(q_png, QUERY_COLOUR, f"query #{qi}<br>{_short(q.path)}<br>{q.modality}")
             for rank, (card, g, d, hit, png) in enumerate(zip(panel.cards, gallery, r.distances, r.matches,
                                                               g_pngs), start=1):
-                card.show(png, MATCH_COLOUR if hit else MISMATCH_COLOUR,
-                          f"#{rank} {d:.3f}<br>id {g.pid} cam {g.camid}")
+                if split.labelled:
+                    card.show(png, MATCH_COLOUR if hit else MISMATCH_COLOUR,
+                              f"#{rank} {d:.3f}<br>id {g.pid} cam {g.camid}")
+                else:
+                    card.show(png, QUERY_COLOUR, f"#{rank} {d:.3f}<br>{_short(g.path)}")
             panel.gallery.children = [c.box for c in panel.cards[: len(gallery)]]
         self.panels[1].box.layout.display = None if len(names) == 2 else "none"
         self.last_render_s = time.perf_counter() - tic
-        self.status.value = (f"{split.protocol} {self.split_key[1]} trial {self.split_key[2]}: query "
+        where = f"{split.protocol} {self.split_key[1]} trial {self.split_key[2]}" if split.labelled else \
+            f"{self.split_key[0]} ({UNLABELLED})"
+        self.status.value = (f"{where}: query "
                              f"{self.position.value + 1} of {len(self._order)} selected ({len(split.query)} "
                              f"queries, {len(split.gallery)} gallery images); drawn in "
                              f"{self.last_render_s:.2f} s")
