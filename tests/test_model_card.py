@@ -30,7 +30,7 @@ def _card_numbers(meta: dict, checkpoint: str) -> dict[str, float]:
     out = {}
     for result in meta["model-index"][0]["results"]:
         for m in result["metrics"]:
-            if f", {checkpoint};" in m["name"]:
+            if result["dataset"]["args"]["checkpoint"] == checkpoint:
                 out[f"{result['dataset']['name']}/{m['type']}"] = m["value"]
     return out
 
@@ -50,7 +50,9 @@ def test_card_follows_training_and_evaluation(tmp_path, capsys):
                     "## Evaluation", "## Technical Specifications", "[`config.json`](config.json)"):
         assert section in card, section
     assert "Teaching and testing only" in card
-    assert "single-shot (1 per identity and camera), mean of 2 the reference code's random draws" in card
+    assert "single-shot (1 per identity and camera), mean over 2 draws of the reference code's draw" in card
+    assert {r["dataset"]["args"]["gallery"] for r in meta["model-index"][0]["results"]} == \
+        {"single-shot, mean of 2 reference draws"}
     assert "checkpoint policy last" in card and "training time:" in card and "not recorded" not in card
     assert "| `last.pt` | 1 | 1 |" in card and "| `best.pt` | 1 | 1 |" in card
     # evaluate with other settings: new results, and the card follows them
@@ -68,8 +70,10 @@ def test_gallery_protocol_names():
     assert gallery_protocol({"protocol": "regdb", "trial": 3, "v2t": {}}, {}) == \
         "RegDB: the trial's fixed test split (trial 3), no draw"
     text = gallery_protocol({"protocol": "sysu", "shots": 10, "num_trials": 10}, {})
-    assert text.startswith("SYSU-MM01 gallery: multi-shot (10 per identity and camera), mean of 10")
-    assert "official draws" in gallery_protocol({"protocol": "sysu", "draw": "official", "shots": 1}, {})
+    assert text.startswith("SYSU-MM01 gallery: multi-shot (10 per identity and camera), mean over 10 draws")
+    assert "the official draw" in gallery_protocol({"protocol": "sysu", "draw": "official", "shots": 1}, {})
+    assert gallery_protocol({"all": {}}, {"sysu_shots": 10, "sysu_trials": 3}, short=True) == \
+        "multi-shot, mean of 3 reference draws"
 
 
 def test_card_without_a_run_folder_is_a_clear_error(tmp_path):

@@ -74,9 +74,15 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from vireid_lib.search import format_result, search, write_outputs
     from vireid_lib.training import runs_dir
 
-    result = search(args.checkpoint, args.query, args.gallery, query_modality=args.query_modality,
-                    gallery_modality=args.gallery_modality, top_k=args.top_k,
-                    cache_dir=None if args.no_cache else (args.cache or "default"), progress=not args.quiet)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:  # skipped files: one line each, not a source listing
+        warnings.simplefilter("always")
+        result = search(args.checkpoint, args.query, args.gallery, query_modality=args.query_modality,
+                        gallery_modality=args.gallery_modality, top_k=args.top_k,
+                        cache_dir=None if args.no_cache else (args.cache or "default"), progress=not args.quiet)
+    for w in caught:
+        print(f"vireid search: warning: {w.message}", file=sys.stderr)
     out = Path(args.out) if args.out else runs_dir() / "search"
     write_outputs(result, out, args.checkpoint, figures=not args.no_figures)
     print(format_result(result))

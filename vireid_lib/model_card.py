@@ -33,6 +33,7 @@ CARD_NAME = "MODEL_CARD.md"
 CHECKPOINTS = ("last.pt", "best.pt")
 SETTING_NAMES = {"sysu/all": "SYSU-MM01 all-search", "sysu/indoor": "SYSU-MM01 indoor-search",
                  "regdb/v2t": "RegDB visible->thermal", "regdb/t2v": "RegDB thermal->visible"}
+METRIC_NAMES = {"rank1": "Rank-1", "rank10": "Rank-10", "rank20": "Rank-20", "mAP": "mAP", "mINP": "mINP"}
 POLICY = {
     "last.pt": "last: the weights after the final epoch (an unbiased number)",
     "best.pt": "best: the epoch with the highest trial-0 mAP during training, selected on the test identities "
@@ -92,21 +93,29 @@ def versions() -> dict[str, str]:
     return out
 
 
-def gallery_protocol(result: dict[str, Any], eval_cfg: dict[str, Any]) -> str:
+def gallery_protocol(result: dict[str, Any], eval_cfg: dict[str, Any], short: bool = False) -> str:
     """How the gallery of a result was drawn, in words: draw kind, shots and draws for SYSU-MM01; the trial for
     RegDB. Reads the result's own fields first (``draw`` or ``gallery_protocol``, ``shots``, ``num_trials``),
-    then the config's ``eval`` section."""
+    then the config's ``eval`` section (``sysu_draw`` or ``sysu_gallery``, ``sysu_shots``, ``sysu_trials``), so
+    a protocol option added later shows here once the results or the config name it.
+
+    Args:
+        short: a few words (for the metadata) instead of a sentence.
+    """
     if result.get("protocol") == "regdb" or "v2t" in result or "t2v" in result:
         trial = result.get("trial", result.get("trials"))
-        return f"RegDB: the trial's fixed test split{f' (trial {trial})' if trial is not None else ''}, no draw"
+        where = f" (trial {trial})" if trial is not None else ""
+        return f"RegDB fixed split{where}" if short else f"RegDB: the trial's fixed test split{where}, no draw"
     draw = result.get("draw") or result.get("gallery_protocol") or eval_cfg.get("sysu_draw") \
         or eval_cfg.get("sysu_gallery") or "reference"
     shots = int(result.get("shots", eval_cfg.get("sysu_shots", 1)))
     trials = result.get("num_trials", eval_cfg.get("sysu_trials"))
-    what = ("the reference code's random draws (AGW/CAJ process_gallery_sysu, random.Random(trial))"
-            if draw == "reference" else f"{draw} draws")
-    return f"SYSU-MM01 gallery: {'single' if shots == 1 else 'multi'}-shot ({shots} per identity and camera), " \
-           f"mean of {trials} {what}"
+    kind = f"{'single' if shots == 1 else 'multi'}-shot"
+    if short:
+        return f"{kind}, mean of {trials} {draw} draws"
+    what = ("the reference code's draw (AGW/CAJ process_gallery_sysu, random.Random(trial))"
+            if draw == "reference" else f"the {draw} draw")
+    return f"SYSU-MM01 gallery: {kind} ({shots} per identity and camera), mean over {trials} draws of {what}"
 
 
 def _data_line(cfg: dict[str, Any]) -> tuple[str, bool]:
@@ -117,8 +126,10 @@ def _data_line(cfg: dict[str, Any]) -> tuple[str, bool]:
     if d.get("root"):
         return f"real {name} at `{d['root']}`{split}", False
     ids = d.get("synthetic_identities")
+    size = f"{ids} identities" if ids else "the layout's default number of identities (or the smoke size, " \
+        "when trained with --smoke)"
     return (f"synthetic data in {name}'s layout (generator of `vireid_lib/data/synthetic.py`, "
-            f"{ids if ids else 'default'} identities, seed {d.get('synthetic_seed')}, infrared correlation "
+            f"{size}, seed {d.get('synthetic_seed')}, infrared correlation "
             f"{d.get('synthetic_ir_correlation')}; see `data_cards/synthetic.md`){split}", True)
 
 
@@ -174,15 +185,15 @@ def render_card(run: str | Path) -> str:
     index = []
     for c, payload in results.items():
         res = payload.get("results", payload)
-        protocol = gallery_protocol(res, (payload.get("config") or cfg).get("eval", {}))
+        protocol = gallery_protocol(res, (payload.get("config") or cfg).get("eval", {}), short=True)
         for setting, row in _metrics_rows(res).items():
             index.append({
                 "task": {"type": "person-re-identification", "name": "Visible-infrared person re-identification"},
                 "dataset": {"type": ("synthetic-" if synthetic else "") + setting.split("/")[0],
                             "name": ("synthetic " if synthetic else "") + SETTING_NAMES.get(setting, setting),
-                            "split": "test"},
-                "metrics": [{"type": k, "value": round(100 * row[k], 2), "name": f"{k} (%, {c}; {protocol})"}
-                            for k in ("rank1", "rank10", "rank20", "mAP", "mINP")],
+                            "split": "test", "args": {"gallery": protocol, "checkpoint": c}},
+                "metrics": [{"type": k, "value": round(100 * row[k], 2), "name": f"{METRIC_NAMES[k]} (%, {c})"}
+                            for k in METRIC_NAMES],
             })
     front = {"library_name": "vireid", "license": "mit",
              "tags": ["person-re-identification", "visible-infrared", "cross-modality", "pytorch"]
@@ -285,7 +296,7 @@ def render_card(run: str | Path) -> str:
     commit = git_commit()
     lines += ["", "#### Software", "",
               "- " + ", ".join(f"{k} {v}" for k, v in versions().items()) + " (when this card was written)",
-              f"- git commit: {commit or 'not a git checkout'}", "",
+              f"- git commit of the code that wrote this card: {commit or 'not a git checkout'}", "",
               "## Citation", "",
               "Wei et al. (2024), \"Visible-Infrared Person Re-Identification Based on Dual Attention "
               "Mechanism\"; the library: `vireid` (this repository).", "",

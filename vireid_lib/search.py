@@ -338,7 +338,7 @@ def format_result(result: SearchResult) -> str:
             g = result.gallery[j]
             lines.append(f"  #{rank:<3d} {result.distances[i, j]:.4f}  {g.modality:<8s}  {g.path}")
     lines.append(f"{len(result.queries)} queries, {len(result.gallery)} gallery images; {result.embedded} embedded, "
-                 f"{result.cached} from the feature cache; {len(result.skipped)} files skipped")
+                 f"{result.cached} from the feature cache; skipped files: {len(result.skipped)}")
     return "\n".join(lines)
 
 
