@@ -70,3 +70,13 @@ def test_cli_export_verify(checkpoint, tmp_path, capsys):
     assert "rankings of" in text and "identical" in text and "max |difference|" in text
     assert main(["export", str(checkpoint), "--out", str(tmp_path), "--modality", "visible", "--verify"]) == 2
     assert "--modality both" in capsys.readouterr().err
+
+
+def test_documented_opset_is_the_one_written(capsys):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"opset {OPSET}" in readme
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    assert f"opset {OPSET}" in capsys.readouterr().out.replace("\n", " ")
