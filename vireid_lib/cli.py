@@ -266,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "Input 'images' (batch, 3, H, W) at the checkpoint's\nsize, preprocessed as the test "
                     "pipeline: RGB resized to H x W, /255, minus the ImageNet mean, divided by its std.\n"
                     "Output 'features' (batch, D). Flip averaging and L2 normalisation are inside the graph "
-                    "(as the run's\neval settings say), so rank by 1 - q.g. Needs pip install onnx onnxruntime.",
+                    "(as the run's\neval settings say), so rank by 1 - q.g. Not exported: the training-only "
+                    "outputs (logits, stripe\nlogits) and the exchanged input. Needs pip install onnx onnxruntime.",
         epilog="examples:\n"
                "  vireid export runs/cpu-demo/last.pt --modality both --verify\n"
                "  vireid export runs/cpu-demo/last.pt --modality infrared --out exported/")
