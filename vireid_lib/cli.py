@@ -80,7 +80,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         result = search(args.checkpoint, args.query, args.gallery, query_modality=args.query_modality,
                         gallery_modality=args.gallery_modality, top_k=args.top_k,
-                        cache_dir=None if args.no_cache else (args.cache or "default"), progress=not args.quiet)
+                        cache_dir=None if args.no_cache else (args.cache or "default"), device=args.device,
+                        progress=not args.quiet)
     for w in caught:
         print(f"vireid search: warning: {w.message}", file=sys.stderr)
     out = Path(args.out) if args.out else runs_dir() / "search"
@@ -255,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "~/.cache/vireid/features)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
     p.add_argument("--no-figures", action="store_true", help="write only ranking.json and ranking.csv")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="where the network runs (default: auto, CUDA when available)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_search)
 

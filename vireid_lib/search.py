@@ -269,7 +269,7 @@ def embed(model: nn.Module, cfg: Config, records: Sequence[Record], cache: Featu
 
 def search(checkpoint: str | Path, queries: Sequence[str | Path], gallery: str | Path, *,
            query_modality: str | None = None, gallery_modality: str | None = None, top_k: int = 10,
-           cache_dir: str | Path | None = "default", progress: bool = False) -> SearchResult:
+           cache_dir: str | Path | None = "default", device: str = "auto", progress: bool = False) -> SearchResult:
     """Rank the images of ``gallery`` against each query image with a trained checkpoint.
 
     Args:
@@ -281,6 +281,7 @@ def search(checkpoint: str | Path, queries: Sequence[str | Path], gallery: str |
         gallery_modality: the same for the gallery.
         top_k: gallery images kept per query (all of them if the gallery is smaller).
         cache_dir: feature cache folder; ``"default"`` is :func:`default_feature_cache`, ``None`` disables it.
+        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
         progress: show a progress bar while embedding.
 
     Raises:
@@ -294,6 +295,9 @@ def search(checkpoint: str | Path, queries: Sequence[str | Path], gallery: str |
         raise ValueError("give at least one query image or folder")
     model, cfg = load_search_model(checkpoint)
     key = model_key(model, cfg)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device)
     cache = FeatureCache(default_feature_cache() if cache_dir == "default" else cache_dir, key)
     skipped: list[tuple[str, str]] = []
 
