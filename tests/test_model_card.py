@@ -62,6 +62,7 @@ def test_card_follows_training_and_evaluation(tmp_path, capsys):
     meta2 = _front_matter((run / "MODEL_CARD.md").read_text())
     assert _card_numbers(meta2, "last.pt") == {f"synthetic SYSU-MM01 {s.split('/')[1]}-search/{k}": round(100 * v, 2)
                                                for s, row in metrics_of(results2).items() for k, v in row.items()}
+    assert "Evaluated on" not in (run / "MODEL_CARD.md").read_text()  # the training data, nothing to add
     assert not list(run.glob(".MODEL_CARD.md.*"))  # the atomic writer left no temporary file
     assert render_card(run) == (run / "MODEL_CARD.md").read_text()
 
@@ -79,3 +80,21 @@ def test_gallery_protocol_names():
 def test_card_without_a_run_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="has no config.json"):
         render_card(tmp_path)
+
+
+def test_results_on_other_data_are_named(tmp_path):
+    from vireid_lib.config import Config
+
+    cfg = Config()
+    (tmp_path / "config.json").write_text(cfg.to_json())
+    other = cfg.to_dict()
+    other["data"]["root"] = "/data/SYSU-MM01"
+    cmc = [0.5] * 20
+    result = {"protocol": "sysu", "shots": 1, "num_trials": 10,
+              "all": {"mean": {"cmc": cmc, "mAP": 0.4, "mINP": 0.3}}}
+    (tmp_path / "last.pt").write_bytes(b"")  # unreadable: listed as such, the card is still written
+    (tmp_path / "last.results.json").write_text(json.dumps({"results": result, "config": other}))
+    card = render_card(tmp_path)
+    assert "Evaluated on real SYSU-MM01 at `/data/SYSU-MM01`" in card
+    assert "| SYSU-MM01 all-search | 50.00 | 50.00 | 50.00 | 40.00 | 30.00 |" in card
+    assert "| `last.pt` | unreadable |" in card and "Out-of-Scope Use" in card

@@ -278,8 +278,11 @@ def render_card(run: str | Path) -> str:
         lines.append("No results yet: run `vireid evaluate last.pt` (or `vireid train` without `--no-eval`).")
     for c, payload in results.items():
         res = payload.get("results", payload)
+        run_cfg = payload.get("config") or cfg
+        tested = _data_line(run_cfg)[0] if "data" in run_cfg else data
+        other = "" if tested == data else f" Evaluated on {tested}."
         lines += [f"**`{c}`**, checkpoint policy {POLICY.get(c, c)}; "
-                  f"{gallery_protocol(res, (payload.get('config') or cfg).get('eval', {}))}.", "",
+                  f"{gallery_protocol(res, run_cfg.get('eval', {}))}.{other}", "",
                   "| setting | Rank-1 | Rank-10 | Rank-20 | mAP | mINP |", "|---|---|---|---|---|---|"]
         for setting, row in _metrics_rows(res).items():
             lines.append(f"| {SETTING_NAMES.get(setting, setting)} | " + " | ".join(
