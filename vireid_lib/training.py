@@ -388,7 +388,10 @@ def resolve_device(cfg: TrainConfig, local_rank: int = 0) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"train.device={cfg.device!r} but CUDA is not available; use train.device=cpu")
-    device = torch.device(f"cuda:{local_rank}" if name == "cuda" else name)
+    try:
+        device = torch.device(f"cuda:{local_rank}" if name == "cuda" else name)
+    except RuntimeError:
+        raise ValueError(f"train.device={cfg.device!r} is not a device; use auto, cpu, cuda or cuda:N") from None
     if cfg.amp not in ("none", "bf16", "fp16"):
         raise ValueError(f"train.amp must be none, bf16 or fp16, got {cfg.amp!r}")
     if cfg.amp != "none" and device.type != "cuda":

@@ -2,7 +2,7 @@
 
 Without it a corrupt file fails only when the sampler first draws it (possibly never, possibly hours in),
 deep inside a DataLoader worker. Opening each file's header (PIL reads the format, mode and size, and stops)
-costs about a tenth of a millisecond per image, and a file that passed is remembered by its size and
+costs a small part of a full decode, and a file that passed is remembered by its size and
 modification time, so a later run re-checks only new or changed files.
 
 What it cannot see: a file whose header is intact but whose data is truncated (the decoder stops early).

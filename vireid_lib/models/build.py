@@ -185,9 +185,9 @@ def load_resnet_state_dict(resnet: torchvision.models.ResNet, path: str | Path, 
             warnings.simplefilter("ignore")
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a text file, an arbitrary pickle (refused by weights_only), a torn file...
-        raise ValueError(f"model.pretrained={str(path)!r} is not a tensor-only torch file (torch.load with "
-                         f"weights_only=True refused it: {type(e).__name__}); give a torchvision {arch} state "
-                         f"dict saved with torch.save, 'imagenet', or null") from None
+        raise ValueError(f"model.pretrained={str(path)!r} is not a tensor-only torch file; give a torchvision "
+                         f"{arch} state dict saved with torch.save, 'imagenet', or null (torch.load with "
+                         f"weights_only=True refused it: {type(e).__name__})") from None
     _load_checked(resnet, state, f"model.pretrained={str(path)!r}", arch)
 
 
