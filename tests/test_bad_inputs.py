@@ -23,7 +23,12 @@ TINY = ["data.height=32", "data.width=16", "data.num_workers=0", "data.cache=fal
         "model.parts=2", "model.local_dim=8", "model.mca_stages=3", "train.epochs=1", "train.max_steps_per_epoch=1",
         "train.ids_per_batch=2", "train.per_modality=2", "train.eval_every=0", "train.device=cpu",
         "eval.sysu_trials=1", "eval.flip=false", "model.pretrained=null"]
-"""A network and schedule small enough for a CPU test (one --set with several values)."""
+"""A network and schedule small enough for a CPU test."""
+
+
+def sets(*more: str) -> list[str]:
+    """``--set KEY=VALUE`` for each of :data:`TINY` and ``more``."""
+    return [a for kv in (*TINY, *more) for a in ("--set", kv)]
 
 
 class Case(NamedTuple):
@@ -37,16 +42,16 @@ class Case(NamedTuple):
 
 def _text_file(tmp: Path, run: Path, mp: Any) -> list[str]:
     (tmp / "weights.txt").write_text("not weights\n")
-    return ["train", "--smoke", "--quiet", "--out", str(tmp / "r"), "--set", *TINY, "model.width=64",
-            f"model.pretrained={tmp / 'weights.txt'}"]
+    return ["train", "--smoke", "--quiet", "--out", str(tmp / "r"), *sets("model.width=64",
+            f"model.pretrained={tmp / 'weights.txt'}")]
 
 
 def _pickle_file(tmp: Path, run: Path, mp: Any) -> list[str]:
     import pickle
 
     (tmp / "weights.pkl").write_bytes(pickle.dumps({"conv1.weight": [1, 2, 3]}))
-    return ["train", "--smoke", "--quiet", "--out", str(tmp / "r"), "--set", *TINY, "model.width=64",
-            f"model.pretrained={tmp / 'weights.pkl'}"]
+    return ["train", "--smoke", "--quiet", "--out", str(tmp / "r"), *sets("model.width=64",
+            f"model.pretrained={tmp / 'weights.pkl'}")]
 
 
 def _edited_checkpoint(tmp: Path, run: Path, mp: Any) -> list[str]:
@@ -60,14 +65,14 @@ def _edited_checkpoint(tmp: Path, run: Path, mp: Any) -> list[str]:
 
 def _corrupt_image(tmp: Path, run: Path, mp: Any) -> list[str]:
     root = default_sysu(tmp / "SYSU-MM01")
-    (root / "cam1" / "0002" / "0001.jpg").write_bytes(b"this is not a jpeg")   # a training image
-    return ["train", "--quiet", "--root", str(root), "--out", str(tmp / "r"), "--set", *TINY]
+    (root / "cam4" / "0004" / "0001.jpg").write_bytes(b"this is not a jpeg")   # a test image: training never draws it
+    return ["train", "--quiet", "--no-eval", "--root", str(root), "--out", str(tmp / "r"), *sets("data.num_workers=1")]
 
 
 def _test_ids_without_images(tmp: Path, run: Path, mp: Any) -> list[str]:
     full = {1: 1, 2: 1, 3: 1, 6: 1}
     root = sysu_tree(tmp / "SYSU-MM01", {1: full, 2: full, 3: full}, train=(1, 2), val=(3,), test=(8, 9))
-    return ["train", "--quiet", "--root", str(root), "--out", str(tmp / "r"), "--set", *TINY]
+    return ["train", "--quiet", "--root", str(root), "--out", str(tmp / "r"), *sets()]
 
 
 def _ctrl_c(tmp: Path, run: Path, mp: Any) -> list[str]:
@@ -83,7 +88,7 @@ def _ctrl_c(tmp: Path, run: Path, mp: Any) -> list[str]:
         return real(*args, **kwargs)
 
     mp.setattr(training, "train_one_epoch", interrupted_in_epoch_2)
-    return ["train", "--smoke", "--quiet", "--no-eval", "--out", str(tmp / "r"), "--set", *TINY, "train.epochs=3"]
+    return ["train", "--smoke", "--quiet", "--no-eval", "--out", str(tmp / "r"), *sets("train.epochs=3")]
 
 
 CASES = [
@@ -95,8 +100,7 @@ CASES = [
          lambda tmp, run, mp: ["train", "--smoke", "--out", str(tmp / "r"), "--set", "train.epochs=2",
                                "train.bogus=1"]),
     Case("`--set train.device=nope`", "train.device='nope' is not a device; use auto, cpu, cuda or cuda:N",
-         lambda tmp, run, mp: ["train", "--smoke", "--quiet", "--out", str(tmp / "r"), "--set", *TINY,
-                               "train.device=nope"]),
+         lambda tmp, run, mp: ["train", "--smoke", "--quiet", "--out", str(tmp / "r"), *sets("train.device=nope")]),
     Case("`vireid reproduce --trials 1,x`", "--trials 1,x: expected comma-separated RegDB trials from 1 to 10, "
          "such as --trials 1,2,3",
          lambda tmp, run, mp: ["reproduce", "--dataset", "regdb", "--smoke", "--out", str(tmp / "r"),
@@ -112,8 +116,9 @@ CASES = [
          "model its stored config describes", _edited_checkpoint),
     Case("`vireid train` into a run folder of another configuration", "was written for a different "
          "configuration (differing keys: ['train.lr']); use another --out folder, or start afresh with --no-resume",
-         lambda tmp, run, mp: ["train", "--smoke", "--quiet", "--out", str(run), "--set", *TINY, "train.lr=0.5"]),
-    Case("an image that is not an image, `data.cache=false` (found when the loader is built, before training)",
+         lambda tmp, run, mp: ["train", "--smoke", "--quiet", "--out", str(run), *sets("train.lr=0.5")]),
+    Case("a file that is not an image, never drawn by training (a test image), `data.cache=false`, "
+         "`data.num_workers=1`: found when the loader is built, before the first step",
          "cannot read image", _corrupt_image),
     Case("SYSU-MM01 `exp/test_id.txt` listing ids without images (found when the reader opens)",
          "the query set (no test id has infrared images) would be empty for the 2 ids of exp/test_id.txt ([8, 9])",
@@ -145,7 +150,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from vireid_lib.cli import main
 
     out = tmp_path_factory.mktemp("trained") / "run"
-    assert main(["train", "--smoke", "--quiet", "--no-eval", "--out", str(out), "--set", *TINY]) == 0
+    assert main(["train", "--smoke", "--quiet", "--no-eval", "--out", str(out), *sets()]) == 0
     return out
 
 
@@ -156,7 +161,10 @@ def test_bad_input_gets_one_line(case: Case, trained: Path, tmp_path: Path, monk
 
     argv = case.argv(tmp_path, trained, monkeypatch)
     capsys.readouterr()
-    code = main(argv)
+    try:
+        code = main(argv)
+    except KeyboardInterrupt:   # pytest would take it for the user's own Ctrl-C and stop the session
+        pytest.fail("a KeyboardInterrupt escaped vireid's main()")
     err = capsys.readouterr().err.strip()
     assert code == case.code, err
     assert "Traceback" not in err

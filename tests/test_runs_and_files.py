@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from test_bad_inputs import TINY
+from test_bad_inputs import sets
 from test_data_trees import default_sysu, regdb_tree, sysu_tree
 from vireid_lib.cli import main
 from vireid_lib.config import DataConfig
 from vireid_lib.data import RegDB, SYSUMM01, build_train_loader
-from vireid_lib.data.validate import check_images
-from vireid_lib.io import atomic_write_json, atomic_write_text, remove_stale_temps
+from vireid_lib.io import atomic_write_json, atomic_write_text
 from vireid_lib.training import read_log, runs_dir
 
 
@@ -38,7 +37,7 @@ def _temp(folder: Path, pid: int, host: str | None = None) -> Path:
 
 def test_a_resumed_run_says_so_drops_a_torn_log_line_and_cleans_dead_writers_temps(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "--smoke", "--quiet", "--no-eval", "--out", str(out), "--set", *TINY]) == 0
+    assert main(["train", "--smoke", "--quiet", "--no-eval", "--out", str(out), *sets()]) == 0
     whole = (out / "log.jsonl").read_text()
     with open(out / "log.jsonl", "a") as f:
         f.write('{"event": "step", "epo')       # a crash mid-line
@@ -46,7 +45,7 @@ def test_a_resumed_run_says_so_drops_a_torn_log_line_and_cleans_dead_writers_tem
     other_host = _temp(out, _dead_pid(), host="another-host.example")
     capsys.readouterr()
     with pytest.warns(UserWarning) as seen:
-        assert main(["train", "--smoke", "--quiet", "--no-eval", "--out", str(out), "--set", *TINY]) == 0
+        assert main(["train", "--smoke", "--quiet", "--no-eval", "--out", str(out), *sets()]) == 0
     err = capsys.readouterr().err
     assert f"resuming from epoch 1 of 1 (run folder {out})" in err     # with --quiet
     messages = [str(w.message) for w in seen]
@@ -67,6 +66,8 @@ def test_a_damaged_log_line_before_the_last_is_an_error_naming_it(tmp_path):
 
 
 def test_remove_stale_temps_only_takes_dead_local_writers(tmp_path):
+    from vireid_lib.io import remove_stale_temps
+
     dead, alive = _temp(tmp_path, _dead_pid()), _temp(tmp_path, os.getpid())
     unrelated = tmp_path / ".notes.tmp"
     unrelated.write_text("mine")
@@ -112,7 +113,7 @@ def test_train_prints_its_run_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("VIREID_RUNS", str(tmp_path))
     assert main(["train", "--smoke", "--set", "model.mca_stages=x"]) == 2
     assert f"run folder: {tmp_path / 'cpu-demo'}" not in capsys.readouterr().out  # bad config: nothing yet
-    assert main(["train", "--quiet", "--root", str(tmp_path / "nowhere"), "--set", *TINY]) == 2
+    assert main(["train", "--quiet", "--root", str(tmp_path / "nowhere"), *sets()]) == 2
     assert f"run folder: {tmp_path / 'cpu-demo'}" in capsys.readouterr().out
 
 
@@ -134,6 +135,9 @@ def test_an_empty_indoor_gallery_is_an_error_when_the_reader_opens(tmp_path):
 
 
 def test_every_image_is_checked_once_when_the_training_loader_is_built(tmp_path, monkeypatch):
+    from vireid_lib.config import TrainConfig
+    from vireid_lib.data.validate import check_images
+
     monkeypatch.setenv("VIREID_CACHE", str(tmp_path / "cache"))
     reader = SYSUMM01(default_sysu(tmp_path / "S"))
     paths = [r.path for r in reader.train + reader.test_images()]
@@ -145,8 +149,6 @@ def test_every_image_is_checked_once_when_the_training_loader_is_built(tmp_path,
     with pytest.raises(ValueError, match=rf"cannot read image {bad}: "):
         check_images(paths, tmp_path / "c")
     cfg = DataConfig(height=32, width=16, num_workers=0, cache=False)
-    from vireid_lib.config import TrainConfig
-
     with pytest.raises(ValueError, match=rf"cannot read image {bad}: "):
         build_train_loader(reader, cfg, TrainConfig(ids_per_batch=2, per_modality=2))
 
@@ -166,7 +168,7 @@ def test_ctrl_c_on_a_real_training_process_prints_one_line(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.Popen([sys.executable, "-m", "vireid_lib.cli", "train", "--smoke", "--quiet", "--out", str(out),
-                             "--set", *TINY, "train.epochs=1000", "data.num_workers=1"],
+                             *sets("train.epochs=1000", "data.num_workers=1")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 240
     while not (out / "last.pt").is_file() and proc.poll() is None and time.monotonic() < deadline:
