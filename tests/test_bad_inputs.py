@@ -184,6 +184,16 @@ def test_several_values_per_set_and_repeated_set() -> None:
     assert args.set == ["a.b=1", "c.d=2", "e.f=3"] and args.smoke
 
 
+def test_a_checkpoint_after_set_is_still_the_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from vireid_lib.cli import main
+
+    missing = tmp_path / "missing.pt"
+    assert main(["evaluate", "--set", "eval.flip=true", str(missing)]) == 2
+    assert f"no checkpoint at {missing}" in capsys.readouterr().err
+    assert main(["evaluate", "--set", "eval.flip=true"]) == 2
+    assert "give the checkpoint to evaluate: vireid evaluate CHECKPOINT" in capsys.readouterr().err
+
+
 def test_a_worker_error_is_reported_as_its_own_line(tmp_path: Path) -> None:
     """A truncated image (its header reads, its data does not) decoded in a DataLoader worker: the CLI shows
     the worker's own error, not the 20-line wrapper."""

@@ -55,10 +55,23 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checkpoint_after_set(args: argparse.Namespace) -> None:
+    """``vireid evaluate --set eval.flip=true CKPT``: --set took the checkpoint as one of its values; give it
+    back to the positional argument (the only value that is not KEY=VALUE)."""
+    if args.checkpoint is not None:
+        return
+    loose = [s for s in args.set if "=" not in s]
+    if len(loose) != 1:
+        raise ValueError("give the checkpoint to evaluate: vireid evaluate CHECKPOINT [--set KEY=VALUE ...]")
+    args.checkpoint = loose[0]
+    args.set = [s for s in args.set if s != loose[0]]
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from vireid_lib.evaluation.protocols import results_path
     from vireid_lib.reproduce import evaluate_checkpoint, format_tables
 
+    _checkpoint_after_set(args)
     result = evaluate_checkpoint(args.checkpoint, args.set, root=args.root, smoke=args.smoke,
                                  progress=not args.quiet)
     print(format_tables({Path(args.checkpoint).parent.name or "model": result}))
@@ -187,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="evaluate a checkpoint with the full test protocol",
                        description="SYSU-MM01: all- and indoor-search over the gallery draws; RegDB: both "
                                    "directions. Writes <checkpoint>.results.json and prints the paper's table.")
-    p.add_argument("checkpoint", help="a .pt file written by vireid train (e.g. runs/cpu-demo/last.pt)")
+    p.add_argument("checkpoint", nargs="?", help="a .pt file written by vireid train (e.g. runs/cpu-demo/last.pt)")
     p.add_argument("--root", help="dataset folder to evaluate on (default: the one in the checkpoint's config)")
     _add_common(p)
     p.set_defaults(func=_cmd_evaluate)

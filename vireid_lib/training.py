@@ -249,8 +249,9 @@ def load_weights(model: nn.Module, state: dict[str, Any], path: str | Path) -> N
     if missing or unexpected or shapes:
         raise ValueError(f"{path}: its weights do not match the model its stored config describes (missing "
                          f"{missing[:3]}, unexpected {unexpected[:3]}, wrong shapes {shapes[:3]}; "
-                         f"{len(missing)}, {len(unexpected)}, {len(shapes)} in all); the checkpoint or its config "
-                         f"was altered: use the checkpoint as written by vireid train, or retrain")
+                         f"{len(missing)}, {len(unexpected)}, {len(shapes)} in all; a classifier of another size means "
+                         f"another number of training identities): the checkpoint, its config or the dataset "
+                         f"changed since it was written; use them as they were, or retrain")
     model.load_state_dict(state)
 
 
