@@ -92,10 +92,10 @@ class SYSUMM01:
             if ids and len(ids) < len(self.test_ids):
                 warnings.warn(f"SYSU-MM01 at {self.root}: test ids {ids[:20]}{' ...' if len(ids) > 20 else ''} "
                               f"of exp/test_id.txt have no {what}", stacklevel=3)
-        empty = [name for name, ok in (("the query set (no test id has infrared images)", queried),
-                                       ("the all-search gallery (no test id has visible images)", no_vis != self.test_ids),
-                                       ("the indoor-search gallery (no test id has cam1/ or cam2/ images)",
-                                        shown[1] | shown[2])) if not ok]
+        empty = [name for name, ok in (
+            ("the query set (no test id has infrared images)", queried),
+            ("the all-search gallery (no test id has visible images)", no_vis != self.test_ids),
+            ("the indoor-search gallery (no test id has cam1/ or cam2/ images)", shown[1] | shown[2])) if not ok]
         if empty:
             raise ValueError(f"SYSU-MM01 at {self.root}: {empty[0]} would be empty for the "
                              f"{len(self.test_ids)} ids of exp/test_id.txt ({self.test_ids[:10]}"
