@@ -37,6 +37,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         args.set = [*args.set, "train.tensorboard=false"]
     cfg = _config(args)
     out = Path(args.out) if args.out else runs_dir() / cfg.name
+    print(f"run folder: {out}")
     reader = open_dataset(cfg.data, smoke=args.smoke)
     result = fit(cfg, out, resume=not args.no_resume, progress=not args.quiet, smoke=args.smoke, reader=reader)
     if result.best is not None:
@@ -59,10 +60,23 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checkpoint_after_set(args: argparse.Namespace) -> None:
+    """``vireid evaluate --set eval.flip=true CKPT``: --set took the checkpoint as one of its values; give it
+    back to the positional argument (the only value that is not KEY=VALUE)."""
+    if args.checkpoint is not None:
+        return
+    loose = [s for s in args.set if "=" not in s]
+    if len(loose) != 1:
+        raise ValueError("give the checkpoint to evaluate: vireid evaluate CHECKPOINT [--set KEY=VALUE ...]")
+    args.checkpoint = loose[0]
+    args.set = [s for s in args.set if s != loose[0]]
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from vireid_lib.evaluation.protocols import results_path
     from vireid_lib.reproduce import evaluate_checkpoint, format_tables
 
+    _checkpoint_after_set(args)
     result = evaluate_checkpoint(args.checkpoint, args.set, root=args.root, smoke=args.smoke,
                                  progress=not args.quiet)
     print(format_tables({Path(args.checkpoint).parent.name or "model": result}))
@@ -119,6 +133,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from vireid_lib.training import runs_dir
 
     out = Path(args.out) if args.out else runs_dir() / ("demo-smoke" if args.smoke else "demo")
+    print(f"run folder: {out}")
     run_demo(out, smoke=args.smoke, overrides=tuple(args.set), progress=not args.quiet)
     return 0
 
@@ -127,8 +142,9 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from vireid_lib.reproduce import format_tables, reproduce
     from vireid_lib.training import runs_dir
 
-    trials = [int(t) for t in args.trials.split(",")] if args.trials else None
+    trials = _trials(args.trials) if args.trials else None
     out = Path(args.out) if args.out else runs_dir() / f"reproduce-{args.dataset}"
+    print(f"run folder: {out}")
     summary = reproduce(args.dataset, args.root, out, overrides=args.set, trials=trials, smoke=args.smoke,
                         progress=not args.quiet)
     print(format_tables({"ours (reproduced)": summary}, paper_rows=True))
@@ -136,11 +152,25 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trials(text: str) -> list[int]:
+    """``--trials 1,2,3`` as a list; one clear error for anything else."""
+    try:
+        trials = [int(t) for t in text.split(",")]
+    except ValueError:
+        trials = []
+    if not trials or any(t not in range(1, 11) for t in trials):
+        raise ValueError(f"--trials {text}: expected comma-separated RegDB trials from 1 to 10, such as "
+                         f"--trials 1,2,3")
+    return trials
+
+
 def _cmd_ablate(args: argparse.Namespace) -> int:
     from vireid_lib.ablation import format_summary, run_grid
     from vireid_lib.training import runs_dir
 
-    out = Path(args.out) if args.out else runs_dir() / "ablations-smoke" if args.smoke else Path("results/ablations")
+    out = Path(args.out) if args.out else runs_dir() / ("ablations-smoke" if args.smoke else "ablations")
+    print(f"results folder: {out}; training folders: "
+          f"{args.work or runs_dir() / ('ablations-smoke' if args.smoke else 'ablations')}")
     overrides = [*([f"data.root={args.root}"] if args.root else []), *args.set]
     summary = run_grid(args.grid, args.seeds, out, args.work, smoke=args.smoke, overrides=overrides,
                        base=args.preset, jobs=args.jobs, summary_only=args.summary_only, progress=not args.quiet)
@@ -160,9 +190,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set train.epochs=5 --set model.arch=resnet18 "
-                        "(repeatable; sections: data, model, loss, train, eval)")
+    p.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override config values, e.g. --set train.epochs=5 model.arch=resnet18 (one or more "
+                        "per --set, and --set may be repeated; sections: data, model, loss, train, eval). "
+                        "A positional argument goes before --set")
     p.add_argument("--smoke", action="store_true", help="tiny synthetic data (seconds; for tests)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -207,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="starting configuration (default: cpu-demo)")
     p.add_argument("--config", help="a config.json to start from instead of a preset")
     p.add_argument("--root", help="dataset folder (.../SYSU-MM01 or .../RegDB); default: synthetic data")
-    p.add_argument("--out", help="run folder (default: runs/<config name>)")
+    p.add_argument("--out", help="run folder (default: $VIREID_RUNS/<config name>; VIREID_RUNS defaults to "
+                                 "./runs of the current folder)")
     p.add_argument("--no-resume", action="store_true",
                    help="start afresh even if the run folder holds a checkpoint (default: resume)")
     p.add_argument("--no-eval", action="store_true", help="skip the final full-protocol evaluation")
@@ -220,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="evaluate a checkpoint with the full test protocol",
                        description="SYSU-MM01: all- and indoor-search over the gallery draws; RegDB: both "
                                    "directions. Writes <checkpoint>.results.json and prints the paper's table.")
-    p.add_argument("checkpoint", help="a .pt file written by vireid train (e.g. runs/cpu-demo/last.pt)")
+    p.add_argument("checkpoint", nargs="?", help="a .pt file written by vireid train (e.g. runs/cpu-demo/last.pt)")
     p.add_argument("--root", help="dataset folder to evaluate on (default: the one in the checkpoint's config)")
     _add_common(p)
     p.set_defaults(func=_cmd_evaluate)
@@ -292,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the cpu-demo preset, evaluate SYSU-style (all, indoor) and RegDB-style (both "
                                    "directions), print untrained vs trained tables, save a CMC plot and a "
                                    "ranked-results figure.")
-    p.add_argument("--out", help="run folder (default: runs/demo; a finished run is reused)")
+    p.add_argument("--out", help="run folder (default: $VIREID_RUNS/demo, VIREID_RUNS defaulting to ./runs; "
+                                 "a finished run is reused)")
     _add_common(p)
     p.set_defaults(func=_cmd_demo)
 
@@ -302,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "same command again to continue where it stopped.")
     p.add_argument("--dataset", choices=["sysu", "regdb"], required=True, help="which paper experiment")
     p.add_argument("--root", help="dataset folder (.../SYSU-MM01 or .../RegDB); omit for synthetic data")
-    p.add_argument("--out", help="output folder (default: runs/reproduce-<dataset>)")
+    p.add_argument("--out", help="output folder (default: $VIREID_RUNS/reproduce-<dataset>, VIREID_RUNS "
+                                 "defaulting to ./runs)")
     p.add_argument("--trials", help="RegDB trials to run, comma-separated (default: 1,...,10)")
     _add_common(p)
     p.set_defaults(func=_cmd_reproduce)
@@ -329,8 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="ablation", choices=["ablation", "paper-regdb", "paper-sysu", "cpu-demo"],
                    help="starting configuration (default: ablation, the short synthetic-RegDB schedule)")
     p.add_argument("--root", help="dataset folder (.../RegDB or .../SYSU-MM01); default: synthetic data")
-    p.add_argument("--out", help="results folder (default: results/ablations, or runs/ablations-smoke with --smoke)")
-    p.add_argument("--work", help="training folders (default: runs/ablations or runs/ablations-smoke)")
+    p.add_argument("--out", help="results folder (default: $VIREID_RUNS/ablations, or $VIREID_RUNS/ablations-smoke "
+                                 "with --smoke; VIREID_RUNS defaults to ./runs)")
+    p.add_argument("--work", help="training folders (default: the same folder as --out's default)")
     p.add_argument("--jobs", type=int, help="runs at once (default: one per CUDA device; one on a CPU)")
     p.add_argument("--summary-only", action="store_true",
                    help="train nothing: summarise the finished runs and list the missing ones")
@@ -355,8 +390,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError) as e:
-        print(f"vireid {args.command}: error: {e}", file=sys.stderr)
+        print(f"vireid {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:
+        # training raises TrainingInterrupted (a KeyboardInterrupt) whose message says where it stopped
+        print(f"vireid {args.command}: {e or 'interrupted'}", file=sys.stderr)
+        return 130
+
+
+def _one_line(e: BaseException) -> str:
+    """The message of an error; for one re-raised from a DataLoader worker (``Caught ValueError in DataLoader
+    worker process 0. Original Traceback ...``), only the original error's own message."""
+    text = str(e)
+    if "Original Traceback" not in text:
+        return text
+    last = [line for line in text.splitlines() if line.strip()][-1]
+    return last.split(": ", 1)[1] if last.startswith(f"{type(e).__name__}: ") else last
 
 
 if __name__ == "__main__":

@@ -383,10 +383,26 @@ def apply_overrides(cfg: Config, overrides: list[str] | tuple[str, ...]) -> Conf
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
-        if isinstance(node[leaf], (list, tuple)) and not isinstance(value, list):
-            value = [] if raw.strip() == "" else [json.loads(x) for x in raw.split(",")]
+        hint = ""
+        if isinstance(node[leaf], (list, tuple)):
+            hint = f" (a list: comma-separated values such as {key.strip()}={','.join(map(str, node[leaf]))})"
+            if not isinstance(value, list):
+                value = [] if raw.strip() == "" else [_parse_item(x) for x in raw.split(",")]
         node[leaf] = value
+        try:
+            Config.from_dict(d)
+        except ValueError as e:
+            raise ValueError(f"override {item!r}: {e}{hint}") from None
     return Config.from_dict(d)
+
+
+def _parse_item(text: str) -> Any:
+    """One element of a comma-separated override: JSON when it parses, else the stripped string (the type
+    check then names the key and the expected type)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text.strip()
 
 
 def _preset_sysu() -> Config:

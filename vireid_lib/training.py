@@ -25,7 +25,9 @@ import json
 import math
 import os
 import random
+import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -38,7 +40,7 @@ from torch import nn
 
 from vireid_lib import EXCHANGED, INFRARED, VISIBLE, __version__
 from vireid_lib.config import Config, TrainConfig
-from vireid_lib.io import atomic_write, atomic_write_text
+from vireid_lib.io import atomic_write, atomic_write_text, remove_stale_temps
 from vireid_lib.losses import Objective
 from vireid_lib.tensorboard_log import TensorBoardLog
 
@@ -192,9 +194,12 @@ def load_checkpoint(path: str | Path, cfg: Config | None = None,
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; train first (vireid train --out {path.parent})")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():   # torch warns about the pickle protocol of files it then refuses
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # unpickling errors come in many types; all mean "not a checkpoint"
-        raise ValueError(f"{path} is not a readable vireid checkpoint ({type(e).__name__}: {e})") from None
+        raise ValueError(f"{path} is not a readable vireid checkpoint (torch.load with weights_only=True "
+                         f"refused it: {type(e).__name__}); checkpoints are written by vireid train") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a vireid checkpoint (expected a dict with format "
                          f"{CHECKPOINT_FORMAT!r}); checkpoints are written by vireid train / training.fit")
@@ -205,7 +210,8 @@ def load_checkpoint(path: str | Path, cfg: Config | None = None,
                 if k not in resumable and not k.startswith("eval.")]
         if diff:
             raise ValueError(f"{path} was written for a different configuration (differing keys: {diff}); "
-                             f"use another --out folder, or start afresh without --resume")
+                             f"use another --out folder, or start afresh with --no-resume (fit(resume=False)), which "
+                             f"overwrites this run")
     return ckpt
 
 
@@ -224,9 +230,32 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tu
 
     ckpt = load_checkpoint(path, map_location=map_location)
     cfg = checkpoint_config(ckpt)
-    model = build_model(dataclasses.replace(cfg.model, pretrained=None), ckpt["num_classes"])
-    model.load_state_dict(ckpt["model"])
+    try:
+        model = build_model(dataclasses.replace(cfg.model, pretrained=None), ckpt["num_classes"])
+    except ValueError as e:
+        raise ValueError(f"{path}: its stored config does not build a model ({e})") from None
+    load_weights(model, ckpt["model"], path)
     return model.eval(), cfg
+
+
+def load_weights(model: nn.Module, state: dict[str, Any], path: str | Path) -> None:
+    """``model.load_state_dict(state)`` with one clear error when the weights do not fit the network built
+    from the checkpoint's stored config (an edited config, or weights of another architecture).
+
+    Raises:
+        ValueError: naming the checkpoint and the first missing, unexpected and mis-shaped keys.
+    """
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    shapes = sorted(k for k in set(own) & set(state)
+                    if not isinstance(state[k], torch.Tensor) or state[k].shape != own[k].shape)
+    if missing or unexpected or shapes:
+        raise ValueError(f"{path}: its weights do not match the model its stored config describes (missing "
+                         f"{missing[:3]}, unexpected {unexpected[:3]}, wrong shapes {shapes[:3]}; "
+                         f"{len(missing)}, {len(unexpected)}, {len(shapes)} in all; a classifier of another size means "
+                         f"another number of training identities): the checkpoint, its config or the dataset "
+                         f"changed since it was written; use them as they were, or retrain")
+    model.load_state_dict(state)
 
 
 # ---------------------------------------------------------------------------------------------- one epoch
@@ -248,6 +277,10 @@ class StepRecord(NamedTuple):
 
 class NonFiniteLossError(FloatingPointError):
     """Raised when a loss term becomes NaN or infinite; training stops before the weights are touched."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`fit`; the message says where training stopped and which checkpoint resumes it."""
 
 
 def _autocast(device: torch.device, amp: str):
@@ -359,7 +392,10 @@ def resolve_device(cfg: TrainConfig, local_rank: int = 0) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"train.device={cfg.device!r} but CUDA is not available; use train.device=cpu")
-    device = torch.device(f"cuda:{local_rank}" if name == "cuda" else name)
+    try:
+        device = torch.device(f"cuda:{local_rank}" if name == "cuda" else name)
+    except RuntimeError:
+        raise ValueError(f"train.device={cfg.device!r} is not a device; use auto, cpu, cuda or cuda:N") from None
     if cfg.amp not in ("none", "bf16", "fp16"):
         raise ValueError(f"train.amp must be none, bf16 or fp16, got {cfg.amp!r}")
     if cfg.amp != "none" and device.type != "cuda":
@@ -383,9 +419,26 @@ def _init_distributed(cfg: TrainConfig) -> tuple[int, int, int, bool]:
 
 
 def _read_log(path: Path) -> list[dict[str, Any]]:
+    """The records of ``log.jsonl``. A torn last line (a crash or a full disk mid-write) is dropped with a
+    warning naming the file; a bad line elsewhere is an error naming the file and line."""
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [(n, line) for n, line in enumerate(path.read_text().splitlines(), start=1) if line.strip()]
+    records = []
+    for i, (lineno, line) in enumerate(lines):
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError
+        except ValueError:
+            if i == len(lines) - 1:
+                warnings.warn(f"{path}:{lineno}: dropped a torn last line {line[:40]!r} (an interrupted write "
+                              f"or a full disk); the log continues from the line before it", stacklevel=3)
+                break
+            raise ValueError(f"{path}:{lineno}: not a JSON log record ({line[:40]!r}); the log is damaged "
+                             f"before its last line: remove that line, or start afresh with --no-resume") from None
+        records.append(record)
+    return records
 
 
 def read_log(path: str | Path) -> list[dict[str, Any]]:
@@ -492,12 +545,12 @@ def live_loss_plot(every: int = 10, smooth: int = 10) -> Callable[[StepRecord], 
 
 
 def runs_dir() -> Path:
-    """The folder that holds run folders: ``$VIREID_RUNS`` when set, else ``runs/`` at the project root (the
-    folder holding ``pyproject.toml``, for a source checkout) or in the working directory."""
-    if os.environ.get("VIREID_RUNS"):
-        return Path(os.environ["VIREID_RUNS"]).expanduser()
-    root = Path(__file__).resolve().parents[1]
-    return (root if (root / "pyproject.toml").is_file() else Path.cwd()) / "runs"
+    """The folder that holds run folders, one rule for every command and notebook: ``$VIREID_RUNS`` when set,
+    else ``runs/`` in the current working directory (where the command was launched; a notebook's own folder
+    under Jupyter). Never the installed package's folder: a run belongs to the person launching it."""
+    if os.environ.get("VIREID_RUNS", "").strip():
+        return Path(os.environ["VIREID_RUNS"].strip()).expanduser().absolute()
+    return Path.cwd() / "runs"
 
 
 def notebook_run_dir(smoke: bool = False) -> Path:
@@ -576,6 +629,8 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
     out_dir = Path(out_dir)
     tc = cfg.train
     rank, world, local_rank, owns_group = _init_distributed(tc)
+    if rank == 0:
+        remove_stale_temps(out_dir)
     try:
         device = resolve_device(tc, local_rank)
         reader = reader if reader is not None else open_dataset(cfg.data, smoke=smoke)
@@ -592,7 +647,7 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
         resumed = resume and last.is_file()
         if resumed:
             ckpt = load_checkpoint(last, cfg, map_location=device)
-            model.load_state_dict(ckpt["model"])
+            load_weights(model, ckpt["model"], last)
             optimizer.load_state_dict(ckpt["optimizer"])
             if scaler is not None and ckpt["scaler"] is not None:
                 scaler.load_state_dict(ckpt["scaler"])
@@ -605,6 +660,8 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
             if rank == 0:
                 kept = [r for r in _read_log(log_path) if r["step"] <= step]
                 atomic_write_text(log_path, "".join(json.dumps(r) + "\n" for r in kept))
+                # stderr and regardless of progress=False: a resumed run must never pass for a fresh one
+                print(f"resuming from epoch {start_epoch} of {tc.epochs} (run folder {out_dir})", file=sys.stderr)
         else:
             seed_everything(tc.seed + rank)  # ranks augment differently from here on
             if rank == 0 and log_path.exists():
@@ -620,8 +677,10 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
         log_file = open(log_path, "a") if rank == 0 else None
         tb = TensorBoardLog(out_dir / "tensorboard", fresh=not resumed, purge_step=step + 1 if resumed else None) \
             if rank == 0 and tc.tensorboard and start_epoch < tc.epochs else None
+        where = {"epoch": start_epoch, "step": step, "saved": start_epoch if start_epoch else None}
 
         def log_step(record: StepRecord) -> None:
+            where["step"] = record.step
             if log_file is not None:
                 log_file.write(json.dumps({"event": "step", **record.to_json()}) + "\n")
                 log_file.flush()
@@ -636,6 +695,7 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
         metrics: dict[str, float] | None = None
         try:
             for epoch in epochs:
+                where["epoch"] = epoch
                 lr = set_epoch_lr(optimizer, epoch, tc)
                 loader.batch_sampler.set_epoch(epoch)
                 steps = _common_steps(len(loader), tc.max_steps_per_epoch, world, device)
@@ -673,6 +733,7 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
                     if best_epoch == done:
                         save_checkpoint(best, state, write)
                     save_checkpoint(last, state, write)
+                    where["saved"] = done
                     epochs.set_postfix(lr=f"{lr:.3g}", **({"mAP": f"{metrics['mAP']:.3f}"}
                                                           if metrics and "mAP" in metrics else {}))
                 if world > 1:
@@ -683,6 +744,12 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
                 # the training time and machine of this call, for the run's model card
                 log_file.write(json.dumps({"event": "fit", "epoch": tc.epochs, "step": step, "device": str(device),
                                            "wall_s": time.perf_counter() - t0, "machine": machine_info()}) + "\n")
+        except KeyboardInterrupt:
+            saved = (f"the last checkpoint is epoch {where['saved']} of {tc.epochs} ({last}); rerun the same "
+                     f"command to resume" if where["saved"] else
+                     "no checkpoint was written yet; rerun the same command to start again")
+            raise TrainingInterrupted(f"stopped at epoch {where['epoch'] + 1} of {tc.epochs}, step "
+                                      f"{where['step']}; {saved}") from None
         finally:
             epochs.close()
             if log_file is not None:

@@ -4,10 +4,11 @@
 # central claim; Table 4 only re-evaluates Table 3's full models). Table 3's seeds 0 and 1 were run first
 # on their own (`--seeds 0 1`, as each result's "command" records); the rest by the loop below. Resumable:
 # run it again and finished runs are skipped; a finished result of another configuration is refused.
-# Training folders: runs/ablations. Then the README is written from the summaries.
+# Training folders: $VIREID_RUNS/ablations (VIREID_RUNS defaults to ./runs, here the checkout's).
+# Then the README is written from the summaries.
 set -u
 cd "$(dirname "$0")/../.."
 for grid in table3 table4 parts options; do
-  vireid ablate --grid "$grid" --seeds 0 1 2 3 4 --jobs 2 --quiet
+  vireid ablate --grid "$grid" --seeds 0 1 2 3 4 --jobs 2 --quiet --out results/ablations
 done
 python -c "from vireid_lib.ablation import write_grids_readme; write_grids_readme()"

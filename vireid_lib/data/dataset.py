@@ -17,6 +17,7 @@ from vireid_lib.data.images import load_image
 from vireid_lib.data.records import Record
 from vireid_lib.data.sampler import AlignedPair, CrossModalityIdentitySampler
 from vireid_lib.data.transforms import test_transform, train_transforms
+from vireid_lib.data.validate import check_images
 
 __all__ = ["TrainBatch", "AlignedTrainDataset", "ImageDataset", "collate_train", "build_train_loader",
            "build_test_loader", "load_image", "image_cache_dir"]
@@ -146,8 +147,16 @@ def build_train_loader(reader_or_records: object, data_cfg: DataConfig, train_cf
         train_cfg: ``ids_per_batch``, ``per_modality``, ``seed`` and ``max_steps_per_epoch``.
         rank: this process's rank (distributed training).
         world_size: number of ranks.
+
+    Raises:
+        ValueError: an image of the training set (or, for a reader, of its test set) has no readable
+            header; the message names it (see ``data/validate.py``).
     """
     records = list(getattr(reader_or_records, "train", reader_or_records))
+    # every image the run will read, checked now rather than when first drawn (data/validate.py)
+    test = getattr(reader_or_records, "test_images", None)
+    check_images([r.path for r in records] + ([r.path for r in test()] if test is not None else []),
+                 image_cache_dir().parent / "checked")
     visible, infrared = split_by_modality(records)
     sampler = CrossModalityIdentitySampler([r.pid for r in visible], [r.pid for r in infrared],
                                            ids_per_batch=train_cfg.ids_per_batch,

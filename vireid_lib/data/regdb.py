@@ -93,6 +93,10 @@ class RegDB:
         """Test images of the gallery modality: thermal for ``"v2t"``, visible for ``"t2v"``."""
         return list(self._lists["test", _modalities(direction)[1]])
 
+    def test_images(self) -> list[Record]:
+        """Every test image of this trial (both directions read them all)."""
+        return self._lists["test", VISIBLE] + self._lists["test", INFRARED]
+
     def summary(self) -> str:
         """A statistics table of this trial."""
         vis, ir = split_by_modality(self.train)

@@ -713,6 +713,8 @@ def generate(layout: Literal["sysu", "regdb"], out: str | Path, identities: int 
     if not 0.0 <= ir_correlation <= 1.0:
         raise ValueError(f"ir_correlation must be in [0, 1], got {ir_correlation}")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output {out} is a file, not a folder; give a new folder (created if missing)")
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"output folder {out} is not empty; choose a new folder or delete it first")
     out.mkdir(parents=True, exist_ok=True)

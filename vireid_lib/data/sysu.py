@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import warnings
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -62,6 +63,7 @@ class SYSUMM01:
                    for r in self._images(pid, cam)]
         self.train: list[Record] = relabel_training(records, "SYSU-MM01")
         """Training records (train + val ids), pids relabelled 0..N-1; visible and infrared together."""
+        self._check_test_images()
 
     @property
     def num_train_ids(self) -> int:
@@ -74,6 +76,31 @@ class SYSUMM01:
             return []
         modality = INFRARED if cam in INFRARED_CAMS else VISIBLE
         return [Record(str(p), pid, cam, modality) for p in list_images(folder)]
+
+    def _check_test_images(self) -> None:
+        """Name test ids without images now, when the reader opens, rather than after a training epoch.
+
+        A test id without infrared images is never queried, one without visible images never in the gallery
+        (a warning names them); no query at all, or an empty all- or indoor-search gallery, is an error.
+        """
+        queried = {r.pid for r in self._query}
+        shown = {cam: {pid for pid in self.test_ids if self._images(pid, cam)} for cam in GALLERY_CAMS["all"]}
+        no_ir = [p for p in self.test_ids if p not in queried]
+        no_vis = [p for p in self.test_ids if not any(p in ids for ids in shown.values())]
+        for ids, what in ((no_ir, "infrared images (cam3/, cam6/): never queried"),
+                          (no_vis, "visible images (cam1/, cam2/, cam4/, cam5/): never in the gallery")):
+            if ids and len(ids) < len(self.test_ids):
+                warnings.warn(f"SYSU-MM01 at {self.root}: test ids {ids[:20]}{' ...' if len(ids) > 20 else ''} "
+                              f"of exp/test_id.txt have no {what}", stacklevel=3)
+        empty = [name for name, ok in (
+            ("the query set (no test id has infrared images)", queried),
+            ("the all-search gallery (no test id has visible images)", no_vis != self.test_ids),
+            ("the indoor-search gallery (no test id has cam1/ or cam2/ images)", shown[1] | shown[2])) if not ok]
+        if empty:
+            raise ValueError(f"SYSU-MM01 at {self.root}: {empty[0]} would be empty for the "
+                             f"{len(self.test_ids)} ids of exp/test_id.txt ({self.test_ids[:10]}"
+                             f"{' ...' if len(self.test_ids) > 10 else ''}); check those ids against the camera "
+                             f"folders. Expected the {LAYOUT_HELP}.")
 
     @cached_property
     def _query(self) -> list[Record]:
@@ -126,6 +153,12 @@ class SYSUMM01:
                 else:
                     out.extend(files[i] for i in np_rng.choice(len(files), shots, replace=False))
         return out
+
+    def test_images(self) -> list[Record]:
+        """Every test image an evaluation may read: the query and every visible image of the test ids (any
+        gallery draw picks among them)."""
+        return self.query() + [r for pid in self.test_ids for cam in GALLERY_CAMS["all"]
+                               for r in self._images(pid, cam)]
 
     def within_visible(self, trial: int = 0) -> tuple[list[Record], list[Record]]:
         """A same-modality diagnostic beside the cross-modality protocol (not part of SYSU-MM01's protocol).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -179,8 +180,15 @@ def load_resnet_state_dict(resnet: torchvision.models.ResNet, path: str | Path, 
     if not path.is_file():
         raise FileNotFoundError(f"model.pretrained={str(path)!r}: no such file; give a saved torchvision "
                                 f"{arch} state dict, 'imagenet', or null for random initialisation")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    _load_checked(resnet, state, f"{path}", arch)
+    try:
+        with warnings.catch_warnings():   # torch warns about the pickle protocol of files it then refuses
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a text file, an arbitrary pickle (refused by weights_only), a torn file...
+        raise ValueError(f"model.pretrained={str(path)!r} is not a tensor-only torch file; give a torchvision "
+                         f"{arch} state dict saved with torch.save, 'imagenet', or null (torch.load with "
+                         f"weights_only=True refused it: {type(e).__name__})") from None
+    _load_checked(resnet, state, f"model.pretrained={str(path)!r}", arch)
 
 
 def _load_checked(resnet: torchvision.models.ResNet, state: object, source: str, arch: str) -> None:
