@@ -131,6 +131,18 @@ def test_sysu_identity_without_infrared_is_skipped_with_a_warning(tmp_path):
     assert sorted({(r.pid, r.camid) for r in ds.train}) == [(0, 1), (0, 3), (1, 2), (1, 6)]
 
 
+def test_sysu_training_identities_without_any_image_folder_are_named(tmp_path):
+    # 10 ids asked (train + val), 3 of them (5, 8, 9) have no folder in any camera: 7 used, and the 3 named
+    cams = {pid: {1: 1, 3: 1} for pid in (1, 2, 3, 4, 6, 7, 10, 11)}
+    root = sysu_tree(tmp_path / "S", cams, train=(1, 2, 3, 4, 5, 6, 7, 8), val=(9, 10), test=(11,))
+    with pytest.warns(UserWarning) as record:
+        ds = SYSUMM01(root)
+    assert ds.num_train_ids == 7
+    messages = [str(w.message) for w in record]
+    assert any("skipping 3 training identities listed in exp/train_id.txt or val_id.txt without any image" in m
+               and m.endswith(": 5, 8, 9") for m in messages), messages
+
+
 def test_sysu_no_usable_training_identity_is_an_error(tmp_path):
     root = sysu_tree(tmp_path / "S", {1: {1: 2}, 2: {3: 1}, 3: {1: 1, 3: 1}}, train=(1,), val=(2,), test=(3,))
     with warnings.catch_warnings():

@@ -12,11 +12,13 @@ from PIL import Image
 
 from vireid_lib.config import DataConfig
 from vireid_lib.data import RegDB, SYSUMM01, open_dataset, synthetic
+from vireid_lib.locks import is_lock_file
 
 
 def tree_hashes(root: Path) -> dict[str, str]:
+    """The dataset's files by hash (not the folder's lock, an empty file that every generation leaves)."""
     return {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+            for p in sorted(root.rglob("*")) if p.is_file() and not is_lock_file(p.name)}
 
 
 @pytest.fixture(scope="module")

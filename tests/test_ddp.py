@@ -49,9 +49,10 @@ def test_two_gloo_ranks_end_with_identical_weights(tmp_path):
     seed_everything(cfg.train.seed)
     init = build_model(cfg.model, open_dataset(cfg.data, smoke=True).num_train_ids).state_dict()
     assert any(not torch.equal(a[k], init[k]) for k in a)
-    # only rank 0 wrote the run folder and the log: one line per step, not one per rank
+    # only rank 0 wrote the run folder and the log: one line per step, not one per rank; its lock's holder
+    # record went with it (the empty lock file stays)
     run = tmp_path / "run"
-    assert {p.name for p in run.iterdir()} == {"config.json", "best.pt", "last.pt", "log.jsonl"}
+    assert {p.name for p in run.iterdir()} == {"config.json", "best.pt", "last.pt", "log.jsonl", ".vireid.lock"}
     steps = [line for line in (run / "log.jsonl").read_text().splitlines() if '"event": "step"' in line]
     assert len(steps) == 2
 

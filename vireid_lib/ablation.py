@@ -45,7 +45,7 @@ METRICS = ("rank1", "rank10", "rank20", "mAP", "mINP")
 METRIC_LABELS = {"rank1": "R1", "rank10": "R10", "rank20": "R20", "mAP": "mAP", "mINP": "mINP"}
 SETTING_ORDER = ("sysu/all", "sysu/indoor", "regdb/v2t", "regdb/t2v")
 
-SMOKE_OVERRIDES = ("data.synthetic_identities=null", "data.height=96", "data.width=32", "data.num_workers=0",
+SMOKE_OVERRIDES = ("data.synthetic_identities=null", "data.synthetic_smoke=true", "data.height=96", "data.width=32", "data.num_workers=0",
                    "model.local_dim=16", "train.epochs=1", "train.max_steps_per_epoch=1", "train.ids_per_batch=2",
                    "train.per_modality=2", "train.lr=0.001", "eval.flip=false", "eval.batch_size=64")
 """What ``--smoke`` changes: one training step on the tiny synthetic set, small enough a step that the
@@ -154,6 +154,8 @@ def train_key(cfg: Config) -> str:
     d.pop("eval")
     for section, key in (("data", "num_workers"), ("data", "cache"), ("train", "device"), ("train", "tensorboard")):
         d[section].pop(key)
+    if not d["data"]["synthetic_smoke"]:   # a field added later: at its default it keeps the earlier keys
+        d["data"].pop("synthetic_smoke")
     if cfg.data.root is None:   # synthetic data: another generator version is other data
         d["synthetic_generator_version"] = GENERATOR_VERSION
     return _hash(d)
@@ -221,6 +223,7 @@ def run_group(runs: Sequence[Run], out: str | Path, work: str | Path, *, smoke: 
         ValueError: when the runs do not share their training configuration.
     """
     from vireid_lib.data import open_dataset
+    from vireid_lib.provenance import checkpoint_info, describe_data
     from vireid_lib.reproduce import evaluate_model
     from vireid_lib.training import fit
 
@@ -237,6 +240,7 @@ def run_group(runs: Sequence[Run], out: str | Path, work: str | Path, *, smoke: 
         # Only calls that finish are counted: an interrupted call's partial epochs are not in the total.
         timing = {"train_seconds": timing["train_seconds"] + fitted.seconds, "steps": fitted.steps}
         atomic_write_json(timing_path, timing)
+    data, checkpoint = describe_data(reader), checkpoint_info(fitted.last)
     records = []
     for run in runs:
         cache = folder / f"eval-{_hash(dataclasses.asdict(run.cfg.eval))}.json"
@@ -252,7 +256,7 @@ def run_group(runs: Sequence[Run], out: str | Path, work: str | Path, *, smoke: 
         record = {
             "format": RUN_FORMAT, "grid": run.grid, "cell": run.cell.name, "overrides": list(run.cell.overrides),
             "seed": run.seed, "metrics": evaluation["metrics"], "config": run.cfg.to_dict(),
-            "train_dir": str(folder), "steps": fitted.steps,
+            "train_dir": str(folder), "steps": fitted.steps, "data": data, "checkpoint": checkpoint,
             "synthetic_generator_version": GENERATOR_VERSION if run.cfg.data.root is None else None,
             "wall_seconds": {"train": timing["train_seconds"], "eval": evaluation["eval_seconds"],
                              "train_reused": not trained_now, "eval_reused": eval_reused},
@@ -497,6 +501,22 @@ def format_summary(summary: dict[str, Any], setting: str | None = None,
         se = [_se(c, s) for s in settings]
         lines.append(f"| {name} | {c['n']} | " + " | ".join(row) + " | " + " | ".join(se) + " |")
     return "\n".join(lines)
+
+
+def data_line(config: dict[str, Any]) -> str:
+    """One line saying what data a grid's config (``Config.to_dict()``) trains on: the real dataset's folder,
+    or plainly synthetic with its size and seed."""
+    from vireid_lib.data import DATASET_FOLDERS
+    from vireid_lib.data.synthetic import DEFAULT_IDENTITIES, SMOKE_IDENTITIES
+
+    d = config["data"]
+    name = DATASET_FOLDERS[d["dataset"]]
+    if d.get("root"):
+        return f"data: {name} at {d['root']}"
+    smoke = d.get("synthetic_smoke", False)
+    n = d.get("synthetic_identities") or (SMOKE_IDENTITIES if smoke else DEFAULT_IDENTITIES)[d["dataset"]]
+    return (f"data: SYNTHETIC {name} layout ({n} identities{', the tiny smoke size' if smoke else ''}, seed "
+            f"{d.get('synthetic_seed', 0)}), not the real {name}")
 
 
 def _se(cell: dict[str, Any], setting: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -21,42 +22,55 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 def _config(args: argparse.Namespace):
     from vireid_lib.config import Config, apply_overrides, preset
+    from vireid_lib.provenance import resolve_data_root
 
     cfg = Config.from_json(args.config) if args.config else preset(args.preset)
     extra = [f"data.root={args.root}"] if getattr(args, "root", None) else []
-    return apply_overrides(cfg, [*extra, *args.set])
+    return resolve_data_root(apply_overrides(cfg, [*extra, *args.set]), smoke=args.smoke)
+
+
+def _rank0() -> bool:
+    """Whether this process is rank 0 of a ``torchrun`` launch (or not launched by it)."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from vireid_lib.data import open_dataset
     from vireid_lib.evaluation.protocols import results_path, save_results
+    from vireid_lib.locks import folder_lock
+    from vireid_lib.provenance import checkpoint_info, data_label, describe_data
+    from vireid_lib.model_card import write_model_card
     from vireid_lib.reproduce import evaluate_model, format_tables
-    from vireid_lib.training import fit, runs_dir
+    from vireid_lib.training import check_epochs, fit, runs_dir
 
     if args.no_tensorboard:
         args.set = [*args.set, "train.tensorboard=false"]
     cfg = _config(args)
+    check_epochs(cfg.train)
     out = Path(args.out) if args.out else runs_dir() / cfg.name
     print(f"run folder: {out}")
-    reader = open_dataset(cfg.data, smoke=args.smoke)
-    result = fit(cfg, out, resume=not args.no_resume, progress=not args.quiet, smoke=args.smoke, reader=reader)
-    if result.best is not None:
-        print(f"best trial-0 mAP {100 * result.best_map:.2f}% -> {result.best} "
-              "(selected on the test identities, so optimistic; the table below is the final model)")
-    if args.no_eval:
-        print(f"checkpoint: {result.last}")
-        return 0
-    import torch.distributed as dist
+    reader = open_dataset(cfg.data)
+    data = describe_data(reader)
+    if _rank0():
+        print(data_label(data))
+    # the run folder's lock spans training and the final evaluation, so the results are of this run's weights
+    with folder_lock(out, f"vireid train ({cfg.name})", enabled=_rank0()):
+        result = fit(cfg, out, resume=not args.no_resume, progress=not args.quiet, reader=reader)
+        if result.best is not None:
+            print(f"best trial-0 mAP {100 * result.best_map:.2f}% -> {result.best} "
+                  "(selected on the test identities, so optimistic; the table below is the final model)")
+        if args.no_eval:
+            print(f"checkpoint: {result.last} (epoch {result.epochs}, step {result.steps})")
+            return 0
+        import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
-        return 0
-    final = evaluate_model(result.model, cfg, reader, progress=not args.quiet)
-    path = save_results(final, results_path(result.last), cfg)
-    from vireid_lib.model_card import write_model_card
-
-    write_model_card(result.last)
-    print(format_tables({cfg.name: final}))
-    print(f"checkpoint: {result.last}\nresults: {path}")
+        if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
+            return 0
+        final = evaluate_model(result.model, cfg, reader, progress=not args.quiet)
+        path = save_results(final, results_path(result.last), cfg, data=data, checkpoint=checkpoint_info(result.last))
+        write_model_card(result.last)
+    print(format_tables({cfg.name: final}, data=data))
+    print(f"checkpoint: {result.last} (epoch {result.epochs}, step {result.steps})\nresults: {path}")
     return 0
 
 
@@ -73,14 +87,22 @@ def _checkpoint_after_set(args: argparse.Namespace) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
     from vireid_lib.evaluation.protocols import results_path
     from vireid_lib.reproduce import evaluate_checkpoint, format_tables
 
     _checkpoint_after_set(args)
     result = evaluate_checkpoint(args.checkpoint, args.set, root=args.root, smoke=args.smoke,
                                  progress=not args.quiet)
-    print(format_tables({Path(args.checkpoint).parent.name or "model": result}))
-    print(f"results: {results_path(args.checkpoint)}")
+    saved = json.loads(results_path(args.checkpoint).read_text())
+    if os.environ.get("VIREID_DATA", "").strip() and not args.root and saved["data"]["synthetic"]:
+        print(f"note: {args.checkpoint} was trained on synthetic data and is evaluated on the same; VIREID_DATA is "
+              f"not applied to a trained model's data (pass --root to evaluate it on a real dataset)", file=sys.stderr)
+    print(format_tables({Path(args.checkpoint).parent.name or "model": result}, data=saved["data"]))
+    ck = saved["checkpoint"]
+    print(f"checkpoint: {args.checkpoint} (epoch {ck['epoch']}, step {ck['step']}, weights sha256 "
+          f"{ck['weights_sha256'][:12]})\nresults: {results_path(args.checkpoint)}")
     return 0
 
 
@@ -132,6 +154,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from vireid_lib.demo import run_demo
     from vireid_lib.training import runs_dir
 
+    if os.environ.get("VIREID_DATA", "").strip():
+        print("note: vireid demo runs on its synthetic data by design; VIREID_DATA is read by vireid train, "
+              "reproduce and ablate", file=sys.stderr)
     out = Path(args.out) if args.out else runs_dir() / ("demo-smoke" if args.smoke else "demo")
     print(f"run folder: {out}")
     run_demo(out, smoke=args.smoke, overrides=tuple(args.set), progress=not args.quiet)
@@ -139,15 +164,24 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
+    import json
+
+    from vireid_lib.data import DATASET_FOLDERS, data_root_from_env
     from vireid_lib.reproduce import format_tables, reproduce
     from vireid_lib.training import runs_dir
 
     trials = _trials(args.trials) if args.trials else None
     out = Path(args.out) if args.out else runs_dir() / f"reproduce-{args.dataset}"
     print(f"run folder: {out}")
-    summary = reproduce(args.dataset, args.root, out, overrides=args.set, trials=trials, smoke=args.smoke,
+    root = args.root or (None if args.smoke or any(s.startswith("data.root=") for s in args.set)
+                         else data_root_from_env(args.dataset))
+    print(f"data: {DATASET_FOLDERS[args.dataset]} at {root}" if root else
+          f"data: SYNTHETIC {DATASET_FOLDERS[args.dataset]} layout{' (the tiny smoke size)' if args.smoke else ''}; "
+          f"--root or VIREID_DATA for the real dataset")
+    summary = reproduce(args.dataset, root, out, overrides=args.set, trials=trials, smoke=args.smoke,
                         progress=not args.quiet)
-    print(format_tables({"ours (reproduced)": summary}, paper_rows=True))
+    data = json.loads((out / "summary.json").read_text()).get("data")
+    print(format_tables({"ours (reproduced)": summary}, paper_rows=True, data=data))
     print(f"summary: {out / 'summary.json'}")
     return 0
 
@@ -165,15 +199,20 @@ def _trials(text: str) -> list[int]:
 
 
 def _cmd_ablate(args: argparse.Namespace) -> int:
-    from vireid_lib.ablation import format_summary, run_grid
+    from vireid_lib.ablation import ablation_config, data_line, format_summary, run_grid
+    from vireid_lib.config import apply_overrides, preset
+    from vireid_lib.provenance import resolve_data_root
     from vireid_lib.training import runs_dir
 
     out = Path(args.out) if args.out else runs_dir() / ("ablations-smoke" if args.smoke else "ablations")
     print(f"results folder: {out}; training folders: "
           f"{args.work or runs_dir() / ('ablations-smoke' if args.smoke else 'ablations')}")
-    overrides = [*([f"data.root={args.root}"] if args.root else []), *args.set]
+    cfg = resolve_data_root(apply_overrides(preset(args.preset), [*([f"data.root={args.root}"] if args.root else []),
+                                                                 *args.set]), smoke=args.smoke)
+    overrides = [*([f"data.root={cfg.data.root}"] if cfg.data.root else []), *args.set]
     summary = run_grid(args.grid, args.seeds, out, args.work, smoke=args.smoke, overrides=overrides,
                        base=args.preset, jobs=args.jobs, summary_only=args.summary_only, progress=not args.quiet)
+    print(data_line(ablation_config(args.smoke, overrides, args.preset).to_dict()))
     print(format_summary(summary))
     print(f"summary: {out / args.grid / 'summary.md'}")
     return 1 if summary["failed"] else 0
@@ -194,7 +233,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="override config values, e.g. --set train.epochs=5 model.arch=resnet18 (one or more "
                         "per --set, and --set may be repeated; sections: data, model, loss, train, eval). "
                         "A positional argument goes before --set")
-    p.add_argument("--smoke", action="store_true", help="tiny synthetic data (seconds; for tests)")
+    p.add_argument("--smoke", action="store_true",
+                   help="tiny synthetic data (seconds; for tests); recorded in the config as data.synthetic_smoke")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -237,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="cpu-demo", choices=["cpu-demo", "paper-sysu", "paper-regdb"],
                    help="starting configuration (default: cpu-demo)")
     p.add_argument("--config", help="a config.json to start from instead of a preset")
-    p.add_argument("--root", help="dataset folder (.../SYSU-MM01 or .../RegDB); default: synthetic data")
+    p.add_argument("--root", help="dataset folder (.../SYSU-MM01 or .../RegDB); default: $VIREID_DATA/<dataset folder> "
+                                  "when VIREID_DATA is set, else the synthetic data")
     p.add_argument("--out", help="run folder (default: $VIREID_RUNS/<config name>; VIREID_RUNS defaults to "
                                  "./runs of the current folder)")
     p.add_argument("--no-resume", action="store_true",
@@ -251,9 +292,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint with the full test protocol",
                        description="SYSU-MM01: all- and indoor-search over the gallery draws; RegDB: both "
-                                   "directions. Writes <checkpoint>.results.json and prints the paper's table.")
+                                   "directions, on the data the checkpoint was trained on unless --root, --smoke "
+                                   "or --set data.* says otherwise. --set may change data.* and eval.* only (the "
+                                   "model, loss and train settings are the checkpoint's). Writes "
+                                   "<checkpoint>.results.json (with the checkpoint's epoch, step and weights "
+                                   "SHA-256) and prints the paper's table.")
     p.add_argument("checkpoint", nargs="?", help="a .pt file written by vireid train (e.g. runs/cpu-demo/last.pt)")
-    p.add_argument("--root", help="dataset folder to evaluate on (default: the one in the checkpoint's config)")
+    p.add_argument("--root", help="dataset folder to evaluate on (default: the data in the checkpoint's config, "
+                                  "synthetic at the size it was trained on included)")
     _add_common(p)
     p.set_defaults(func=_cmd_evaluate)
 
@@ -334,7 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "train once, evaluate the 10 gallery draws in all- and indoor-search. Run the "
                                    "same command again to continue where it stopped.")
     p.add_argument("--dataset", choices=["sysu", "regdb"], required=True, help="which paper experiment")
-    p.add_argument("--root", help="dataset folder (.../SYSU-MM01 or .../RegDB); omit for synthetic data")
+    p.add_argument("--root", help="dataset folder (.../SYSU-MM01 or .../RegDB); default: $VIREID_DATA/<dataset folder> "
+                                  "when VIREID_DATA is set, else the synthetic data")
     p.add_argument("--out", help="output folder (default: $VIREID_RUNS/reproduce-<dataset>, VIREID_RUNS "
                                  "defaulting to ./runs)")
     p.add_argument("--trials", help="RegDB trials to run, comma-separated (default: 1,...,10)")
@@ -362,7 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
     p.add_argument("--preset", default="ablation", choices=["ablation", "paper-regdb", "paper-sysu", "cpu-demo"],
                    help="starting configuration (default: ablation, the short synthetic-RegDB schedule)")
-    p.add_argument("--root", help="dataset folder (.../RegDB or .../SYSU-MM01); default: synthetic data")
+    p.add_argument("--root", help="dataset folder (.../RegDB or .../SYSU-MM01); default: $VIREID_DATA/<dataset folder> "
+                                  "when VIREID_DATA is set, else the synthetic data")
     p.add_argument("--out", help="results folder (default: $VIREID_RUNS/ablations, or $VIREID_RUNS/ablations-smoke "
                                  "with --smoke; VIREID_RUNS defaults to ./runs)")
     p.add_argument("--work", help="training folders (default: the same folder as --out's default)")
@@ -387,9 +435,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from vireid_lib.locks import FolderInUseError
+
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, FolderInUseError) as e:
         print(f"vireid {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:

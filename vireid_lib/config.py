@@ -32,7 +32,11 @@ class DataConfig:
         trial: RegDB trial 1..10 (which idx files define the split); ignored for SYSU-MM01.
         height: input height in pixels (paper: 288).
         width: input width in pixels (paper: 144).
-        synthetic_identities: identities of the synthetic dataset when ``root`` is ``None``.
+        synthetic_identities: identities of the synthetic dataset when ``root`` is ``None`` (``None``: the
+            layout's default, 200; or 24 / 16 with ``synthetic_smoke``).
+        synthetic_smoke: the tiny synthetic set of tests and CI (``--smoke``: fewer identities, 3-5 images per
+            SYSU-MM01 camera); recorded so that evaluating a checkpoint uses the data it was trained on.
+            Configs saved before this field existed load as ``False``.
         synthetic_seed: seed of the synthetic dataset.
         synthetic_ir_correlation: how much of a garment's visible luminance its synthetic infrared brightness
             keeps (0..1; 0 is the hard setting).
@@ -46,6 +50,7 @@ class DataConfig:
     height: int = 288
     width: int = 144
     synthetic_identities: int | None = None
+    synthetic_smoke: bool = False
     synthetic_seed: int = 0
     synthetic_ir_correlation: float = SYNTHETIC_IR_CORRELATION
     num_workers: int = 2

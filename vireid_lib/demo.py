@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from vireid_lib.config import Config, apply_overrides, preset
 
-SMOKE_OVERRIDES = ("train.epochs=1", "train.max_steps_per_epoch=2", "train.ids_per_batch=2", "train.per_modality=2",
+SMOKE_OVERRIDES = ("data.synthetic_smoke=true", "train.epochs=1", "train.max_steps_per_epoch=2", "train.ids_per_batch=2", "train.per_modality=2",
                    "train.eval_every=0", "eval.sysu_trials=2", "data.num_workers=0")
 """What ``--smoke`` changes: a couple of steps on the tiny synthetic sets (seconds, for tests)."""
 
@@ -169,6 +169,14 @@ def run_demo(out_dir: str | Path = "runs/demo", *, smoke: bool = False, override
         progress: show progress bars.
         echo: where the report lines go.
     """
+    from vireid_lib.locks import folder_lock
+
+    out_dir = Path(out_dir)
+    with folder_lock(out_dir, "vireid demo"):   # one writer: its checkpoint, results and figures
+        return _run_demo(out_dir, smoke, overrides, progress, echo)
+
+
+def _run_demo(out_dir: Path, smoke: bool, overrides: tuple[str, ...], progress: bool, echo: Any) -> DemoResult:
     from matplotlib.figure import Figure
 
     from vireid_lib.ablation import machine_info
@@ -178,11 +186,11 @@ def run_demo(out_dir: str | Path = "runs/demo", *, smoke: bool = False, override
     from vireid_lib.evaluation.report import plot_cmc
     from vireid_lib.models import build_model
     from vireid_lib.reproduce import format_tables
+    from vireid_lib.provenance import checkpoint_info, describe_data
     from vireid_lib.training import fit, seed_everything
     from vireid_lib.visualize import save_figure
 
     t0 = time.perf_counter()
-    out_dir = Path(out_dir)
     cfg = demo_config(smoke, overrides)
     # Another seed: the RegDB-style people are not the training people.
     regdb_cfg = dataclasses.replace(cfg, data=dataclasses.replace(
@@ -214,6 +222,8 @@ def run_demo(out_dir: str | Path = "runs/demo", *, smoke: bool = False, override
         plot_cmc(curves, ax=ax, title=f"CMC, {proto.upper() if proto == 'sysu' else 'RegDB'}-style synthetic")
     files["cmc"] = save_figure(fig, out_dir / "cmc.png")
     files["ranked"] = save_figure(ranked_example(result.model, cfg, sysu), out_dir / "ranked_results.png")
+    data, regdb_data = describe_data(sysu), describe_data(regdb)
+    # the lines printed before the tables say that every row is on synthetic data, and which
     tables = format_tables({"untrained": untrained, f"trained ({cfg.name})": trained})
     seconds = time.perf_counter() - t0
     # What produced these numbers: the data (synthetic, its size and seed, in the config), the checkpoint
@@ -223,11 +233,12 @@ def run_demo(out_dir: str | Path = "runs/demo", *, smoke: bool = False, override
                   "run": {"seconds": seconds, "epochs": result.epochs, "steps": result.steps,
                           "checkpoint": str(result.last), "synthetic": {
                               "sysu": read_stats(sysu.root), "regdb": read_stats(regdb.root)} if cfg.data.root is None else None,
-                          "machine": machine_info()}},
-                 out_dir / "demo.results.json", cfg)
+                          "regdb_style_data": regdb_data, "machine": machine_info()}},
+                 out_dir / "demo.results.json", cfg, data=data, checkpoint=checkpoint_info(result.last))
     echo("")
-    echo("Synthetic data; SYSU-style: trained on the SYSU-MM01-layout set, "
-         f"{cfg.eval.sysu_trials} gallery draws. RegDB-style: unseen people of a RegDB-layout set.")
+    echo(f"SYNTHETIC data, not the real datasets. SYSU-style: trained on the SYSU-MM01-layout set ({data.get('identities')} "
+         f"identities, seed {data.get('seed')}), {cfg.eval.sysu_trials} gallery draws. RegDB-style: unseen people of a "
+         f"RegDB-layout set ({regdb_data.get('identities')} identities, seed {regdb_data.get('seed')}).")
     echo("The paper's row (real data, ResNet-50 at 288x144, 100 epochs) is shown for the format only.")
     echo("")
     echo(tables)

@@ -11,7 +11,15 @@ leaves in ``out_dir``:
 - ``log.jsonl``: one JSON object per training step (every loss term, learning rate, images per second),
   one per evaluation (``"event": "eval"``) and one per ``fit`` call (``"event": "fit"``: wall time, machine);
 - ``tensorboard/``: the same scalars as TensorBoard event files (``train.tensorboard``; optional package);
-- ``MODEL_CARD.md``: the run described for a reader (``vireid_lib/model_card.py``).
+- ``MODEL_CARD.md``: the run described for a reader (``vireid_lib/model_card.py``);
+- ``.vireid.lock`` (and, while training, ``.vireid.lock.json``): the run folder's lock; a second training into
+  the same folder is refused while one runs (:mod:`vireid_lib.locks`).
+
+Each checkpoint holds a SHA-256 of its weights (:func:`vireid_lib.provenance.weights_sha256`), which every
+results file records.
+When ``fit`` replaces ``last.pt`` or ``best.pt`` it first deletes that checkpoint's ``*.results.json``: the
+numbers were of weights that no longer exist (``vireid train`` evaluates the new ones; ``vireid evaluate``
+does on request).
 
 Distributed training: start with ``torchrun --nproc_per_node N vireid train ...``; ``fit`` joins the process
 group, wraps the model in DistributedDataParallel, gives each rank whole identities (so the centre losses of
@@ -29,7 +37,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -41,7 +49,9 @@ from torch import nn
 from vireid_lib import EXCHANGED, INFRARED, VISIBLE, __version__
 from vireid_lib.config import Config, TrainConfig
 from vireid_lib.io import atomic_write, atomic_write_text, remove_stale_temps
+from vireid_lib.locks import folder_lock
 from vireid_lib.losses import Objective
+from vireid_lib.provenance import weights_sha256
 from vireid_lib.tensorboard_log import TensorBoardLog
 
 CHECKPOINT_FORMAT = "vireid-checkpoint-v1"
@@ -204,15 +214,20 @@ def load_checkpoint(path: str | Path, cfg: Config | None = None,
         raise ValueError(f"{path} is not a vireid checkpoint (expected a dict with format "
                          f"{CHECKPOINT_FORMAT!r}); checkpoints are written by vireid train / training.fit")
     if cfg is not None:
-        # Under the cosine schedule the epoch count sets every rate after the warm-up: not resumable.
-        resumable = RESUMABLE_CHANGES - ({"train.epochs"} if cfg.train.schedule == "cosine" else set())
-        diff = [k for k in config_diff(Config.from_json(ckpt["config"]), cfg)
-                if k not in resumable and not k.startswith("eval.")]
+        diff = resume_conflicts(Config.from_json(ckpt["config"]), cfg)
         if diff:
             raise ValueError(f"{path} was written for a different configuration (differing keys: {diff}); "
                              f"use another --out folder, or start afresh with --no-resume (fit(resume=False)), which "
                              f"overwrites this run")
     return ckpt
+
+
+def resume_conflicts(stored: Config, cfg: Config) -> list[str]:
+    """The keys whose difference keeps ``cfg`` from continuing a checkpoint of ``stored``: all but
+    :data:`RESUMABLE_CHANGES` and the ``eval`` section."""
+    # Under the cosine schedule the epoch count sets every rate after the warm-up: not resumable.
+    resumable = RESUMABLE_CHANGES - ({"train.epochs"} if cfg.train.schedule == "cosine" else set())
+    return [k for k in config_diff(stored, cfg) if k not in resumable and not k.startswith("eval.")]
 
 
 def checkpoint_config(ckpt: dict[str, Any]) -> Config:
@@ -579,6 +594,7 @@ def _checkpoint_state(cfg: Config, model: nn.Module, optimizer: torch.optim.Opti
         "config": cfg.to_json(),
         "num_classes": num_classes,
         "model": model.state_dict(),
+        "weights_sha256": weights_sha256(model.state_dict()),
         "optimizer": optimizer.state_dict(),
         "scaler": scaler.state_dict() if scaler is not None else None,
         "schedule": {"epoch": epoch, "lr_factor": lr_factor(max(epoch - 1, 0), cfg.train)},
@@ -610,7 +626,7 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
         resume: continue from ``out_dir/last.pt`` when it exists (the config must match, see
             :data:`RESUMABLE_CHANGES`); ``False`` starts afresh and overwrites the folder's run.
         progress: show ``tqdm.auto`` progress bars (widgets in JupyterLab).
-        smoke: tiny synthetic data (tests, CI).
+        smoke: tiny synthetic data (tests, CI); recorded in the saved config as ``data.synthetic_smoke``.
         eval_fn: the periodic evaluation; default :func:`evaluate_trial0`. ``lambda model, cfg, reader: {}``
             skips evaluation.
         on_step: called with every :class:`StepRecord` on rank 0 (live plots in notebooks).
@@ -619,19 +635,30 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
 
     Raises:
         NonFiniteLossError: the loss became NaN or infinite; ``last.pt`` holds the last good epoch.
+        ValueError: ``train.epochs`` is not a positive integer, or the run folder's checkpoint is of another
+            configuration.
+        FolderInUseError: another process is training into ``out_dir`` (:mod:`vireid_lib.locks`).
     """
     from tqdm.auto import tqdm
 
     from vireid_lib.data import open_dataset
+    from vireid_lib.evaluation.protocols import results_path
     from vireid_lib.models import build_model
 
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
+    check_epochs(cfg.train)
+    if smoke and cfg.data.root is None and not cfg.data.synthetic_smoke:
+        # the data size belongs in the run's config (config.json, checkpoints), where evaluation finds it
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, synthetic_smoke=True))
     tc = cfg.train
     rank, world, local_rank, owns_group = _init_distributed(tc)
-    if rank == 0:
-        remove_stale_temps(out_dir)
+    held = ExitStack()
     try:
+        # one writer per run folder: a second training into it is refused while this one runs
+        held.enter_context(folder_lock(out_dir, f"training {cfg.name}", enabled=rank == 0))
+        if rank == 0:
+            remove_stale_temps(out_dir)
         device = resolve_device(tc, local_rank)
         reader = reader if reader is not None else open_dataset(cfg.data, smoke=smoke)
         eval_fn = eval_fn if eval_fn is not None else evaluate_trial0
@@ -667,6 +694,7 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
             if rank == 0 and log_path.exists():
                 log_path.unlink()
                 best.unlink(missing_ok=True)
+                results_path(best).unlink(missing_ok=True)
         if rank == 0:
             cfg.to_json(out_dir / "config.json")
         net = model
@@ -730,8 +758,12 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
                 if rank == 0:
                     state = _checkpoint_state(cfg, model, optimizer, scaler, reader.num_train_ids, done, step,
                                               best_map, best_epoch, rng, metrics)
+                    # A results file describes one checkpoint's weights: it goes before they are replaced
+                    # (``vireid train`` and ``vireid evaluate`` write it afresh), so it never goes stale.
                     if best_epoch == done:
+                        results_path(best).unlink(missing_ok=True)
                         save_checkpoint(best, state, write)
+                    results_path(last).unlink(missing_ok=True)
                     save_checkpoint(last, state, write)
                     where["saved"] = done
                     epochs.set_postfix(lr=f"{lr:.3g}", **({"mAP": f"{metrics['mAP']:.3f}"}
@@ -763,8 +795,20 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
         return FitResult(out_dir, last, best if best_map is not None else None, best_map,
                          max(start_epoch, tc.epochs), step, time.perf_counter() - t0, model.eval())
     finally:
+        held.close()
         if owns_group:
             dist.destroy_process_group()
+
+
+def check_epochs(tc: TrainConfig) -> None:
+    """Refuse a training of no epochs (it would evaluate the untrained network and write no checkpoint).
+
+    Raises:
+        ValueError: ``train.epochs`` is not a positive integer.
+    """
+    if isinstance(tc.epochs, bool) or not isinstance(tc.epochs, int) or tc.epochs < 1:
+        raise ValueError(f"train.epochs must be a positive number of epochs, got {tc.epochs!r} "
+                         f"(e.g. --set train.epochs=5)")
 
 
 def make_train_loader(cfg: Config, reader: Any, *, epoch: int = 0, rank: int = 0, world_size: int = 1) -> Any:

@@ -15,8 +15,8 @@ from vireid_lib.data.records import Record
 from vireid_lib.data.regdb import RegDB
 from vireid_lib.data.sysu import SYSUMM01
 
-__all__ = ["Record", "RegDB", "SYSUMM01", "DATASET_FOLDERS", "data_root_from_env", "open_dataset", "TrainBatch",
-           "build_train_loader", "build_test_loader"]
+__all__ = ["Record", "RegDB", "SYSUMM01", "DATASET_FOLDERS", "check_layout", "data_root_from_env", "guess_layout",
+           "open_dataset", "TrainBatch", "build_train_loader", "build_test_loader"]
 
 _TORCH_NAMES = {"TrainBatch", "build_train_loader", "build_test_loader"}
 
@@ -62,15 +62,56 @@ def data_root_from_env(dataset: str) -> str | None:
     return str(root)
 
 
+def guess_layout(root: str | Path) -> str | None:
+    """Which dataset a folder looks like, from its top-level entries: ``"sysu"`` (``cam1``..``cam6/``,
+    ``exp/``), ``"regdb"`` (``Visible/``, ``Thermal/``, ``idx/``), ``"parent"`` (a folder holding
+    ``SYSU-MM01/`` or ``RegDB/``, as ``$VIREID_DATA`` does), or ``None``."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        return None
+    if (root / "idx").is_dir() and ((root / "Visible").is_dir() or (root / "Thermal").is_dir()):
+        return "regdb"
+    if (root / "exp").is_dir() or any((root / f"cam{c}").is_dir() for c in range(1, 7)):
+        return "sysu"
+    if any((root / name).is_dir() for name in DATASET_FOLDERS.values()):
+        return "parent"
+    return None
+
+
+def check_layout(root: str | Path, dataset: str) -> None:
+    """Refuse a dataset folder of the other dataset's layout, naming the fix, before a reader fails on a
+    missing split file.
+
+    Raises:
+        ValueError: ``root`` looks like RegDB under a SYSU-MM01 config (or the converse), or holds the
+            dataset folders instead of being one.
+    """
+    layout = guess_layout(root)
+    if layout is None or layout == dataset:
+        return
+    if layout == "parent":
+        inside = [name for name in DATASET_FOLDERS.values() if (Path(root).expanduser() / name).is_dir()]
+        raise ValueError(f"{root} holds {', '.join(n + '/' for n in inside)} rather than being one dataset: "
+                         f"point --root at {Path(root) / DATASET_FOLDERS[dataset]} (or set VIREID_DATA={root} "
+                         f"and omit --root)")
+    if layout == "regdb":
+        raise ValueError(f"{root} looks like RegDB (Visible/, Thermal/, idx/), but the config is for SYSU-MM01: "
+                         f"add `--set data.dataset=regdb` or use `--preset paper-regdb`")
+    raise ValueError(f"{root} looks like SYSU-MM01 (cam1..cam6/, exp/), but the config is for RegDB: "
+                     f"add `--set data.dataset=sysu` or use `--preset paper-sysu`")
+
+
 def open_dataset(data_cfg: DataConfig, smoke: bool = False) -> SYSUMM01 | RegDB:
     """The reader for a :class:`~vireid_lib.config.DataConfig`.
 
     ``data_cfg.root`` names the real dataset's folder; ``None`` means the synthetic dataset in the same
     layout, generated on first use into the cache (``data_cfg.synthetic_identities`` and
-    ``data_cfg.synthetic_seed``; ``smoke`` selects the tiny size used by tests and CI notebooks).
+    ``data_cfg.synthetic_seed``; ``data_cfg.synthetic_smoke``, or ``smoke``, selects the tiny size used by
+    tests and CI notebooks).
 
     Raises:
-        ValueError: for an unknown dataset, or a RegDB trial outside 1..10.
+        ValueError: for an unknown dataset, a RegDB trial outside 1..10, or a folder of the other dataset's
+            layout (:func:`check_layout`).
     """
     from vireid_lib.data.synthetic import synthetic_root
 
@@ -78,8 +119,11 @@ def open_dataset(data_cfg: DataConfig, smoke: bool = False) -> SYSUMM01 | RegDB:
         raise ValueError(f"unknown dataset {data_cfg.dataset!r}; choose one of {sorted(DATASET_FOLDERS)}")
     root = data_cfg.root
     if root is None:
-        root = synthetic_root(data_cfg.dataset, smoke=smoke, identities=data_cfg.synthetic_identities,
-                              seed=data_cfg.synthetic_seed, ir_correlation=data_cfg.synthetic_ir_correlation)
+        root = synthetic_root(data_cfg.dataset, smoke=smoke or data_cfg.synthetic_smoke,
+                              identities=data_cfg.synthetic_identities, seed=data_cfg.synthetic_seed,
+                              ir_correlation=data_cfg.synthetic_ir_correlation)
+    else:
+        check_layout(root, data_cfg.dataset)
     if data_cfg.dataset == "sysu":
         return SYSUMM01(root)
     return RegDB(root, trial=data_cfg.trial)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 from vireid_lib import INFRARED, VISIBLE
@@ -17,12 +18,20 @@ def list_images(folder: Path) -> list[Path]:
     return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS), key=lambda p: p.name)
 
 
-def relabel_training(records: list[Record], dataset: str) -> list[Record]:
+def relabel_training(records: list[Record], dataset: str, listed: Iterable[int] = (),
+                     where: str = "listed in the split without any image") -> list[Record]:
     """Relabel training records 0..N-1 in sorted original-pid order.
 
     An identity needs both modalities to form the aligned visible/infrared pairs that training draws
     (SPEC 7.2), so an identity with no visible or no infrared image is skipped with a warning that names
     it, rather than failing the whole dataset for one gap; the remaining identities are relabelled densely.
+    An identity of ``listed`` (the split's training ids) with no image at all is skipped with a warning too.
+
+    Args:
+        records: the training images.
+        dataset: the dataset's name in warnings and errors.
+        listed: the training ids the split lists (an id without records has no image folder at all).
+        where: how the warning describes those ids (where they are listed, where images were looked for).
 
     Raises:
         ValueError: when no identity has both modalities.
@@ -30,6 +39,10 @@ def relabel_training(records: list[Record], dataset: str) -> list[Record]:
     modalities: dict[int, set[str]] = defaultdict(set)
     for r in records:
         modalities[r.pid].add(r.modality)
+    absent = sorted(set(listed) - set(modalities))
+    if absent:
+        warnings.warn(f"{dataset}: skipping {len(absent)} training identities {where}: "
+                      f"{', '.join(map(str, absent[:20]))}{' ...' if len(absent) > 20 else ''}", stacklevel=3)
     incomplete = sorted(p for p, m in modalities.items() if m != {VISIBLE, INFRARED})
     if incomplete:
         detail = ", ".join(f"{p} (no {'infrared' if modalities[p] == {VISIBLE} else 'visible'} images)"

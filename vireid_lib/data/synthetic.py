@@ -42,6 +42,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from vireid_lib.config import SYNTHETIC_IR_CORRELATION
+from vireid_lib.locks import folder_lock, is_lock_file
 
 GENERATOR_VERSION = 2
 """Bumped whenever the generator's output changes; part of the cache folder name. Version 2: infrared
@@ -703,6 +704,7 @@ def generate(layout: Literal["sysu", "regdb"], out: str | Path, identities: int 
     Raises:
         ValueError: for an unknown layout, too few identities, an ``ir_correlation`` outside [0, 1], or a
             non-empty ``out``.
+        FolderInUseError: another process is generating into ``out`` (see :mod:`vireid_lib.locks`).
     """
     if layout not in _LAYOUT_CODE:
         raise ValueError(f"unknown layout {layout!r}; choose 'sysu' or 'regdb'")
@@ -715,9 +717,20 @@ def generate(layout: Literal["sysu", "regdb"], out: str | Path, identities: int 
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"output {out} is a file, not a folder; give a new folder (created if missing)")
-    if out.exists() and any(out.iterdir()):
+    _check_empty(out)
+    # One writer per folder: a second generator into the same folder is refused while this one runs.
+    with folder_lock(out, f"generating the synthetic {layout} dataset, seed {seed}, {n} identities"):
+        _check_empty(out)
+        return _generate(layout, out, n, seed, workers, smoke, ir_correlation)
+
+
+def _check_empty(out: Path) -> None:
+    if out.exists() and any(not is_lock_file(p.name) for p in out.iterdir()):
         raise ValueError(f"output folder {out} is not empty; choose a new folder or delete it first")
-    out.mkdir(parents=True, exist_ok=True)
+
+
+def _generate(layout: str, out: Path, n: int, seed: int, workers: int | None, smoke: bool,
+              ir_correlation: float) -> dict[str, Any]:
     workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
     t0 = time.perf_counter()
     people = make_identities(n, seed, ir_correlation)

@@ -37,7 +37,8 @@ class SYSUMM01:
 
     Training identities are ``exp/train_id.txt`` plus ``exp/val_id.txt`` relabelled 0..N-1 in sorted pid
     order, as in the reference code (Ye et al., AGW / CAJ). A training identity without visible or without
-    infrared images is skipped with a warning (see :func:`~vireid_lib.data.common.relabel_training`).
+    infrared images, or without any image folder, is skipped with a warning that names it (see
+    :func:`~vireid_lib.data.common.relabel_training`).
 
     Args:
         root: the ``SYSU-MM01`` folder.
@@ -61,7 +62,9 @@ class SYSUMM01:
                              f"split (train_id.txt/val_id.txt); the splits must be disjoint")
         records = [r for pid in self.train_ids for cam in VISIBLE_CAMS + INFRARED_CAMS
                    for r in self._images(pid, cam)]
-        self.train: list[Record] = relabel_training(records, "SYSU-MM01")
+        self.train: list[Record] = relabel_training(
+            records, "SYSU-MM01", listed=self.train_ids,
+            where="listed in exp/train_id.txt or val_id.txt without any image (no folder cam1..cam6/<pid:04d>/)")
         """Training records (train + val ids), pids relabelled 0..N-1; visible and infrared together."""
         self._check_test_images()
 

@@ -282,12 +282,24 @@ def aggregate_trials(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def save_results(results: Mapping[str, Any], path: str | Path, cfg: Config | None = None) -> Path:
-    """Write results and the config that produced them as one JSON file, atomically.
+def save_results(results: Mapping[str, Any], path: str | Path, cfg: Config | None = None, *,
+                 data: Mapping[str, Any] | None = None, checkpoint: Mapping[str, Any] | None = None) -> Path:
+    """Write results with what produced them as one JSON file, atomically: ``{"results", "config", "data",
+    "checkpoint"}``.
 
     ``results_path(checkpoint)`` gives the conventional place next to a checkpoint.
+
+    Args:
+        results: the protocol result.
+        path: the JSON file.
+        cfg: the configuration evaluated (with the data settings used).
+        data: what data it was evaluated on (:func:`vireid_lib.provenance.describe_data`: synthetic or real, size,
+            seed).
+        checkpoint: which weights (:func:`vireid_lib.provenance.checkpoint_info`: path, epoch, step, SHA-256).
     """
-    payload = {"results": results, "config": cfg.to_dict() if cfg is not None else None}
+    payload = {"results": results, "config": cfg.to_dict() if cfg is not None else None,
+               "data": dict(data) if data is not None else None,
+               "checkpoint": dict(checkpoint) if checkpoint is not None else None}
     return atomic_write_json(path, payload)
 
 

@@ -1,0 +1,133 @@
+"""What produced a number: the data (real, or plainly synthetic with its size and seed), the exact weights
+(checkpoint epoch, step and a SHA-256 of the weights) and whether a saved result still answers for a config.
+
+Every results file (``vireid train``, ``evaluate``, ``reproduce``, ``demo``, ``ablate``) records
+:func:`describe_data` and :func:`checkpoint_info`; every printed table of ``train``, ``evaluate`` and
+``reproduce`` starts with :func:`data_label`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vireid_lib.config import Config
+
+REUSE_IGNORES = frozenset({"name", "data.num_workers", "data.cache", "train.device"})
+"""Config keys that may differ between a saved result and the run asking for it (they change neither the
+weights nor the numbers); any other difference means the result is not of that configuration."""
+
+_DATASET_NAMES = {"sysu": "SYSU-MM01", "regdb": "RegDB"}
+
+
+def resolve_data_root(cfg: Config, smoke: bool = False) -> Config:
+    """Where the command line's data come from, as in the notebooks: ``data.root`` (``--root``) when set;
+    else ``$VIREID_DATA/<the dataset's folder>`` when ``VIREID_DATA`` is set, except with ``smoke``, which
+    always means the tiny synthetic set; else the synthetic dataset, at its tiny size with ``smoke``
+    (``data.synthetic_smoke``, so the saved config records it).
+
+    Raises:
+        FileNotFoundError: ``VIREID_DATA`` names a folder that does not exist.
+    """
+    from vireid_lib.data import data_root_from_env
+
+    if cfg.data.root is not None:
+        return cfg
+    root = None if smoke else data_root_from_env(cfg.data.dataset)
+    if root is not None:
+        return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, root=root))
+    if smoke:
+        return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, synthetic_smoke=True))
+    return cfg
+
+
+def describe_data(reader: Any) -> dict[str, Any]:
+    """What data a reader (``SYSUMM01`` or ``RegDB``) reads, for results files and table captions.
+
+    A folder written by the synthetic generator (``vireid synth`` or the cache; it holds
+    ``synthetic_stats.json``) is reported as synthetic with its size and seed, wherever it lies.
+
+    Returns:
+        ``{"dataset", "root", "synthetic": False}`` for real data; for synthetic data also ``"identities"``,
+        ``"seed"``, ``"smoke"``, ``"ir_correlation"`` and ``"generator_version"``; RegDB adds ``"trial"``.
+    """
+    from vireid_lib.data.synthetic import STATS_FILE
+
+    trial = getattr(reader, "trial", None)
+    out: dict[str, Any] = {"dataset": "sysu" if trial is None else "regdb", "root": str(reader.root),
+                           "synthetic": False}
+    if trial is not None:
+        out["trial"] = trial
+    stats_path = Path(reader.root) / STATS_FILE
+    if stats_path.is_file():
+        try:
+            stats = json.loads(stats_path.read_text())
+        except ValueError:
+            stats = {}
+        out.update(synthetic=True, identities=stats.get("identities"), seed=stats.get("seed"),
+                   smoke=bool(stats.get("smoke", False)), ir_correlation=stats.get("ir_correlation"),
+                   generator_version=stats.get("generator_version"))
+    return out
+
+
+def data_label(data: dict[str, Any]) -> str:
+    """One line saying what data a result is on (:func:`describe_data`): plainly synthetic with its size and
+    seed, or the real dataset's folder."""
+    name = _DATASET_NAMES[data["dataset"]]
+    trial = f", trial {data['trial']}" if data.get("trial") is not None else ""
+    if not data.get("synthetic"):
+        return f"data: {name} at {data['root']}{trial}"
+    size = f"{data.get('identities')} identities" + (", the tiny smoke size" if data.get("smoke") else "")
+    return (f"data: SYNTHETIC {name} layout ({size}, seed {data.get('seed')}{trial}, generator "
+            f"v{data.get('generator_version')}), not the real {name}; the paper's rows are on the real data")
+
+
+def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
+    """A SHA-256 of a model's weights: every tensor's name, dtype, shape and bytes in sorted name order.
+    Equal weights give equal hashes on any device; it names exactly which weights a result is of."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def checkpoint_info(path: str | Path) -> dict[str, Any]:
+    """What a results file records of the checkpoint it evaluated: ``{"path", "epoch", "step",
+    "weights_sha256"}`` (the hash is read from the checkpoint, or computed for one written before it held it).
+    """
+    # training imports this module (for weights_sha256): a top-level import would be circular
+    from vireid_lib.training import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    return {"path": str(Path(path).resolve()), "epoch": ckpt["epoch"], "step": ckpt["step"],
+            "weights_sha256": ckpt.get("weights_sha256") or weights_sha256(ckpt["model"])}
+
+
+def stale_reason(results_file: str | Path, cfg: Config, checkpoint: str | Path | None = None) -> str | None:
+    """Why a saved results file does not answer for ``cfg`` (and the checkpoint beside it), or ``None`` when
+    it does: its config must match except for :data:`REUSE_IGNORES`, and the SHA-256 of the weights it
+    records must be that of ``checkpoint`` (when the checkpoint exists)."""
+    from vireid_lib.training import config_diff   # circular at the top, as above
+
+    try:
+        payload = json.loads(Path(results_file).read_text())
+        done = Config.from_dict(payload["config"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return f"its results file is unreadable ({type(e).__name__}: {e})"
+    diff = [k for k in config_diff(done, cfg) if k not in REUSE_IGNORES]
+    if diff:
+        return f"its results are of another configuration (differing keys: {', '.join(diff)})"
+    if checkpoint is not None and Path(checkpoint).is_file():
+        recorded = payload.get("checkpoint") or {}
+        current = checkpoint_info(checkpoint)
+        if recorded.get("weights_sha256") != current["weights_sha256"]:
+            was = f"epoch {recorded['epoch']}" if "epoch" in recorded else "unrecorded weights"
+            return f"its results are of {was}, not of the weights now in {checkpoint} (epoch {current['epoch']})"
+    return None
