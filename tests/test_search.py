@@ -176,7 +176,7 @@ def test_clear_errors(run, tmp_path, capsys):
     wrong = tmp_path / "wrong.pt"
     torch.save(state, wrong)
     assert main(["search", str(wrong), "--query", q, "--gallery", str(root / "gallery"), "--no-cache"]) == 2
-    assert "do not fit the network its config describes" in capsys.readouterr().err
+    assert "its weights do not match" in capsys.readouterr().err
     # an input size the network cannot take (two parts need a final map at least 2 rows high)
     state["config"] = Config(name=cfg.name, data=DataConfig(dataset="regdb", height=16, width=16), model=cfg.model,
                              loss=cfg.loss, train=cfg.train, eval=cfg.eval).to_json()

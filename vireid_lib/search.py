@@ -150,12 +150,7 @@ def load_search_model(checkpoint: str | Path) -> tuple[nn.Module, Config]:
     """
     from vireid_lib.training import load_model
 
-    try:
-        model, cfg = load_model(checkpoint)
-    except RuntimeError as e:  # load_state_dict: missing, unexpected or mis-shaped weights
-        first = str(e).strip().splitlines()[0]
-        raise ValueError(f"{checkpoint}: its weights do not fit the network its config describes ({first}); "
-                         "was it written by another version of vireid, or edited?") from None
+    model, cfg = load_model(checkpoint)   # weights that do not fit their config: one ValueError naming them
     h, w = cfg.data.height, cfg.data.width
     try:
         with torch.inference_mode():
