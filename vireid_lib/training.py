@@ -51,6 +51,7 @@ from vireid_lib.config import Config, TrainConfig
 from vireid_lib.io import atomic_write, atomic_write_text, remove_stale_temps
 from vireid_lib.locks import folder_lock
 from vireid_lib.losses import Objective
+from vireid_lib.models.build import state_dict_mismatch
 from vireid_lib.provenance import weights_sha256
 from vireid_lib.tensorboard_log import TensorBoardLog
 
@@ -260,10 +261,7 @@ def load_weights(model: nn.Module, state: dict[str, Any], path: str | Path) -> N
     Raises:
         ValueError: naming the checkpoint and the first missing, unexpected and mis-shaped keys.
     """
-    own = model.state_dict()
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    shapes = sorted(k for k in set(own) & set(state)
-                    if not isinstance(state[k], torch.Tensor) or state[k].shape != own[k].shape)
+    missing, unexpected, shapes = state_dict_mismatch(model.state_dict(), state)
     if missing or unexpected or shapes:
         raise ValueError(f"{path}: its weights do not match the model its stored config describes (missing "
                          f"{missing[:3]}, unexpected {unexpected[:3]}, wrong shapes {shapes[:3]}; "

@@ -6,7 +6,7 @@ import os
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torchvision
@@ -191,14 +191,21 @@ def load_resnet_state_dict(resnet: torchvision.models.ResNet, path: str | Path, 
     _load_checked(resnet, state, f"model.pretrained={str(path)!r}", arch)
 
 
+def state_dict_mismatch(own: dict[str, Any], state: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """The sorted keys of ``state`` that do not fit a network whose state dict is ``own``: missing, unexpected,
+    and present with another shape (or not a tensor)."""
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    shapes = sorted(k for k in set(own) & set(state)
+                    if not isinstance(state[k], torch.Tensor) or state[k].shape != own[k].shape)
+    return missing, unexpected, shapes
+
+
 def _load_checked(resnet: torchvision.models.ResNet, state: object, source: str, arch: str) -> None:
     if not isinstance(state, dict):
         raise ValueError(f"{source} holds a {type(state).__name__}, not a ResNet state dict")
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     own = {k: v for k, v in resnet.state_dict().items() if not k.startswith("fc.")}
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    shapes = sorted(k for k in set(own) & set(state)
-                    if not isinstance(state[k], torch.Tensor) or state[k].shape != own[k].shape)
+    missing, unexpected, shapes = state_dict_mismatch(own, state)
     if missing or unexpected or shapes:
         raise ValueError(f"{source} does not match torchvision's {arch}: missing keys {missing[:5]}, "
                          f"unexpected keys {unexpected[:5]}, wrong shapes {shapes[:5]} (first five of "
