@@ -134,16 +134,26 @@ class LossConfig:
     """The objective of eqs. (9)-(16).
 
     Attributes:
-        triplet: ``"batch_hard"`` (eq. 10 as SPEC 7.7 decides) or ``"weighted"`` (CAJ's weighted-
-            regularised triplet).
+        triplet: ``"batch_hard"`` (eq. 10 as SPEC 7.7 decides), ``"weighted"`` (CAJ's weighted-
+            regularised triplet, its default ``agw`` method) or ``"adp"`` (CAJ's ``TripletLoss_ADP``, its
+            published recipe ``--method adp --square 1``).
+        adp_alpha: softmax sharpness of the ADP triplet (CAJ: 1).
+        adp_gamma: gap scale of the ADP triplet (CAJ: 1).
+        adp_square: square the ADP triplet's gap (CAJ's ``--square 1``).
         margin: rho of eq. (10).
         center_margin: rho of eq. (11).
-        center_reduction: how eqs. (12) and (13) reduce over feature dimensions: ``"sum"`` (the squared
-            Euclidean distance, as written) or ``"mean"`` (divided by the feature size: the element-wise mean
-            squared error, which keeps the terms O(1) for networks trained from scratch).
+        center_reduction: how eq. (12), and eq. (13) unless ``mse_reduction`` says otherwise, reduce over
+            feature dimensions: ``"sum"`` (the squared Euclidean distance, as written) or ``"mean"``
+            (divided by the feature size: the element-wise mean squared error, which keeps the terms O(1)
+            for networks trained from scratch).
+        mse_reduction: how eq. (13) reduces over the pooled dimensions: ``"same"`` (as
+            ``center_reduction``), ``"sum"`` or ``"mean"`` (the paper calls it mean squared error).
         center_triplet_reduction: how eq. (11) reduces its hinges over identities and its three terms:
             ``"sum"`` (as written) or ``"mean"`` (HcTri's ``MarginRankingLoss`` mean; independent of the
             number of identities per batch).
+        center_negatives: the negatives ``c^n`` of eq. (11): ``"all"`` (other identities' centres in
+            every modality, HcTri's code) or ``"other_modality"`` (other identities' centres in the
+            modalities other than the anchor's, the paper's text "centres of the other modalities").
         label_smoothing: epsilon of the identity loss (eq. 9; paper: 0).
         alpha: weight of the local objective (eq. 16).
         lambda_id: l1 of eq. (15).
@@ -151,11 +161,16 @@ class LossConfig:
         lambda_hc: l3 of eq. (15).
     """
 
-    triplet: Literal["batch_hard", "weighted"] = "batch_hard"
+    triplet: Literal["batch_hard", "weighted", "adp"] = "batch_hard"
     margin: float = 0.3
     center_margin: float = 0.3
     center_reduction: Literal["sum", "mean"] = "sum"
     center_triplet_reduction: Literal["sum", "mean"] = "sum"
+    mse_reduction: Literal["same", "sum", "mean"] = "same"
+    center_negatives: Literal["all", "other_modality"] = "all"
+    adp_alpha: float = 1.0
+    adp_gamma: float = 1.0
+    adp_square: bool = True
     label_smoothing: float = 0.0
     alpha: float = 1.0
     lambda_id: float = 0.5
