@@ -28,12 +28,15 @@ def _config(args: argparse.Namespace):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from vireid_lib.config import apply_overrides
     from vireid_lib.data import open_dataset
     from vireid_lib.evaluation.protocols import results_path, save_results
     from vireid_lib.reproduce import evaluate_model, format_tables
     from vireid_lib.training import fit, runs_dir
 
     cfg = _config(args)
+    if args.audit_steps is not None:
+        cfg = apply_overrides(cfg, [f"train.audit_every={args.audit_steps}"])
     out = Path(args.out) if args.out else runs_dir() / cfg.name
     reader = open_dataset(cfg.data, smoke=args.smoke)
     result = fit(cfg, out, resume=not args.no_resume, progress=not args.quiet, smoke=args.smoke, reader=reader)
@@ -51,6 +54,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     path = save_results(final, results_path(result.last), cfg)
     print(format_tables({cfg.name: final}))
     print(f"checkpoint: {result.last}\nresults: {path}")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from vireid_lib.audit import run_check
+
+    monitor = run_check(_config(args), steps=args.steps, every=args.audit_every, init=args.init, smoke=args.smoke)
+    warned = sum(len(r["warnings"]) for r in monitor.records)
+    print(f"{len(monitor.records)} audits, {warned} warnings")
     return 0
 
 
@@ -162,8 +174,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-resume", action="store_true",
                    help="start afresh even if the run folder holds a checkpoint (default: resume)")
     p.add_argument("--no-eval", action="store_true", help="skip the final full-protocol evaluation")
+    p.add_argument("--audit-steps", type=int, metavar="N",
+                   help="log the loss audit at step 0 and every N steps (train.audit_every; docs/REPRODUCE.md)")
     _add_common(p)
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "check", help="train a few steps and print the loss audit (each term's share of the backbone gradient)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train a few steps of a preset or config at the first epoch's learning rate and print, at step 0 "
+                    "and every --audit-every steps, each loss term's value and its share of the gradient norm on "
+                    "the shared backbone, with a warning when one term dominates or grows without bound. Writes "
+                    "nothing. See docs/REPRODUCE.md (loss scales).",
+        epilog="examples:\n"
+               "  vireid check --preset paper-sysu --root /data/SYSU-MM01 --steps 20 --audit-every 5\n"
+               "  vireid check --preset paper-regdb --set model.pretrained=null --steps 3   # synthetic data\n"
+               "  vireid check --preset paper-sysu --set model.pretrained=null --init runs/synth/last.pt")
+    p.add_argument("--preset", default="paper-sysu", choices=["cpu-demo", "paper-sysu", "paper-regdb", "ablation"],
+                   help="starting configuration (default: paper-sysu)")
+    p.add_argument("--config", help="a config.json to start from instead of a preset")
+    p.add_argument("--root", help="dataset folder (.../SYSU-MM01 or .../RegDB); default: synthetic data")
+    p.add_argument("--steps", type=int, default=3, help="optimiser steps to take (default: 3)")
+    p.add_argument("--audit-every", type=int, default=1, help="audit every this many steps (default: 1)")
+    p.add_argument("--init", help="a vireid checkpoint whose backbone (stems, layer2-4) replaces the initial one")
+    _add_common(p)
+    p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint with the full test protocol",
                        description="SYSU-MM01: all- and indoor-search over the gallery draws; RegDB: both "

@@ -81,6 +81,9 @@ class ModelConfig:
         local_branch: train the PCB local branch (SPEC 2.5 / 7.6).
         local_dim: embedding size of each stripe in the local branch.
         gem_p: GeM pooling exponent for both branches (SPEC 7.5: 3).
+        attention_init: ``"default"`` (PyTorch's initialisation: MCA adds a non-zero term and PCA per-stripe
+            constants from step 0) or ``"identity"`` (the last layer of each attention term zeroed, so MCA and
+            PCA start as the identity, as CAJ's non-local blocks and CCNet's scale do).
     """
 
     arch: Literal["resnet10", "resnet18", "resnet34", "resnet50"] = "resnet50"
@@ -100,6 +103,7 @@ class ModelConfig:
     local_branch: bool = True
     local_dim: int = 256
     gem_p: float = 3.0
+    attention_init: Literal["default", "identity"] = "default"
 
 
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -197,6 +201,8 @@ class TrainConfig:
         epochs: number of epochs (paper: 100).
         lr: base learning rate of the heads (paper: 0.1); the backbone uses ``lr * backbone_lr_mult``.
         backbone_lr_mult: learning-rate multiplier of the pretrained backbone (SPEC 7.8: 0.1).
+        attention_lr_mult: learning-rate multiplier of MCA and PCA in a group of their own; ``None`` keeps them
+            with the heads at ``lr`` (CAJ trains its non-local blocks with the backbone, at 0.1).
         momentum: SGD momentum (AdamW: beta1).
         nesterov: Nesterov momentum.
         weight_decay: L2 weight decay (AdamW: decoupled weight decay).
@@ -212,6 +218,8 @@ class TrainConfig:
         channels_last: use the channels_last memory format (CUDA only).
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
         max_steps_per_epoch: cap on iterations per epoch (``None``: N_visible / (P x K), SPEC 7.8).
+        audit_every: log the loss audit (each term's value and share of the backbone gradient,
+            ``vireid_lib.audit``) at step 0 and every this many steps; 0: never. Single-process runs only.
     """
 
     optimizer: Literal["sgd", "adamw"] = "sgd"
@@ -219,6 +227,7 @@ class TrainConfig:
     epochs: int = 100
     lr: float = 0.1
     backbone_lr_mult: float = 0.1
+    attention_lr_mult: float | None = None
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4
@@ -233,6 +242,7 @@ class TrainConfig:
     channels_last: bool = False
     device: str = "auto"
     max_steps_per_epoch: int | None = None
+    audit_every: int = 0
 
 
 @dataclass(frozen=True)
