@@ -258,6 +258,10 @@ class EvalConfig:
         batch_size: images per extraction batch.
         sysu_trials: number of SYSU-MM01 gallery trials (protocol: 10).
         sysu_shots: gallery images per identity and camera (1: single-shot, 10: multi-shot).
+        sysu_gallery: which SYSU-MM01 gallery draws: ``"official"`` (the dataset's fixed permutations,
+            ``exp/rand_perm_cam.mat``; MPANet, SAAI, IDKL, MCJA), ``"reference"`` (AGW/CAJ's
+            ``random.seed(trial)`` draw) or ``"auto"`` (official when the file is present, else reference).
+            The two give different galleries: numbers from one are not comparable with the other's.
     """
 
     branch: Literal["global", "local", "both"] = "global"
@@ -268,6 +272,7 @@ class EvalConfig:
     batch_size: int = 64
     sysu_trials: int = 10
     sysu_shots: int = 1
+    sysu_gallery: Literal["auto", "official", "reference"] = "auto"
 
 
 @dataclass(frozen=True)
