@@ -30,8 +30,9 @@ def _config(args: argparse.Namespace):
 def _cmd_train(args: argparse.Namespace) -> int:
     from vireid_lib.config import apply_overrides
     from vireid_lib.data import open_dataset
-    from vireid_lib.evaluation.protocols import results_path, save_results
-    from vireid_lib.reproduce import evaluate_model, format_tables
+    from vireid_lib.evaluation.protocols import results_path
+    from vireid_lib.reproduce import format_tables
+    from vireid_lib.selection import evaluate_last_and_best, selection_metric
     from vireid_lib.training import fit, runs_dir
 
     cfg = _config(args)
@@ -41,8 +42,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     reader = open_dataset(cfg.data, smoke=args.smoke)
     result = fit(cfg, out, resume=not args.no_resume, progress=not args.quiet, smoke=args.smoke, reader=reader)
     if result.best is not None:
-        print(f"best trial-0 mAP {100 * result.best_map:.2f}% -> {result.best} "
-              "(selected on the test identities, so optimistic; the table below is the final model)")
+        print(f"best trial-0 {selection_metric(cfg.train.select)} {100 * result.best_map:.2f}% -> {result.best} "
+              f"(chosen on the test identities, so optimistic; train.select={cfg.train.select})")
     if args.no_eval:
         print(f"checkpoint: {result.last}")
         return 0
@@ -50,10 +51,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
         return 0
-    final = evaluate_model(result.model, cfg, reader, progress=not args.quiet)
-    path = save_results(final, results_path(result.last), cfg)
-    print(format_tables({cfg.name: final}))
-    print(f"checkpoint: {result.last}\nresults: {path}")
+    models = evaluate_last_and_best(result, cfg, reader, progress=not args.quiet)
+    rows = {f"{cfg.name}, {models['labels'][k]}": models[k] for k in ("last", "best") if models[k] is not None}
+    print(format_tables(rows))
+    print(f"checkpoint: {result.last}\nresults: {results_path(result.last)}")
+    if models["best"] is not None:
+        print(f"best checkpoint: {result.best}\nresults: {results_path(result.best)}")
     return 0
 
 

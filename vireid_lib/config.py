@@ -218,6 +218,9 @@ class TrainConfig:
         channels_last: use the channels_last memory format (CUDA only).
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
         max_steps_per_epoch: cap on iterations per epoch (``None``: N_visible / (P x K), SPEC 7.8).
+        select: which checkpoint a run reports as its model: ``"last"`` (the final epoch; unbiased),
+            ``"best-rank1"`` (CAJ's: the best Rank-1 of the periodic trial-0 evaluation) or ``"best-map"``.
+            ``best.pt`` keeps the best by that metric (mAP for ``"last"``); ``vireid train`` reports both, labelled.
         audit_every: log the loss audit (each term's value and share of the backbone gradient,
             ``vireid_lib.audit``) at step 0 and every this many steps; 0: never. Single-process runs only.
     """
@@ -242,6 +245,7 @@ class TrainConfig:
     channels_last: bool = False
     device: str = "auto"
     max_steps_per_epoch: int | None = None
+    select: Literal["last", "best-rank1", "best-map"] = "last"
     audit_every: int = 0
 
 

@@ -38,6 +38,7 @@ from vireid_lib import EXCHANGED, INFRARED, VISIBLE, __version__
 from vireid_lib.config import Config, TrainConfig
 from vireid_lib.io import atomic_write, atomic_write_text
 from vireid_lib.losses import Objective
+from vireid_lib.selection import selection_metric
 
 CHECKPOINT_FORMAT = "vireid-checkpoint-v1"
 
@@ -333,8 +334,9 @@ class FitResult(NamedTuple):
     Attributes:
         out_dir: the run folder.
         last: the checkpoint of the final epoch.
-        best: the checkpoint with the best trial-0 mAP, ``None`` when no evaluation ran.
-        best_map: that mAP (fraction), ``None`` when no evaluation ran.
+        best: the checkpoint with the best trial-0 value of ``train.select``'s metric (mAP, or Rank-1 for
+            ``best-rank1``), ``None`` when no evaluation ran.
+        best_map: that value (fraction; named for the default metric), ``None`` when no evaluation ran.
         epochs: epochs completed (including those of a resumed run).
         steps: optimiser steps completed.
         seconds: wall time of this call.
@@ -583,6 +585,7 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     tc = cfg.train
+    selection_metric(tc.select)  # an unknown policy fails before any training
     rank, world, local_rank, owns_group = _init_distributed(tc)
     try:
         device = resolve_device(tc, local_rank)
@@ -669,8 +672,9 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
                             log_file.write(json.dumps({"event": "eval", "epoch": done, "step": step,
                                                        **metrics}) + "\n")
                             log_file.flush()
-                            if "mAP" in metrics and (best_map is None or metrics["mAP"] > best_map):
-                                best_map, best_epoch = float(metrics["mAP"]), done
+                            key = selection_metric(tc.select)
+                            if key in metrics and (best_map is None or metrics[key] > best_map):
+                                best_map, best_epoch = float(metrics[key]), done
                     if world > 1:
                         dist.barrier()
                 rng = _gather_rng(world)
