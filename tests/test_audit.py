@@ -141,3 +141,16 @@ def test_check_command_prints_the_audits(capsys):
     assert "loss audit at step 0" in out and "loss audit at step 1" in out
     assert "2 audits" in out
     assert main(["check", "--smoke", "--steps", "0"]) == 2
+
+
+def test_check_has_help_and_train_takes_audit_steps(tmp_path, capsys):
+    from test_cli import TINY
+
+    with pytest.raises(SystemExit) as e:
+        main(["check", "--help"])
+    assert e.value.code == 0 and "usage: vireid check" in capsys.readouterr().out
+    out = tmp_path / "run"
+    assert main(["train", "--smoke", "--quiet", "--out", str(out), "--no-eval", "--audit-steps", "1", *TINY]) == 0
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if r["event"] == "audit"] == [0]
+    assert json.loads((out / "config.json").read_text())["train"]["audit_every"] == 1

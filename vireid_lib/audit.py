@@ -203,3 +203,17 @@ def fit_auditor(cfg: Config, model: nn.Module, log: Any, echo: Any) -> Any:
 
     return audit
 
+
+
+def parse_audit(text: str) -> list[dict[str, Any]]:
+    """The audits printed by :func:`format_audit` in ``text`` (e.g. a saved ``vireid check`` output):
+    ``[{"step": int, "terms": {name: {"value", "weight", "grad_norm", "share"}}}]``, shares as fractions."""
+    audits: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        if line.startswith("loss audit at step "):
+            audits.append({"step": int(line.split()[4]), "terms": {}})
+        elif audits and line.startswith("  ") and line.rstrip().endswith("%"):
+            name, value, weight, _, norm, share = line.split()
+            audits[-1]["terms"][name] = {"value": float(value), "weight": float(weight), "grad_norm": float(norm),
+                                         "share": float(share.rstrip("%")) / 100}
+    return audits
