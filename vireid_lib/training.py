@@ -641,6 +641,8 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
             from vireid_lib.audit import fit_auditor  # here, not at the top: audit imports this module
 
             auditor = fit_auditor(cfg, model, lambda r: log_file.write(json.dumps(r) + "\n"), tqdm.write)
+        elif tc.audit_every > 0 and rank == 0:
+            tqdm.write("train.audit_every is ignored with several processes: audit the first steps with vireid check")
         loader = make_train_loader(cfg, reader, epoch=start_epoch, rank=rank, world_size=world)
         epochs = tqdm(range(start_epoch, tc.epochs), desc="training", initial=start_epoch, total=tc.epochs,
                       disable=not progress or rank != 0, dynamic_ncols=True)
