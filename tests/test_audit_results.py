@@ -11,7 +11,7 @@ RESULTS = ROOT / "results" / "audit"
 DOC = ROOT / "docs" / "REPRODUCE.md"
 TERMS = ("id", "tri", "mse", "local_id", "center", "hc")
 START = {"random": "random weights", "trained": "synthetic-trained ResNet-50"}
-READING = {"sum": "sums (as written)", "mean": "means (presets)"}
+READING = {"sum": "sums (as written)", "mean": "means (presets)", "mean-identity": "means, attention_init=identity"}
 
 
 def audit_rows(path: Path) -> list[str]:
