@@ -47,7 +47,8 @@ def test_parts_and_options_grids():
     assert train_key(parts["P=3"]) == full_key
     options = _by_cell(plan("options", [0]))
     assert train_key(options["default"]) == full_key
-    changed = {n: (c.model.pca_mode, c.model.mca_scale, c.loss.triplet) for n, c in options.items()}
+    changed = {n: (c.model.pca_mode, c.model.mca_scale, c.loss.triplet) for n, c in options.items()
+               if n in ("default", "pca_mode=gate", "mca_scale=learnable", "triplet=weighted")}
     assert changed == {"default": ("add", "none", "batch_hard"), "pca_mode=gate": ("gate", "none", "batch_hard"),
                        "mca_scale=learnable": ("add", "learnable", "batch_hard"),
                        "triplet=weighted": ("add", "none", "weighted")}
@@ -286,3 +287,33 @@ def test_a_result_of_another_generator_version_is_refused(tmp_path):
     path.write_text(json.dumps({**record, "synthetic_generator_version": 1}))
     with pytest.raises(ValueError, match="generator version 1"):
         ablation.run_grid("parts", [0], out=tmp_path, work=tmp_path / "w", summary_only=True, echo=lambda line: None)
+
+
+def test_issue_11_options_are_cells_and_leave_earlier_keys_alone():
+    import dataclasses as dc
+
+    options = _by_cell(plan("options", [0]))
+    default = options["default"]
+    assert options["triplet=adp"].loss.triplet == "adp"
+    assert options["center_negatives=other_modality"].loss.center_negatives == "other_modality"
+    assert options["mse_reduction=mean"].loss.mse_reduction == "mean"
+    assert options["attention_init=identity"].model.attention_init == "identity"
+    assert options["attention_lr_mult=0.1"].train.attention_lr_mult == 0.1
+    for name, cfg in options.items():   # each cell changes exactly its own key(s) from the default
+        if name != "default":
+            assert train_key(cfg) != train_key(default), name
+    # the fields added by issue 11, at their neutral values, do not enter the training key: the key equals
+    # the hash of the config as it was before they existed
+    from vireid_lib.ablation import NEUTRAL_DEFAULTS, _hash
+    from vireid_lib.data.synthetic import GENERATOR_VERSION
+
+    d = default.to_dict()
+    for section, key in NEUTRAL_DEFAULTS:
+        d[section].pop(key)
+    d.pop("name")
+    d.pop("eval")
+    for section, key in (("data", "num_workers"), ("data", "cache"), ("train", "device")):
+        d[section].pop(key)
+    d["synthetic_generator_version"] = GENERATOR_VERSION
+    assert train_key(default) == _hash(d)
+    assert train_key(dc.replace(default, train=dc.replace(default.train, select="best-rank1"))) != train_key(default)

@@ -81,3 +81,14 @@ def test_from_json_rejects_unknown_keys_and_bad_json(tmp_path):
 def test_configs_are_immutable():
     with pytest.raises(dataclasses.FrozenInstanceError):
         preset("paper-sysu").train.epochs = 3
+
+
+def test_default_config_is_named_for_what_it_is():
+    """Config() is not the paper-sysu preset (random weights, the literal reductions) and does not carry a
+    preset's name."""
+    from vireid_lib.config import PRESETS
+
+    default, paper = Config(), preset("paper-sysu")
+    assert default.name == "default" and default.name not in PRESETS
+    assert default.model.pretrained is None and paper.model.pretrained == "imagenet"
+    assert default != dataclasses.replace(paper, name="default")

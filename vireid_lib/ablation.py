@@ -75,12 +75,35 @@ GRIDS: dict[str, tuple[Cell, ...]] = {
     "parts": tuple(Cell(f"P={p}", (f"model.parts={p}",)) for p in (1, 2, 3, 6)),
     "options": (Cell("default", ()), Cell("pca_mode=gate", ("model.pca_mode=gate",)),
                 Cell("mca_scale=learnable", ("model.mca_scale=learnable",)),
-                Cell("triplet=weighted", ("loss.triplet=weighted",))),
+                Cell("triplet=weighted", ("loss.triplet=weighted",)),
+                Cell("triplet=adp", ("loss.triplet=adp",)),
+                Cell("center_negatives=other_modality", ("loss.center_negatives=other_modality",)),
+                Cell("mse_reduction=mean", ("loss.mse_reduction=mean",)),
+                Cell("attention_init=identity", ("model.attention_init=identity",)),
+                Cell("attention_lr_mult=0.1", ("train.attention_lr_mult=0.1",))),
 }
 """The grids. table3: the variants of the paper's Table 3. table4: the test feature from the global branch,
 the local branch or both (the full model). parts: the stripe count P of Figure 4 (PCA and the local branch
 together). options: each decision of SPEC section 7 that has an option, changed one at a time from the
-default (PCA add vs gate, MCA scale none vs learnable, batch-hard vs weighted triplet)."""
+default (PCA add vs gate, MCA scale none vs learnable, batch-hard vs weighted or ADP triplet, eq. (11)'s negatives,
+eq. (13)'s reduction, MCA/PCA's identity start and their learning-rate group; docs/REPRODUCE.md lists them)."""
+
+NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
+    ("loss", "mse_reduction"): "same", ("loss", "center_negatives"): "all", ("loss", "adp_alpha"): 1.0,
+    ("loss", "adp_gamma"): 1.0, ("loss", "adp_square"): True, ("model", "attention_init"): "default",
+    ("train", "attention_lr_mult"): None, ("train", "select"): "last", ("train", "audit_every"): 0,
+    ("eval", "sysu_gallery"): "auto",
+}
+"""Config fields added after results were committed (issue 11), at the values that compute what the code
+computed before they existed: left out of the hashes while they hold them, so earlier training folders and
+evaluation caches keep their keys."""
+
+
+def _drop_neutral(d: dict[str, Any]) -> dict[str, Any]:
+    for (section, key), value in NEUTRAL_DEFAULTS.items():
+        if section in d and key in d[section] and d[section][key] == value:
+            d[section].pop(key)
+    return d
 
 PAPER_TABLE3_DELTAS: dict[str, dict[str, float]] = {
     "base+p+mca": {"base": 2.77, "base+p": 1.02},
@@ -149,7 +172,7 @@ def _hash(obj: Any) -> str:
 def train_key(cfg: Config) -> str:
     """A hash of everything that changes what training computes: the config without its name, its
     ``eval`` section and the settings that only change speed or logging (workers, cache, device, tensorboard)."""
-    d = cfg.to_dict()
+    d = _drop_neutral(cfg.to_dict())
     d.pop("name")
     d.pop("eval")
     for section, key in (("data", "num_workers"), ("data", "cache"), ("train", "device"), ("train", "tensorboard")):
@@ -243,7 +266,7 @@ def run_group(runs: Sequence[Run], out: str | Path, work: str | Path, *, smoke: 
     data, checkpoint = describe_data(reader), checkpoint_info(fitted.last)
     records = []
     for run in runs:
-        cache = folder / f"eval-{_hash(dataclasses.asdict(run.cfg.eval))}.json"
+        cache = folder / f"eval-{_hash(_drop_neutral({'eval': dataclasses.asdict(run.cfg.eval)})['eval'])}.json"
         if cache.is_file():
             evaluation, eval_reused = json.loads(cache.read_text()), True
         else:

@@ -35,17 +35,21 @@ def _rank0() -> bool:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from vireid_lib.config import apply_overrides
     from vireid_lib.data import open_dataset
-    from vireid_lib.evaluation.protocols import results_path, save_results
+    from vireid_lib.evaluation.protocols import results_path
     from vireid_lib.locks import folder_lock
-    from vireid_lib.provenance import checkpoint_info, data_label, describe_data
     from vireid_lib.model_card import write_model_card
-    from vireid_lib.reproduce import evaluate_model, format_tables
+    from vireid_lib.provenance import data_label, describe_data
+    from vireid_lib.reproduce import format_tables
+    from vireid_lib.selection import evaluate_last_and_best, selection_metric
     from vireid_lib.training import check_epochs, fit, runs_dir
 
     if args.no_tensorboard:
         args.set = [*args.set, "train.tensorboard=false"]
     cfg = _config(args)
+    if args.audit_steps is not None:
+        cfg = apply_overrides(cfg, [f"train.audit_every={args.audit_steps}"])
     check_epochs(cfg.train)
     out = Path(args.out) if args.out else runs_dir() / cfg.name
     print(f"run folder: {out}")
@@ -57,8 +61,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     with folder_lock(out, f"vireid train ({cfg.name})", enabled=_rank0()):
         result = fit(cfg, out, resume=not args.no_resume, progress=not args.quiet, reader=reader)
         if result.best is not None:
-            print(f"best trial-0 mAP {100 * result.best_map:.2f}% -> {result.best} "
-                  "(selected on the test identities, so optimistic; the table below is the final model)")
+            print(f"best trial-0 {selection_metric(cfg.train.select)} {100 * result.best_map:.2f}% -> {result.best} "
+                  f"(chosen on the test identities, so optimistic; train.select={cfg.train.select})")
         if args.no_eval:
             print(f"checkpoint: {result.last} (epoch {result.epochs}, step {result.steps})")
             return 0
@@ -66,11 +70,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
         if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
             return 0
-        final = evaluate_model(result.model, cfg, reader, progress=not args.quiet)
-        path = save_results(final, results_path(result.last), cfg, data=data, checkpoint=checkpoint_info(result.last))
+        models = evaluate_last_and_best(result, cfg, reader, data=data, progress=not args.quiet)
         write_model_card(result.last)
-    print(format_tables({cfg.name: final}, data=data))
-    print(f"checkpoint: {result.last} (epoch {result.epochs}, step {result.steps})\nresults: {path}")
+    rows = {f"{cfg.name}, {models['labels'][k]}": models[k] for k in ("last", "best") if models[k] is not None}
+    print(format_tables(rows, data=data))
+    print(f"checkpoint: {result.last} (epoch {result.epochs}, step {result.steps})\nresults: {results_path(result.last)}")
+    if models["best"] is not None:
+        print(f"best checkpoint: {result.best}\nresults: {results_path(result.best)}")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from vireid_lib.audit import run_check
+
+    monitor = run_check(_config(args), steps=args.steps, every=args.audit_every, init=args.init, smoke=args.smoke)
+    warned = sum(len(r["warnings"]) for r in monitor.records)
+    print(f"{len(monitor.records)} audits, {warned} warnings")
     return 0
 
 
@@ -287,8 +302,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-tensorboard", action="store_true",
                    help="no TensorBoard event files in <run>/tensorboard (default: written when the tensorboard "
                         "package is installed; open with tensorboard --logdir <run>/tensorboard)")
+    p.add_argument("--audit-steps", type=int, metavar="N",
+                   help="log the loss audit at step 0 and every N steps (train.audit_every; docs/REPRODUCE.md)")
     _add_common(p)
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "check", help="train a few steps and print the loss audit (each term's share of the backbone gradient)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train a few steps of a preset or config at the first epoch's learning rate and print, at step 0 "
+                    "and every --audit-every steps, each loss term's value and its share of the gradient norm on "
+                    "the shared backbone, with a warning when one term dominates or grows without bound. Writes "
+                    "nothing. See docs/REPRODUCE.md (loss scales).",
+        epilog="examples:\n"
+               "  vireid check --preset paper-sysu --root /data/SYSU-MM01 --steps 20 --audit-every 5\n"
+               "  vireid check --preset paper-regdb --set model.pretrained=null --steps 3   # synthetic data\n"
+               "  vireid check --preset paper-sysu --set model.pretrained=null --init runs/synth/last.pt")
+    p.add_argument("--preset", default="paper-sysu", choices=["cpu-demo", "paper-sysu", "paper-regdb", "ablation"],
+                   help="starting configuration (default: paper-sysu)")
+    p.add_argument("--config", help="a config.json to start from instead of a preset")
+    p.add_argument("--root", help="dataset folder (.../SYSU-MM01 or .../RegDB); default: synthetic data")
+    p.add_argument("--steps", type=int, default=3, help="optimiser steps to take (default: 3)")
+    p.add_argument("--audit-every", type=int, default=1, help="audit every this many steps (default: 1)")
+    p.add_argument("--init", help="a vireid checkpoint whose backbone (stems, layer2-4) replaces the initial one")
+    _add_common(p)
+    p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint with the full test protocol",
                        description="SYSU-MM01: all- and indoor-search over the gallery draws; RegDB: both "

@@ -86,6 +86,9 @@ class ModelConfig:
         local_branch: train the PCB local branch (SPEC 2.5 / 7.6).
         local_dim: embedding size of each stripe in the local branch.
         gem_p: GeM pooling exponent for both branches (SPEC 7.5: 3).
+        attention_init: ``"default"`` (PyTorch's initialisation: MCA adds a non-zero term and PCA per-stripe
+            constants from step 0) or ``"identity"`` (the last layer of each attention term zeroed, so MCA and
+            PCA start as the identity, as CAJ's non-local blocks and CCNet's scale do).
     """
 
     arch: Literal["resnet10", "resnet18", "resnet34", "resnet50"] = "resnet50"
@@ -105,6 +108,7 @@ class ModelConfig:
     local_branch: bool = True
     local_dim: int = 256
     gem_p: float = 3.0
+    attention_init: Literal["default", "identity"] = "default"
 
 
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -139,16 +143,26 @@ class LossConfig:
     """The objective of eqs. (9)-(16).
 
     Attributes:
-        triplet: ``"batch_hard"`` (eq. 10 as SPEC 7.7 decides) or ``"weighted"`` (CAJ's weighted-
-            regularised triplet).
+        triplet: ``"batch_hard"`` (eq. 10 as SPEC 7.7 decides), ``"weighted"`` (CAJ's weighted-
+            regularised triplet, its default ``agw`` method) or ``"adp"`` (CAJ's ``TripletLoss_ADP``, its
+            published recipe ``--method adp --square 1``).
+        adp_alpha: softmax sharpness of the ADP triplet (CAJ: 1).
+        adp_gamma: gap scale of the ADP triplet (CAJ: 1).
+        adp_square: square the ADP triplet's gap (CAJ's ``--square 1``).
         margin: rho of eq. (10).
         center_margin: rho of eq. (11).
-        center_reduction: how eqs. (12) and (13) reduce over feature dimensions: ``"sum"`` (the squared
-            Euclidean distance, as written) or ``"mean"`` (divided by the feature size: the element-wise mean
-            squared error, which keeps the terms O(1) for networks trained from scratch).
+        center_reduction: how eq. (12), and eq. (13) unless ``mse_reduction`` says otherwise, reduce over
+            feature dimensions: ``"sum"`` (the squared Euclidean distance, as written) or ``"mean"``
+            (divided by the feature size: the element-wise mean squared error, which keeps the terms O(1)
+            for networks trained from scratch).
+        mse_reduction: how eq. (13) reduces over the pooled dimensions: ``"same"`` (as
+            ``center_reduction``), ``"sum"`` or ``"mean"`` (the paper calls it mean squared error).
         center_triplet_reduction: how eq. (11) reduces its hinges over identities and its three terms:
             ``"sum"`` (as written) or ``"mean"`` (HcTri's ``MarginRankingLoss`` mean; independent of the
             number of identities per batch).
+        center_negatives: the negatives ``c^n`` of eq. (11): ``"all"`` (other identities' centres in
+            every modality, HcTri's code) or ``"other_modality"`` (other identities' centres in the
+            modalities other than the anchor's, the paper's text "centres of the other modalities").
         label_smoothing: epsilon of the identity loss (eq. 9; paper: 0).
         alpha: weight of the local objective (eq. 16).
         lambda_id: l1 of eq. (15).
@@ -156,11 +170,16 @@ class LossConfig:
         lambda_hc: l3 of eq. (15).
     """
 
-    triplet: Literal["batch_hard", "weighted"] = "batch_hard"
+    triplet: Literal["batch_hard", "weighted", "adp"] = "batch_hard"
     margin: float = 0.3
     center_margin: float = 0.3
     center_reduction: Literal["sum", "mean"] = "sum"
     center_triplet_reduction: Literal["sum", "mean"] = "sum"
+    mse_reduction: Literal["same", "sum", "mean"] = "same"
+    center_negatives: Literal["all", "other_modality"] = "all"
+    adp_alpha: float = 1.0
+    adp_gamma: float = 1.0
+    adp_square: bool = True
     label_smoothing: float = 0.0
     alpha: float = 1.0
     lambda_id: float = 0.5
@@ -187,6 +206,8 @@ class TrainConfig:
         epochs: number of epochs (paper: 100).
         lr: base learning rate of the heads (paper: 0.1); the backbone uses ``lr * backbone_lr_mult``.
         backbone_lr_mult: learning-rate multiplier of the pretrained backbone (SPEC 7.8: 0.1).
+        attention_lr_mult: learning-rate multiplier of MCA and PCA in a group of their own; ``None`` keeps them
+            with the heads at ``lr`` (CAJ trains its non-local blocks with the backbone, at 0.1).
         momentum: SGD momentum (AdamW: beta1).
         nesterov: Nesterov momentum.
         weight_decay: L2 weight decay (AdamW: decoupled weight decay).
@@ -204,6 +225,11 @@ class TrainConfig:
         max_steps_per_epoch: cap on iterations per epoch (``None``: N_visible / (P x K), SPEC 7.8).
         tensorboard: also write TensorBoard event files to ``<run>/tensorboard`` (needs the optional
             ``tensorboard`` package; see ``vireid_lib/tensorboard_log.py``).
+        select: which checkpoint a run reports as its model: ``"last"`` (the final epoch; unbiased),
+            ``"best-rank1"`` (CAJ's: the best Rank-1 of the periodic trial-0 evaluation) or ``"best-map"``.
+            ``best.pt`` keeps the best by that metric (mAP for ``"last"``); ``vireid train`` reports both, labelled.
+        audit_every: log the loss audit (each term's value and share of the backbone gradient,
+            ``vireid_lib.audit``) at step 0 and every this many steps; 0: never. Single-process runs only.
     """
 
     optimizer: Literal["sgd", "adamw"] = "sgd"
@@ -211,6 +237,7 @@ class TrainConfig:
     epochs: int = 100
     lr: float = 0.1
     backbone_lr_mult: float = 0.1
+    attention_lr_mult: float | None = None
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4
@@ -226,6 +253,8 @@ class TrainConfig:
     device: str = "auto"
     max_steps_per_epoch: int | None = None
     tensorboard: bool = True
+    select: Literal["last", "best-rank1", "best-map"] = "last"
+    audit_every: int = 0
 
 
 @dataclass(frozen=True)
@@ -241,6 +270,10 @@ class EvalConfig:
         batch_size: images per extraction batch.
         sysu_trials: number of SYSU-MM01 gallery trials (protocol: 10).
         sysu_shots: gallery images per identity and camera (1: single-shot, 10: multi-shot).
+        sysu_gallery: which SYSU-MM01 gallery draws: ``"official"`` (the dataset's fixed permutations,
+            ``exp/rand_perm_cam.mat``; MPANet, SAAI, IDKL, MCJA), ``"reference"`` (AGW/CAJ's
+            ``random.seed(trial)`` draw) or ``"auto"`` (official when the file is present, else reference).
+            The two give different galleries: numbers from one are not comparable with the other's.
     """
 
     branch: Literal["global", "local", "both"] = "global"
@@ -251,13 +284,19 @@ class EvalConfig:
     batch_size: int = 64
     sysu_trials: int = 10
     sysu_shots: int = 1
+    sysu_gallery: Literal["auto", "official", "reference"] = "auto"
 
 
 @dataclass(frozen=True)
 class Config:
-    """One run: data, model, loss, training and evaluation settings."""
+    """One run: data, model, loss, training and evaluation settings.
 
-    name: str = "paper-sysu"
+    ``Config()`` holds every field at its dataclass default (the paper's equations as written, random initial
+    weights) and is named ``default``, not after a preset: the ``paper-sysu`` preset differs from it (ImageNet
+    weights and the reductions chosen in ``docs/REPRODUCE.md``). Use ``preset("paper-sysu")`` for the paper's run.
+    """
+
+    name: str = "default"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -408,18 +447,22 @@ def _parse_item(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return text.strip()
+PAPER_REDUCTIONS = dict(center_reduction="mean", center_triplet_reduction="mean")
+"""The paper presets' reading of eqs. (11)-(13): per-dimension means for eqs. (12)-(13) and the per-hinge mean of
+eq. (11). The literal sums carried most of the backbone's gradient and grew tenfold within two steps in the loss
+audit, from random weights and from a synthetic-trained ResNet-50 (docs/REPRODUCE.md, section 7)."""
 
 
 def _preset_sysu() -> Config:
     # SPEC 2.1: the two-stream ResNet50 starts from ImageNet weights (torchvision's, or a local state dict
     # given with --set model.pretrained=/path/resnet50.pth on a machine without internet).
     return Config(name="paper-sysu", data=DataConfig(dataset="sysu"), model=ModelConfig(pretrained="imagenet"),
-                  loss=LossConfig(**LOSS_WEIGHTS["sysu"]))
+                  loss=LossConfig(**LOSS_WEIGHTS["sysu"], **PAPER_REDUCTIONS))
 
 
 def _preset_regdb() -> Config:
     return Config(name="paper-regdb", data=DataConfig(dataset="regdb"), model=ModelConfig(pretrained="imagenet"),
-                  loss=LossConfig(**LOSS_WEIGHTS["regdb"]))
+                  loss=LossConfig(**LOSS_WEIGHTS["regdb"], **PAPER_REDUCTIONS))
 
 
 # The CPU recipe of cpu-demo and ablation, measured on the synthetic SYSU layout from random weights

@@ -5,7 +5,9 @@ the centre-based losses, one modality string per row (``"visible"``, ``"infrared
 
 Reductions. Eqs. (9) and (10) are averaged over the rows of the batch, as in the code of Ye et al. (CAJ,
 ICCV 2021) that the paper follows; the written sums differ by the constant batch size only. Eqs. (11)-(13)
-are summed over identities as written (SPEC 7.7).
+are summed over identities as written (SPEC 7.7); every other reading is a named option of
+:class:`~vireid_lib.config.LossConfig` (``center_triplet_reduction``, ``center_negatives``,
+``center_reduction``, ``mse_reduction``), listed in ``docs/REPRODUCE.md``.
 
 Centres. The centre of identity ``i`` in modality ``m`` is the mean feature of the rows with that label and
 modality. Rows are grouped by label, so the sampler's identity-contiguous order is not required and the
@@ -68,7 +70,10 @@ def identity_loss(logits: Tensor, labels: Tensor, label_smoothing: float = 0.0) 
 
 
 def batch_hard_triplet(features: Tensor, labels: Tensor, margin: float = 0.3) -> Tensor:
-    """Batch-hard triplet loss, eq. (10), as in CAJ (Ye et al., ICCV 2021).
+    """Batch-hard triplet loss, eq. (10) (Hermans et al., 2017; CAJ's ``--method base``).
+
+    The paper's default. CAJ's published recipe (Ye et al., ICCV 2021, ``--method adp --square 1``) trains
+    with :func:`adp_triplet` instead, and its default ``agw`` method with :func:`weighted_triplet`.
 
     Every row of the batch is an anchor; its hardest positive is the farthest row with the same label and
     its hardest negative the nearest row with another label, both taken over all rows of the batch, so
@@ -120,6 +125,38 @@ def weighted_triplet(features: Tensor, labels: Tensor) -> Tensor:
     return F.softplus(far_pos - close_neg).mean()
 
 
+def adp_triplet(features: Tensor, labels: Tensor, alpha: float = 1.0, gamma: float = 1.0,
+                square: bool = True) -> Tensor:
+    """CAJ's ``TripletLoss_ADP`` (Ye et al., ICCV 2021), the option ``triplet="adp"``.
+
+    As :func:`weighted_triplet`, with the softmax weights taken over ``alpha * d`` (positives) and
+    ``-alpha * d`` (negatives): per anchor ``p = sum_j w_j d(a, p_j)`` and ``n = sum_k w_k d(a, n_k)``.
+    With ``square`` (CAJ's ``--square 1``, its published recipe) the per-anchor loss is
+    ``log(1 + exp(s))`` with ``s = min(gamma (p - n)^2, 88)`` when ``p > n`` (wrong order: the penalty
+    grows with the squared gap) and ``log(1 + exp(-s))`` otherwise (right order: the reward grows with it);
+    without it, ``log(1 + exp(-gamma (n - p)))``. Averaged over anchors.
+
+    Args:
+        features: ``(B, D)`` pooled global features.
+        labels: ``(B,)`` identities.
+        alpha: sharpness of the softmax weights (CAJ: 1).
+        gamma: scale of the gap (CAJ: 1).
+        square: square the gap (CAJ's ``--square 1``).
+    """
+    dist = pairwise_distance(features, features)  # (B, B)
+    is_pos = (labels.unsqueeze(0) == labels.unsqueeze(1)).to(dist.dtype)  # (B, B)
+    is_neg = 1.0 - is_pos
+    dist_ap = dist * is_pos
+    dist_an = dist * is_neg
+    far_pos = (dist_ap * _softmax_weights(dist_ap * alpha, is_pos)).sum(1)
+    close_neg = (dist_an * _softmax_weights(-dist_an * alpha, is_neg)).sum(1)
+    if not square:
+        return F.softplus(-gamma * (close_neg - far_pos)).mean()
+    s = (gamma * (far_pos - close_neg).pow(2)).clamp(max=88.0)
+    sign = torch.where(far_pos > close_neg, 1.0, -1.0)
+    return F.softplus(sign * s).mean()
+
+
 class Centres(NamedTuple):
     """Per-identity mean features of one modality.
 
@@ -167,15 +204,18 @@ CENTRE_TRIPLETS = ((VISIBLE, INFRARED), (INFRARED, VISIBLE), (EXCHANGED, INFRARE
 
 
 def centre_triplet(features: Tensor, labels: Tensor, modalities: Sequence[str], margin: float = 0.3,
-                   reduction: str = "sum") -> Tensor:
+                   reduction: str = "sum", negatives: str = "all") -> Tensor:
     """Centre triplet loss, eq. (11).
 
     For each of the three anchor/positive pairs (visible, infrared), (infrared, visible) and (exchanged,
     infrared), and each identity ``i`` with both centres:
-    ``[rho + ||c_i^a - c_i^p|| - min_{j != i} ||c_i^a - c_j^n||]_+``, where ``c_j^n`` ranges over the
-    centres of every other identity in every modality (visible, infrared, exchanged), as in the
-    hetero-centre triplet loss (Liu et al., IEEE TMM 2021). Summed over identities and the three terms
-    (eq. 11 as written), or averaged over them (HcTri's ``MarginRankingLoss`` mean).
+    ``[rho + ||c_i^a - c_i^p|| - min_{j != i} ||c_i^a - c_j^n||]_+``. With ``negatives="all"`` (default)
+    ``c_j^n`` ranges over the centres of every other identity in every modality (visible, infrared,
+    exchanged), as in the hetero-centre triplet loss (Liu et al., IEEE TMM 2021), whose code the paper's
+    loss follows; with ``"other_modality"`` only over the centres of the modalities other than the
+    anchor's, the literal reading of the paper's text ("centres of the other modalities"). Summed over
+    identities and the three terms (eq. 11 as written), or averaged over them (HcTri's
+    ``MarginRankingLoss`` mean).
 
     Args:
         features: ``(B, D)`` concatenated stripe embeddings of the local branch (SPEC 7.6).
@@ -184,16 +224,20 @@ def centre_triplet(features: Tensor, labels: Tensor, modalities: Sequence[str], 
         margin: rho (paper: 0.3).
         reduction: ``"sum"`` or ``"mean"`` over the (identity, term) hinges (``LossConfig.
             center_triplet_reduction``).
+        negatives: ``"all"`` or ``"other_modality"`` (``LossConfig.center_negatives``).
     """
     if reduction not in ("sum", "mean"):
         raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
+    if negatives not in ("all", "other_modality"):
+        raise ValueError(f"negatives must be 'all' or 'other_modality', got {negatives!r}")
     centres = modality_centres(features, labels, modalities)
-    all_labels = torch.cat([c.labels for c in centres.values()])  # (M,)
-    all_centres = torch.cat([c.centres for c in centres.values()])  # (M, D)
     total, count = features.sum() * 0.0, 0
     for anchor_mod, pos_mod in CENTRE_TRIPLETS:
         if anchor_mod not in centres or pos_mod not in centres:
             continue
+        pool = [c for m, c in centres.items() if negatives == "all" or m != anchor_mod]
+        all_labels = torch.cat([c.labels for c in pool])  # (M,)
+        all_centres = torch.cat([c.centres for c in pool])  # (M, D)
         ids, anchor, positive = _paired(centres[anchor_mod], centres[pos_mod])
         d_pos = (anchor - positive).pow(2).sum(1).clamp(min=1e-12).sqrt()
         d_all = pairwise_distance(anchor, all_centres)  # (I, M)
@@ -254,11 +298,12 @@ class Objective(nn.Module):
     """The training objective, eqs. (14)-(16).
 
     ``L_global = L_id + L_tri + L_mse`` (eq. 14) on the global branch: identity loss on ``logits``,
-    triplet (eq. 10, or CAJ's weighted variant) and MSE (eq. 13) on ``pooled``.
+    triplet (eq. 10, or CAJ's weighted or ADP variant) and MSE (eq. 13) on ``pooled``.
     ``L_local = l1 L_id + l2 L_center + l3 L_hc`` (eq. 15) on the local branch: the identity loss summed
     over the P stripe classifiers (as in PCB), centre triplet (eq. 11) and hetero-centre (eq. 12) on the
     concatenated stripe embeddings. ``L = L_global + alpha L_local`` (eq. 16). With
-    ``center_reduction="mean"`` eqs. (12)-(13) are divided by the feature size. Without the local branch
+    ``center_reduction="mean"`` eq. (12), and eq. (13) unless ``mse_reduction`` says otherwise, is divided
+    by the feature size. Without the local branch
     (the "Base" variant) only the global terms are computed.
 
     Args:
@@ -268,8 +313,10 @@ class Objective(nn.Module):
 
     def __init__(self, loss_cfg: LossConfig, local_branch: bool) -> None:
         super().__init__()
-        if loss_cfg.triplet not in ("batch_hard", "weighted"):
-            raise ValueError(f"loss.triplet must be 'batch_hard' or 'weighted', got {loss_cfg.triplet!r}")
+        if loss_cfg.triplet not in ("batch_hard", "weighted", "adp"):
+            raise ValueError(f"loss.triplet must be 'batch_hard', 'weighted' or 'adp', got {loss_cfg.triplet!r}")
+        if loss_cfg.mse_reduction not in ("same", "sum", "mean"):
+            raise ValueError(f"loss.mse_reduction must be 'same', 'sum' or 'mean', got {loss_cfg.mse_reduction!r}")
         self.cfg = loss_cfg
         self.local_branch = local_branch
 
@@ -286,12 +333,15 @@ class Objective(nn.Module):
         pooled = out.pooled.float()
         if cfg.triplet == "weighted":
             tri = weighted_triplet(pooled, labels)
+        elif cfg.triplet == "adp":
+            tri = adp_triplet(pooled, labels, cfg.adp_alpha, cfg.adp_gamma, cfg.adp_square)
         else:
             tri = batch_hard_triplet(pooled, labels, cfg.margin)
         terms = {
             "id": identity_loss(out.logits.float(), labels, cfg.label_smoothing),
             "tri": tri,
-            "mse": centre_mse(pooled, labels, modalities, cfg.center_reduction),
+            "mse": centre_mse(pooled, labels, modalities,
+                              cfg.center_reduction if cfg.mse_reduction == "same" else cfg.mse_reduction),
         }
         total = terms["id"] + terms["tri"] + terms["mse"]
         if self.local_branch:
@@ -304,7 +354,7 @@ class Objective(nn.Module):
             parts = out.parts.float().reshape(b, -1)  # (B, P*local_dim)
             terms["local_id"] = local_id
             terms["center"] = centre_triplet(parts, labels, modalities, cfg.center_margin,
-                                             cfg.center_triplet_reduction)
+                                             cfg.center_triplet_reduction, cfg.center_negatives)
             terms["hc"] = hetero_centre(parts, labels, modalities, cfg.center_reduction)
             local = cfg.lambda_id * terms["local_id"] + cfg.lambda_center * terms["center"] \
                 + cfg.lambda_hc * terms["hc"]

@@ -54,12 +54,13 @@ from vireid_lib.losses import Objective
 from vireid_lib.models.build import state_dict_mismatch
 from vireid_lib.provenance import weights_sha256
 from vireid_lib.tensorboard_log import TensorBoardLog
+from vireid_lib.selection import selection_metric
 
 CHECKPOINT_FORMAT = "vireid-checkpoint-v1"
 
 RESUMABLE_CHANGES = frozenset({
     "name", "data.num_workers", "data.cache", "train.epochs", "train.eval_every", "train.device", "train.amp",
-    "train.channels_last", "train.tensorboard",
+    "train.channels_last", "train.tensorboard", "train.audit_every",
 })
 """Config keys that may differ between a checkpoint and the run resuming it (they do not change what the
 first epochs computed); ``eval.*`` may differ too. Any other difference is an error."""
@@ -98,16 +99,23 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
 
     ``"sgd"``: SGD with (Nesterov) momentum and L2 weight decay, the paper's. ``"adamw"``: AdamW with
     ``betas=(momentum, 0.999)`` and decoupled weight decay. Group 0 holds ``model.backbone_parameters()`` at
-    ``lr * backbone_lr_mult``; group 1 holds ``model.head_parameters()`` at ``lr``. Each group records its
-    multiplier as ``lr_mult`` so :func:`set_epoch_lr` can apply the schedule.
+    ``lr * backbone_lr_mult``; the last group holds ``model.head_parameters()`` at ``lr``. With
+    ``attention_lr_mult`` set, MCA and PCA leave the heads' group for one of their own (group 1) at
+    ``lr * attention_lr_mult``. Each group records its multiplier as ``lr_mult`` so :func:`set_epoch_lr` can
+    apply the schedule.
 
     Raises:
         ValueError: for an unknown optimiser name.
     """
+    attention = {id(p) for p in model.attention_parameters()} if cfg.attention_lr_mult is not None else set()
     groups = [
         {"params": [p for p in model.backbone_parameters() if p.requires_grad], "lr_mult": cfg.backbone_lr_mult},
-        {"params": [p for p in model.head_parameters() if p.requires_grad], "lr_mult": 1.0},
+        {"params": [p for p in model.head_parameters() if p.requires_grad and id(p) not in attention],
+         "lr_mult": 1.0},
     ]
+    if attention:  # the heads' group stays last: train_one_epoch logs param_groups[-1]'s rate
+        groups.insert(1, {"params": [p for p in model.attention_parameters() if p.requires_grad],
+                          "lr_mult": cfg.attention_lr_mult})
     for g in groups:
         g["lr"] = cfg.lr * g["lr_mult"]
     if cfg.optimizer == "sgd":
@@ -306,12 +314,14 @@ def train_one_epoch(model: nn.Module, objective: Objective, batches: Iterable[An
                     optimizer: torch.optim.Optimizer, *, epoch: int, step: int = 0,
                     device: torch.device | str = "cpu", amp: str = "none", channels_last: bool = False,
                     scaler: torch.amp.GradScaler | None = None, max_steps: int | None = None,
-                    on_step: Callable[[StepRecord], None] | None = None, progress: bool = False) -> int:
+                    on_step: Callable[[StepRecord], None] | None = None, progress: bool = False,
+                    audit: Callable[[int, Any], None] | None = None) -> int:
     """One pass over ``batches`` of :class:`~vireid_lib.data.TrainBatch` (visible, exchanged, infrared,
     labels); returns the global step count after it.
 
     Each batch is concatenated as ``[visible; exchanged; infrared]`` with the matching modality names, so
     the exchanged copy goes through the visible stem (SPEC 7.2) and the objective sees ``3N`` rows.
+    ``audit(step, result)``, when given, sees every step's loss before its backward pass (``vireid_lib.audit``).
 
     Raises:
         NonFiniteLossError: a loss term is NaN or infinite (before the optimiser step, so the weights and
@@ -344,6 +354,8 @@ def train_one_epoch(model: nn.Module, objective: Objective, batches: Iterable[An
                 f"the loss became non-finite at epoch {epoch + 1}, step {step + 1} (terms: {terms}); training "
                 f"stopped before updating the weights, so the last checkpoint is intact. Lower train.lr, or "
                 f"use train.amp=none / bf16 instead of fp16")
+        if audit is not None:
+            audit(step, result)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(result.total).backward()
@@ -371,8 +383,9 @@ class FitResult(NamedTuple):
     Attributes:
         out_dir: the run folder.
         last: the checkpoint of the final epoch.
-        best: the checkpoint with the best trial-0 mAP, ``None`` when no evaluation ran.
-        best_map: that mAP (fraction), ``None`` when no evaluation ran.
+        best: the checkpoint with the best trial-0 value of ``train.select``'s metric (mAP, or Rank-1 for
+            ``best-rank1``), ``None`` when no evaluation ran.
+        best_map: that value (fraction; named for the default metric), ``None`` when no evaluation ran.
         epochs: epochs completed (including those of a resumed run).
         steps: optimiser steps completed.
         seconds: wall time of this call.
@@ -650,6 +663,7 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
         # the data size belongs in the run's config (config.json, checkpoints), where evaluation finds it
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, synthetic_smoke=True))
     tc = cfg.train
+    selection_metric(tc.select)  # an unknown policy fails before any training
     rank, world, local_rank, owns_group = _init_distributed(tc)
     held = ExitStack()
     try:
@@ -715,6 +729,13 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
                 if on_step is not None:
                     on_step(record)
 
+        auditor = None
+        if tc.audit_every > 0 and world == 1:
+            from vireid_lib.audit import fit_auditor  # here, not at the top: audit imports this module
+
+            auditor = fit_auditor(cfg, model, lambda r: log_file.write(json.dumps(r) + "\n"), tqdm.write)
+        elif tc.audit_every > 0 and rank == 0:
+            tqdm.write("train.audit_every is ignored with several processes: audit the first steps with vireid check")
         loader = make_train_loader(cfg, reader, epoch=start_epoch, rank=rank, world_size=world)
         epochs = tqdm(range(start_epoch, tc.epochs), desc="training", initial=start_epoch, total=tc.epochs,
                       disable=not progress or rank != 0, dynamic_ncols=True)
@@ -727,7 +748,8 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
                 steps = _common_steps(len(loader), tc.max_steps_per_epoch, world, device)
                 step = train_one_epoch(net, objective, loader, optimizer, epoch=epoch, step=step, device=device,
                                        amp=tc.amp, channels_last=tc.channels_last, scaler=scaler,
-                                       max_steps=steps, on_step=log_step, progress=progress and rank == 0)
+                                       max_steps=steps, on_step=log_step, progress=progress and rank == 0,
+                                       audit=auditor)
                 done = epoch + 1
                 if world > 1:
                     # DDP syncs buffers at the start of a forward; the last step's BN statistics differ per
@@ -748,8 +770,9 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
                             log_file.flush()
                             if tb is not None:
                                 tb.evaluation(step, metrics)
-                            if "mAP" in metrics and (best_map is None or metrics["mAP"] > best_map):
-                                best_map, best_epoch = float(metrics["mAP"]), done
+                            key = selection_metric(tc.select)
+                            if key in metrics and (best_map is None or metrics[key] > best_map):
+                                best_map, best_epoch = float(metrics[key]), done
                     if world > 1:
                         dist.barrier()
                 rng = _gather_rng(world)

@@ -13,6 +13,7 @@ import numpy as np
 from vireid_lib import INFRARED, VISIBLE
 from vireid_lib.data.common import list_images, relabel_training, split_by_modality, summary_table
 from vireid_lib.data.records import Record
+from vireid_lib.data.sysu_official import PERM_FILE, load_rand_perm, official_gallery_names
 
 VISIBLE_CAMS = (1, 2, 4, 5)
 INFRARED_CAMS = (3, 6)
@@ -113,8 +114,13 @@ class SYSUMM01:
         """Every cam3 and cam6 image of the test ids (sorted by id, camera, file), for both search modes."""
         return list(self._query)
 
-    def gallery(self, mode: Literal["all", "indoor"] = "all", trial: int = 0, shots: int = 1) -> list[Record]:
+    def gallery(self, mode: Literal["all", "indoor"] = "all", trial: int = 0, shots: int = 1,
+                protocol: Literal["reference", "official"] = "reference") -> list[Record]:
         """The visible gallery of one trial of the SYSU-MM01 protocol.
+
+        ``protocol="official"`` takes the gallery from the dataset's fixed permutations,
+        ``exp/rand_perm_cam.mat`` (:mod:`vireid_lib.data.sysu_official`); the rest of this docstring describes
+        the default, ``"reference"``.
 
         For each sorted test id and each gallery camera (all-search: cam1, cam2, cam4, cam5; indoor-search:
         cam1, cam2) that has a folder for it, ``shots`` images are drawn from the sorted file list.
@@ -134,14 +140,21 @@ class SYSUMM01:
             mode: ``"all"`` or ``"indoor"`` search.
             trial: trial number (the protocol averages trials 0..9).
             shots: images per identity and camera: 1 (single-shot) or 10 (multi-shot).
+            protocol: ``"reference"`` (AGW/CAJ's seeded draw) or ``"official"`` (``exp/rand_perm_cam.mat``).
 
         Raises:
-            ValueError: for an unknown mode or a shot count other than 1 or 10.
+            ValueError: for an unknown mode or protocol, a shot count other than 1 or 10, or an official
+                permutation naming an image the dataset lacks.
+            FileNotFoundError: ``protocol="official"`` without ``exp/rand_perm_cam.mat``.
         """
         if mode not in GALLERY_CAMS:
             raise ValueError(f"unknown SYSU-MM01 search mode {mode!r}; choose 'all' or 'indoor'")
         if shots not in (1, 10):
             raise ValueError(f"shots must be 1 (single-shot) or 10 (multi-shot), got {shots}")
+        if protocol == "official":
+            return self._official(GALLERY_CAMS[mode], trial, shots)
+        if protocol != "reference":
+            raise ValueError(f"unknown SYSU-MM01 gallery protocol {protocol!r}; choose 'reference' or 'official'")
         if shots == 1:
             return self._single_shot(GALLERY_CAMS[mode], random.Random(trial))
         np_rng = np.random.RandomState(trial)
@@ -176,6 +189,22 @@ class SYSUMM01:
         """
         queries = [r for pid in self.test_ids for cam in (1, 2) for r in self._images(pid, cam)]
         return queries, self._single_shot((4, 5), random.Random(trial))
+
+    @cached_property
+    def _rand_perm(self) -> list[list[np.ndarray]]:
+        return load_rand_perm(self.root / PERM_FILE)
+
+    def _official(self, cams: tuple[int, ...], trial: int, shots: int) -> list[Record]:
+        """The gallery of ``trial`` from ``exp/rand_perm_cam.mat``; image number n is file ``{n:04d}.*``."""
+        out = []
+        for cam, pid, number in official_gallery_names(self._rand_perm, cams, self.test_ids, trial, shots):
+            by_number = {Path(r.path).stem: r for r in self._images(pid, cam)}
+            record = by_number.get(f"{number:04d}")
+            if record is None:
+                raise ValueError(f"exp/rand_perm_cam.mat names image {number:04d} of id {pid} in cam{cam}, which "
+                                 f"{self.root / f'cam{cam}' / f'{pid:04d}'} does not hold; is the dataset complete?")
+            out.append(record)
+        return out
 
     def _single_shot(self, cams: tuple[int, ...], rng: random.Random) -> list[Record]:
         """One ``rng.choice`` per sorted test id and camera of ``cams`` that has images, in that order (the

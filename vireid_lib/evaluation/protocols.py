@@ -18,6 +18,7 @@ from torch import nn
 
 from vireid_lib.config import Config, DataConfig, EvalConfig
 from vireid_lib.data.records import Record
+from vireid_lib.data.sysu_official import resolve_protocol
 from vireid_lib.data.transforms import build_test_transform
 from vireid_lib.evaluation.extract import Transform, extract_features
 from vireid_lib.evaluation.metrics import rank_metrics
@@ -121,11 +122,16 @@ def evaluate_sysu(
         device: where to run the model (default: the model's device).
         progress: show progress bars.
 
+    The gallery draws follow ``eval_cfg.sysu_gallery``: ``"official"`` (the dataset's
+    ``exp/rand_perm_cam.mat``), ``"reference"`` (AGW/CAJ's seeded draw) or ``"auto"`` (official when the file is
+    there); the result's ``"gallery"`` names the one used.
+
     Returns:
-        ``{"protocol": "sysu", "shots", "num_trials", <mode>: summary, ...}`` with a summary per mode.
+        ``{"protocol": "sysu", "gallery", "shots", "num_trials", <mode>: summary, ...}`` with a summary per mode.
 
     Raises:
         ValueError: for an unknown mode or fewer than one trial.
+        FileNotFoundError: ``sysu_gallery="official"`` without the permutation file.
     """
     eval_cfg = eval_cfg or EvalConfig()
     data_cfg = data_cfg or DataConfig()
@@ -139,8 +145,11 @@ def evaluate_sysu(
     transform = transform or default_transform(data_cfg)
     workers = data_cfg.num_workers
 
+    gallery_protocol = resolve_protocol(eval_cfg.sysu_gallery, getattr(reader, "root", None))
+    draw = {"protocol": "official"} if gallery_protocol == "official" else {}
     queries = list(reader.query())
-    galleries = {(m, t): list(reader.gallery(mode=m, trial=t, shots=shots)) for m in modes for t in range(trials)}
+    galleries = {(m, t): list(reader.gallery(mode=m, trial=t, shots=shots, **draw))
+                 for m in modes for t in range(trials)}
     pool, unique = _pool(galleries.values())
     qf = _features(model, queries, transform, eval_cfg, device, progress, workers)
     pool_f = _features(model, pool, transform, eval_cfg, device, progress, workers)
@@ -151,7 +160,7 @@ def evaluate_sysu(
                                                galleries[m, t], protocol="sysu", rerank=eval_cfg.rerank,
                                                metric=metric) for m in modes})
     summary = aggregate_trials(per_trial)
-    return {"protocol": "sysu", "shots": shots, "num_trials": trials, **summary}
+    return {"protocol": "sysu", "gallery": gallery_protocol, "shots": shots, "num_trials": trials, **summary}
 
 
 def evaluate_within_visible(

@@ -156,6 +156,18 @@ class MCA(nn.Module):
         self.value = DilatedValue(channels, dilations, value_reduction)
         self.scale = nn.Parameter(torch.zeros(1)) if learnable_scale else None
 
+    @torch.no_grad()
+    def identity_start_(self) -> MCA:
+        """Zero the last layer of the attention term (V's 1x1 convolution of eq. 3, or the scale when there is
+        one), so ``forward`` starts as the identity, as CAJ's non-local blocks (zero-initialised output BN) and
+        CCNet's scale (0) do. Q and K start receiving gradient once that layer has moved."""
+        if self.scale is not None:
+            self.scale.zero_()
+        else:
+            self.value.proj.weight.zero_()
+            self.value.proj.bias.zero_()
+        return self
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weights = criss_cross_affinity(self.query(x), self.key(x))
         out = criss_cross_aggregate(weights, self.value(x))
@@ -230,6 +242,14 @@ class PCA(nn.Module):
         self.parts, self.mode = parts, mode
         self.squeeze = StripeConv1x1(parts, channels, hidden)  # conv_i of eq. (5)
         self.excite = StripeConv1x1(parts, hidden, channels)  # conv_i' of eq. (6)
+
+    @torch.no_grad()
+    def identity_start_(self) -> PCA:
+        """Zero conv_i' of eq. (6) (weights and bias), so ``tanh(x') = 0`` and ``forward`` starts as the
+        identity in both modes; conv_i' still receives gradient at once."""
+        self.excite.weight.zero_()
+        self.excite.bias.zero_()
+        return self
 
     def stripe_weights(self, x: torch.Tensor) -> torch.Tensor:
         """tanh(x') of eq. (8): the ``(B, P, C)`` channel term of each stripe."""

@@ -72,6 +72,9 @@ class VIReIDNet(nn.Module):
         self.local_head = LocalHead(c, num_classes, cfg.parts, cfg.local_dim, cfg.gem_p) \
             if cfg.local_branch else None
         self.channels = c
+        if cfg.attention_init == "identity":
+            for block in [*self.mca.values(), *([self.pca] if self.pca is not None else [])]:
+                block.identity_start_()
 
     def forward_features(self, x: torch.Tensor, modality: str | Sequence[str]) -> torch.Tensor:
         """The final ``(B, C, h, w)`` map (after PCA when present), for Grad-CAM and inspection."""
@@ -116,6 +119,12 @@ class VIReIDNet(nn.Module):
         """The ResNet's parameters (stems and layer2-4), which start pretrained: the lower learning rate."""
         return self.backbone.parameters()
 
+    def attention_parameters(self) -> Iterator[nn.Parameter]:
+        """MCA's and PCA's parameters (a learning-rate group of their own with ``train.attention_lr_mult``)."""
+        yield from self.mca.parameters()
+        if self.pca is not None:
+            yield from self.pca.parameters()
+
     def head_parameters(self) -> Iterator[nn.Parameter]:
         """Everything added to the ResNet (MCA, PCA, necks, classifiers): the base learning rate.
 
@@ -138,6 +147,8 @@ def _validate(cfg: ModelConfig, num_classes: int) -> None:
         raise ValueError("model.parts, local_dim, mca_reduction, mca_value_reduction and pca_reduction must be "
                          f"positive, got {cfg.parts}, {cfg.local_dim}, {cfg.mca_reduction}, "
                          f"{cfg.mca_value_reduction}, {cfg.pca_reduction}")
+    if cfg.attention_init not in ("default", "identity"):
+        raise ValueError(f"model.attention_init must be 'default' or 'identity', got {cfg.attention_init!r}")
     if cfg.mca_scale not in ("none", "learnable"):
         raise ValueError(f"model.mca_scale must be 'none' or 'learnable', got {cfg.mca_scale!r}")
     if cfg.gem_p <= 0:

@@ -1,0 +1,80 @@
+"""The GPU path (issue 11), under the ``gpu`` marker: skipped cleanly without CUDA, never needed by CI.
+
+A training step under bf16 and fp16 autocast (fp16 with a GradScaler) in channels_last, feature extraction,
+and the rankings of fp32 and bf16 features agreeing within a tolerance.
+"""
+
+import dataclasses
+from collections import namedtuple
+
+import pytest
+import torch
+from PIL import Image
+
+from vireid_lib.config import LossConfig, ModelConfig, TrainConfig
+from vireid_lib.data.records import Record
+from vireid_lib.data.transforms import test_transform
+from vireid_lib.evaluation.extract import extract_features
+from vireid_lib.losses import Objective
+from vireid_lib.models import build_model
+from vireid_lib.training import build_optimizer, train_one_epoch
+
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (the gpu marker's tests)")]
+
+CFG = ModelConfig(arch="resnet18", parts=3, local_dim=32, mca_stages=(2, 3))
+Batch = namedtuple("Batch", "visible exchanged infrared labels")
+
+
+def _batches(n=2, ids=4, k=2, h=96, w=48):
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(ids).repeat_interleave(k)
+    return [Batch(*(torch.randn(ids * k, 3, h, w, generator=g) for _ in range(3)), labels) for _ in range(n)]
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_training_step_under_autocast(amp, channels_last):
+    torch.manual_seed(0)
+    model = build_model(CFG, 4).cuda()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    opt = build_optimizer(model, TrainConfig(lr=0.01))
+    scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
+    records = []
+    train_one_epoch(model, Objective(LossConfig(center_reduction="mean", center_triplet_reduction="mean"), True),
+                    _batches(), opt, epoch=0, device="cuda", amp=amp, channels_last=channels_last, scaler=scaler,
+                    on_step=records.append)
+    assert len(records) == 2 and all(torch.isfinite(torch.tensor(r.total)) for r in records)
+    after = model.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before if after[k].is_floating_point())
+
+
+def _records(tmp_path, n=24):
+    g = torch.Generator().manual_seed(1)
+    out = []
+    for i in range(n):
+        a = (torch.rand(96, 48, 3, generator=g) * 255).to(torch.uint8).numpy()
+        p = tmp_path / f"{i}.png"
+        Image.fromarray(a).save(p)
+        out.append(Record(str(p), i % 6, 1 + i % 2, "visible"))
+    return out
+
+
+def test_extraction_and_bf16_rankings_match_fp32(tmp_path):
+    torch.manual_seed(0)
+    model = build_model(dataclasses.replace(CFG, pretrained=None), 6).cuda().eval()
+    records = _records(tmp_path)
+    transform = test_transform(96, 48)
+    f32 = extract_features(model, records, transform, progress=False, device="cuda")
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        bf16 = extract_features(model, records, transform, progress=False, device="cuda")
+    assert f32.shape == bf16.shape and torch.isfinite(torch.as_tensor(bf16)).all()
+    f32, bf16 = torch.as_tensor(f32).float(), torch.as_tensor(bf16).float()
+    cos = torch.nn.functional.cosine_similarity(f32, bf16, dim=1)
+    assert cos.min() > 0.99
+    # each image's nearest other image is the same under both precisions for nearly every image
+    d32, d16 = torch.cdist(f32, f32).fill_diagonal_(float("inf")), torch.cdist(bf16, bf16).fill_diagonal_(float("inf"))
+    agree = (d32.argmin(1) == d16.argmin(1)).float().mean()
+    assert agree >= 0.9
