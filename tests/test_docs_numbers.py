@@ -88,3 +88,25 @@ def test_readme_benchmark_table_is_the_saved_run():
 
     readme = (ROOT / "README.md").read_text()
     assert card_section(readme, "benchmarks") == (ROOT / "results" / "benchmarks.md").read_text().strip()
+
+
+def test_cpu_recipe_modalities_table_is_the_measurement_and_its_reading_holds():
+    from benchmarks import diag_modalities
+
+    assert diag_modalities.doc_section((ROOT / "docs" / "CPU_RECIPE.md").read_text()) == diag_modalities.table()
+    demo = json.loads((ROOT / "results" / "recipe" / "modalities" / "demo_cpu-demo.json").read_text())
+    # What the guide says of it: infrared finds infrared far less often than visible finds visible, and the
+    # cross-modal rows sit below both.
+    assert demo["within infrared"]["r1"] < demo["within visible"]["r1"] - 20
+    for cross in ("infrared -> visible", "visible -> infrared"):
+        assert demo[cross]["r1"] < demo["within infrared"]["r1"]
+
+
+def test_cpu_recipe_four_data_changes_end_within_a_few_points():
+    ends = [json.loads((ROOT / "results" / "recipe" / "probes" / f"{tag}.json").read_text())["curve"][-1]
+            for tag in ("P_c1", "P_c1easy", "X_px1", "X_px2")]
+    assert all(e["step"] == 800 for e in ends)
+    assert max(e["cross_r1"] for e in ends) - min(e["cross_r1"] for e in ends) <= 5
+    demo = json.loads((ROOT / "results" / "demo" / "demo.results.json").read_text())["results"]["trained"]
+    demo_r1 = 100 * demo["sysu/all"]["mean"]["cmc"][0]
+    assert all(abs(e["cross_r1"] - demo_r1) <= 5 for e in ends)
