@@ -52,7 +52,8 @@ def test_two_gloo_ranks_end_with_identical_weights(tmp_path):
     # only rank 0 wrote the run folder and the log: one line per step, not one per rank; its lock's holder
     # record went with it (the empty lock file stays)
     run = tmp_path / "run"
-    assert {p.name for p in run.iterdir()} == {"config.json", "best.pt", "last.pt", "log.jsonl", ".vireid.lock"}
+    assert {p.name for p in run.iterdir()} == {"config.json", "best.pt", "last.pt", "log.jsonl", ".vireid.lock",
+                                                "MODEL_CARD.md", "tensorboard"}
     steps = [line for line in (run / "log.jsonl").read_text().splitlines() if '"event": "step"' in line]
     assert len(steps) == 2
 

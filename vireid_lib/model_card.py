@@ -95,7 +95,7 @@ def versions() -> dict[str, str]:
 
 def gallery_protocol(result: dict[str, Any], eval_cfg: dict[str, Any], short: bool = False) -> str:
     """How the gallery of a result was drawn, in words: draw kind, shots and draws for SYSU-MM01; the trial for
-    RegDB. Reads the result's own fields first (``draw`` or ``gallery_protocol``, ``shots``, ``num_trials``),
+    RegDB. Reads the result's own fields first (``gallery``, ``draw`` or ``gallery_protocol``, ``shots``, ``num_trials``),
     then the config's ``eval`` section (``sysu_draw`` or ``sysu_gallery``, ``sysu_shots``, ``sysu_trials``), so
     a protocol option added later shows here once the results or the config name it.
 
@@ -106,8 +106,9 @@ def gallery_protocol(result: dict[str, Any], eval_cfg: dict[str, Any], short: bo
         trial = result.get("trial", result.get("trials"))
         where = f" (trial {trial})" if trial is not None else ""
         return f"RegDB fixed split{where}" if short else f"RegDB: the trial's fixed test split{where}, no draw"
-    draw = result.get("draw") or result.get("gallery_protocol") or eval_cfg.get("sysu_draw") \
-        or eval_cfg.get("sysu_gallery") or "reference"
+    # "gallery" is what the evaluation used; the config's sysu_gallery may only say "auto"
+    draw = result.get("gallery") or result.get("draw") or result.get("gallery_protocol") \
+        or eval_cfg.get("sysu_draw") or eval_cfg.get("sysu_gallery") or "reference"
     shots = int(result.get("shots", eval_cfg.get("sysu_shots", 1)))
     trials = result.get("num_trials", eval_cfg.get("sysu_trials"))
     kind = f"{'single' if shots == 1 else 'multi'}-shot"
