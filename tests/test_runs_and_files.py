@@ -167,16 +167,24 @@ def test_ctrl_c_on_a_real_training_process_prints_one_line(tmp_path):
 
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    # A terminal's Ctrl-C reaches a process whose SIGINT is at its default; pytest-xdist workers ignore SIGINT,
+    # and an ignored signal is inherited, so restore the default in the child (else it never sees the signal).
     proc = subprocess.Popen([sys.executable, "-m", "vireid_lib.cli", "train", "--smoke", "--quiet", "--out", str(out),
                              *sets("train.epochs=1000", "data.num_workers=1")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    # Interrupt once the first checkpoint exists (a busy machine can take minutes to get there).
-    deadline = time.monotonic() + 900
-    while not (out / "last.pt").is_file() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert proc.poll() is None and (out / "last.pt").is_file(), "training wrote no checkpoint in 900 s"
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=300)   # a busy machine is slow to stop the loader's worker too
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        # Interrupt once the first checkpoint exists (a busy machine can take minutes to get there).
+        deadline = time.monotonic() + 900
+        while not (out / "last.pt").is_file() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert proc.poll() is None and (out / "last.pt").is_file(), "training wrote no checkpoint in 900 s"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:   # never leave a 1000-epoch training behind
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("vireid train: stopped at epoch ") and "rerun the same command to resume" in last
