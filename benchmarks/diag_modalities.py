@@ -42,24 +42,16 @@ MARKERS = ("<!-- modalities_table -->", "<!-- /modalities_table -->")
 SETTINGS = ("within infrared", "within visible", "infrared -> visible", "visible -> infrared")
 
 
-def single_shot(records: Sequence[Record], rng: random.Random) -> list[Record]:
-    """One ``rng.choice`` per (identity, camera) of ``records``, in sorted (identity, camera) order."""
-    groups: dict[tuple[int, int], list[Record]] = {}
-    for r in sorted(records, key=lambda r: (r.pid, r.camid, r.path)):
-        groups.setdefault((r.pid, r.camid), []).append(r)
-    return [rng.choice(groups[key]) for key in sorted(groups)]
-
-
 def _pooled(parts: list[tuple[int, dict[str, Any]]]) -> dict[str, float]:
     """Query-weighted Rank-1 and mAP (in %) of several query sets."""
     n = sum(k for k, _ in parts)
     return {"r1": 100 * sum(k * m["cmc"][0] for k, m in parts) / n,
-            "mAP": 100 * sum(k * m["mAP"] for k, m in parts) / n, "queries": n}
+            "mAP": 100 * sum(k * m["mAP"] for k, m in parts) / n}
 
 
 def measure(checkpoint: str | Path, trials: int = 3) -> dict[str, Any]:
-    """The four settings of the module docstring for one checkpoint, each ``{"r1", "mAP", "queries",
-    "chance_r1"}`` (chance: the mean over queries of one over the gallery size, in %)."""
+    """The four settings of the module docstring for one checkpoint, each ``{"r1", "mAP", "chance_r1"}``
+    (chance: the mean over queries of one over the gallery size, in %)."""
     model, cfg = load_model(checkpoint)
     reader = open_dataset(cfg.data)
     tf = default_transform(cfg.data)
@@ -78,13 +70,13 @@ def measure(checkpoint: str | Path, trials: int = 3) -> dict[str, Any]:
         parts = []
         for qcam, gcam in ((3, 6), (6, 3)):
             qs = [r for r in ir if r.camid == qcam]
-            gs = single_shot([r for r in ir if r.camid == gcam], rng)
+            gs = reader._single_shot((gcam,), rng)   # the protocol's own single-shot draw
             m = evaluate_features(ir_f[[ir_index[r.path] for r in qs]], ir_f[[ir_index[r.path] for r in gs]],
                                   qs, gs, protocol="regdb")
             parts.append((m["num_valid_queries"], m | {"gallery": len(gs)}))
         rows["within infrared"].append(_pooled(parts) | {
             "chance_r1": 100 * sum(k / m["gallery"] for k, m in parts) / sum(k for k, _ in parts)})
-        gs = single_shot(ir, rng)
+        gs = reader._single_shot((3, 6), rng)
         m = evaluate_features(vis_f, ir_f[[ir_index[r.path] for r in gs]], visible, gs, protocol="regdb")
         rows["visible -> infrared"].append(_pooled([(m["num_valid_queries"], m)]) | {"chance_r1": 100 / len(gs)})
     vis = evaluate_within_visible(model, reader, cfg.eval, cfg.data, trials=trials, progress=False)
@@ -92,7 +84,7 @@ def measure(checkpoint: str | Path, trials: int = 3) -> dict[str, Any]:
     for name, res, gallery in (("within visible", vis["visible"], reader.within_visible(0)[1]),
                                ("infrared -> visible", sysu["all"], reader.gallery("all", 0))):
         rows[name].append({"r1": 100 * res["mean"]["cmc"][0], "mAP": 100 * res["mean"]["mAP"],
-                           "queries": res["mean"].get("num_valid_queries", 0), "chance_r1": 100 / len(gallery)})
+                           "chance_r1": 100 / len(gallery)})
     for s in SETTINGS:
         out[s] = {k: round(float(np.mean([r[k] for r in rows[s]])), 1) for k in ("r1", "mAP", "chance_r1")}
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
