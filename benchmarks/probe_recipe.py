@@ -7,7 +7,9 @@ Rank-1 and mAP (a few gallery draws, for speed).
 
 Two diagnostics replace part of the pipeline for one probe only: ``--shared-stem`` sends infrared images
 through the visible stem (is a separate infrared stem what keeps the gap?), ``--ir-easy`` renders the
-infrared cameras with visible-like blur and noise (are they what keeps the gap?). The probes behind
+infrared cameras with visible-like blur and noise (are they what keeps the gap?), ``--ir-luma`` gives every
+infrared material the level of its visible luma (infrared keeps everything but hue: the upper bound of what
+this generator's data can give across modalities). The probes behind
 ``docs/CPU_RECIPE.md`` are in ``results/recipe/probes/`` with their settings and notes.
 """
 
@@ -67,6 +69,18 @@ def _patch_ir_easy() -> None:
     synthetic._camera = camera
 
 
+def _patch_ir_luma() -> None:
+    from vireid_lib.data import synthetic
+
+    original = synthetic._tables
+
+    def tables(person, pose):
+        rgb, heat = original(person, pose)
+        levels = 0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2]   # (N_MATERIALS,) visible luma
+        return rgb, (0.2 + 0.62 * levels).astype(heat.dtype)
+    synthetic._tables = tables
+
+
 def main() -> None:
     from vireid_lib.data import open_dataset
     from vireid_lib.data.synthetic import read_stats
@@ -80,6 +94,11 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=2)
     parser.add_argument("--shared-stem", action="store_true")
     parser.add_argument("--ir-easy", action="store_true", help="use a fresh VIREID_CACHE: the images change")
+    parser.add_argument("--ir-luma", action="store_true",
+                        help="infrared levels follow each material's visible luma exactly (no flips, no "
+                             "independent part, skin and hair too): infrared keeps everything but hue; "
+                             "use a fresh VIREID_CACHE: the images change")
+    parser.add_argument("--note", default="", help="what this probe changes, for the table")
     parser.add_argument("--table", action="store_true")
     a = parser.parse_args()
     if a.table:
@@ -94,6 +113,9 @@ def main() -> None:
         # The patched images must never land in (or come from) the shared cache under the normal name.
         os.environ["VIREID_CACHE"] = tempfile.mkdtemp(prefix="vireid-ir-easy-")
         _patch_ir_easy()
+    if a.ir_luma:
+        os.environ["VIREID_CACHE"] = tempfile.mkdtemp(prefix="vireid-ir-luma-")
+        _patch_ir_luma()
     cfg = apply_overrides(preset("cpu-demo"), a.set)
     reader = open_dataset(cfg.data)
     curve, t0, last = [], time.time(), {"step": 0}
@@ -113,8 +135,8 @@ def main() -> None:
     result = fit(cfg, out, resume=False, progress=False, reader=reader, eval_fn=evaluate,
                  on_step=lambda record: last.update(step=record.step))
     record = {"tag": a.tag, "set": a.set, "curve": curve, "train_s": result.seconds, "steps": result.steps,
-              "finished": True, "note": "", "preset": "cpu-demo", "shared_stem": a.shared_stem,
-              "ir_easy": a.ir_easy, "config": cfg.to_dict(), "synthetic": read_stats(reader.root)}
+              "finished": True, "note": a.note, "preset": "cpu-demo", "shared_stem": a.shared_stem,
+              "ir_easy": a.ir_easy, "ir_luma": a.ir_luma, "config": cfg.to_dict(), "synthetic": read_stats(reader.root)}
     PROBES.mkdir(parents=True, exist_ok=True)
     (PROBES / f"{a.tag}.json").write_text(json.dumps(record, indent=1) + "\n")
 
