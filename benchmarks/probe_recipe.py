@@ -81,6 +81,19 @@ def _patch_ir_luma() -> None:
     synthetic._tables = tables
 
 
+def _patch_skin_luma() -> None:
+    from vireid_lib.data import synthetic
+
+    original = synthetic._tables
+
+    def tables(person, pose):
+        rgb, heat = original(person, pose)
+        for m in (synthetic.SKIN, synthetic.HAIR):
+            heat[m] = 0.2 + 0.62 * (0.299 * rgb[m, 0] + 0.587 * rgb[m, 1] + 0.114 * rgb[m, 2])
+        return rgb, heat
+    synthetic._tables = tables
+
+
 def main() -> None:
     from vireid_lib.data import open_dataset
     from vireid_lib.data.synthetic import read_stats
@@ -98,6 +111,12 @@ def main() -> None:
                         help="infrared levels follow each material's visible luma exactly (no flips, no "
                              "independent part, skin and hair too): infrared keeps everything but hue; "
                              "use a fresh VIREID_CACHE: the images change")
+    parser.add_argument("--flips", type=float, default=None,
+                        help="share of fabrics whose infrared brightness is inverted (the generator's "
+                             "FLIPPED_FABRICS); use a fresh VIREID_CACHE: the images change")
+    parser.add_argument("--skin-luma", action="store_true",
+                        help="skin and hair levels in infrared follow their visible luma (the generator "
+                             "draws them independently); use a fresh VIREID_CACHE: the images change")
     parser.add_argument("--note", default="", help="what this probe changes, for the table")
     parser.add_argument("--table", action="store_true")
     a = parser.parse_args()
@@ -116,6 +135,14 @@ def main() -> None:
     if a.ir_luma:
         os.environ["VIREID_CACHE"] = tempfile.mkdtemp(prefix="vireid-ir-luma-")
         _patch_ir_luma()
+    if a.flips is not None or a.skin_luma:
+        from vireid_lib.data import synthetic
+
+        os.environ["VIREID_CACHE"] = tempfile.mkdtemp(prefix="vireid-variant-")
+        if a.flips is not None:
+            synthetic.FLIPPED_FABRICS = a.flips
+        if a.skin_luma:
+            _patch_skin_luma()
     cfg = apply_overrides(preset("cpu-demo"), a.set)
     reader = open_dataset(cfg.data)
     curve, t0, last = [], time.time(), {"step": 0}
@@ -136,7 +163,8 @@ def main() -> None:
                  on_step=lambda record: last.update(step=record.step))
     record = {"tag": a.tag, "set": a.set, "curve": curve, "train_s": result.seconds, "steps": result.steps,
               "finished": True, "note": a.note, "preset": "cpu-demo", "shared_stem": a.shared_stem,
-              "ir_easy": a.ir_easy, "ir_luma": a.ir_luma, "config": cfg.to_dict(), "synthetic": read_stats(reader.root)}
+              "ir_easy": a.ir_easy, "ir_luma": a.ir_luma, "flips": a.flips,
+              "skin_luma": a.skin_luma, "config": cfg.to_dict(), "synthetic": read_stats(reader.root)}
     PROBES.mkdir(parents=True, exist_ok=True)
     (PROBES / f"{a.tag}.json").write_text(json.dumps(record, indent=1) + "\n")
 
