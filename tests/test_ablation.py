@@ -9,6 +9,7 @@ import pytest
 from vireid_lib import ablation
 from vireid_lib.ablation import (GRIDS, Run, difference, format_summary, metrics_of, plan, resolve_jobs, result_path,
                                  run_grid, summarize, table3_comparison, train_dir, train_key)
+from vireid_lib.ablation.run import _check_not_stale
 from vireid_lib.cli import main
 from vireid_lib.config import apply_overrides, preset
 
@@ -274,9 +275,9 @@ def test_a_result_differing_only_in_speed_settings_is_reused(tmp_path):
     run = plan("parts", [0])[0]
     _fake_record(tmp_path, run, 0.3, 0.2)
     slower = plan("parts", [0], overrides=["data.num_workers=0", "data.cache=false"])[0]
-    ablation._check_not_stale(tmp_path, slower)      # no error: the same computation
+    _check_not_stale(tmp_path, slower)      # no error: the same computation
     with pytest.raises(ValueError, match="model.parts"):
-        ablation._check_not_stale(tmp_path, plan("parts", [0])[1]._replace(seed=0, cell=run.cell))
+        _check_not_stale(tmp_path, plan("parts", [0])[1]._replace(seed=0, cell=run.cell))
 
 
 def test_a_result_of_another_generator_version_is_refused(tmp_path):
@@ -304,7 +305,7 @@ def test_issue_11_options_are_cells_and_leave_earlier_keys_alone():
             assert train_key(cfg) != train_key(default), name
     # the fields added by issue 11, at their neutral values, do not enter the training key: the key equals
     # the hash of the config as it was before they existed
-    from vireid_lib.ablation import NEUTRAL_DEFAULTS, _hash
+    from vireid_lib.ablation.grids import NEUTRAL_DEFAULTS, _hash
     from vireid_lib.data.synthetic import GENERATOR_VERSION
 
     d = default.to_dict()
