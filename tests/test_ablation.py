@@ -320,3 +320,20 @@ def test_issue_11_options_are_cells_and_leave_earlier_keys_alone():
     d["synthetic_generator_version"] = GENERATOR_VERSION
     assert train_key(default) == _hash(d)
     assert train_key(dc.replace(default, train=dc.replace(default.train, select="best-rank1"))) != train_key(default)
+
+
+def test_eval_key_names_the_evaluation_cache_as_before():
+    """The cache of an evaluation is ``eval-<sha1 of its eval section>.json``, the issue-11 fields left out at
+    their neutral values, so caches written before the package split and before those fields stay found."""
+    import dataclasses as dc
+    import hashlib
+
+    from vireid_lib.ablation import eval_key
+
+    cfg = plan("table4", [0])[0].cfg
+    section = dc.asdict(cfg.eval)
+    assert section.pop("sysu_gallery") == "auto"
+    assert eval_key(cfg) == hashlib.sha1(json.dumps(section, sort_keys=True).encode()).hexdigest()[:10]
+    local = apply_overrides(cfg, ["eval.branch=local"])
+    assert eval_key(local) != eval_key(cfg)
+    assert eval_key(apply_overrides(cfg, ["eval.sysu_gallery=official"])) != eval_key(cfg)
