@@ -9,6 +9,7 @@ import pytest
 from vireid_lib import ablation
 from vireid_lib.ablation import (GRIDS, Run, difference, format_summary, metrics_of, plan, resolve_jobs, result_path,
                                  run_grid, summarize, table3_comparison, train_dir, train_key)
+from vireid_lib.ablation.run import _check_not_stale
 from vireid_lib.cli import main
 from vireid_lib.config import apply_overrides, preset
 
@@ -274,9 +275,9 @@ def test_a_result_differing_only_in_speed_settings_is_reused(tmp_path):
     run = plan("parts", [0])[0]
     _fake_record(tmp_path, run, 0.3, 0.2)
     slower = plan("parts", [0], overrides=["data.num_workers=0", "data.cache=false"])[0]
-    ablation._check_not_stale(tmp_path, slower)      # no error: the same computation
+    _check_not_stale(tmp_path, slower)      # no error: the same computation
     with pytest.raises(ValueError, match="model.parts"):
-        ablation._check_not_stale(tmp_path, plan("parts", [0])[1]._replace(seed=0, cell=run.cell))
+        _check_not_stale(tmp_path, plan("parts", [0])[1]._replace(seed=0, cell=run.cell))
 
 
 def test_a_result_of_another_generator_version_is_refused(tmp_path):
@@ -304,7 +305,7 @@ def test_issue_11_options_are_cells_and_leave_earlier_keys_alone():
             assert train_key(cfg) != train_key(default), name
     # the fields added by issue 11, at their neutral values, do not enter the training key: the key equals
     # the hash of the config as it was before they existed
-    from vireid_lib.ablation import NEUTRAL_DEFAULTS, _hash
+    from vireid_lib.ablation.grids import NEUTRAL_DEFAULTS, _hash
     from vireid_lib.data.synthetic import GENERATOR_VERSION
 
     d = default.to_dict()
@@ -319,3 +320,20 @@ def test_issue_11_options_are_cells_and_leave_earlier_keys_alone():
     d["synthetic_generator_version"] = GENERATOR_VERSION
     assert train_key(default) == _hash(d)
     assert train_key(dc.replace(default, train=dc.replace(default.train, select="best-rank1"))) != train_key(default)
+
+
+def test_eval_key_names_the_evaluation_cache_as_before():
+    """The cache of an evaluation is ``eval-<sha1 of its eval section>.json``, the issue-11 fields left out at
+    their neutral values, so caches written before the package split and before those fields stay found."""
+    import dataclasses as dc
+    import hashlib
+
+    from vireid_lib.ablation import eval_key
+
+    cfg = plan("table4", [0])[0].cfg
+    section = dc.asdict(cfg.eval)
+    assert section.pop("sysu_gallery") == "auto"
+    assert eval_key(cfg) == hashlib.sha1(json.dumps(section, sort_keys=True).encode()).hexdigest()[:10]
+    local = apply_overrides(cfg, ["eval.branch=local"])
+    assert eval_key(local) != eval_key(cfg)
+    assert eval_key(apply_overrides(cfg, ["eval.sysu_gallery=official"])) != eval_key(cfg)

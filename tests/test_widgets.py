@@ -12,7 +12,8 @@ from vireid_lib.data.records import Record
 from vireid_lib.data import transforms
 from vireid_lib.evaluation import rank_metrics
 from vireid_lib.models import build_model
-from vireid_lib.widgets import MATCH_COLOUR, MISMATCH_COLOUR, DatasetSplits, RetrievalBrowser, Split
+from vireid_lib.retrieval import Split
+from vireid_lib.widgets import MATCH_COLOUR, MISMATCH_COLOUR, RetrievalBrowser
 
 H, W = 64, 32
 IDS = (1, 2, 3, 4)
@@ -215,18 +216,3 @@ def test_bad_construction(tree, models):
         RetrievalBrowser(models, {}, transforms.test_transform(H, W))
     with pytest.raises(ValueError, match="unknown CAM methods"):
         RetrievalBrowser(models, splits, transforms.test_transform(H, W), cam_methods=("magic",))
-
-
-def test_dataset_splits_read_both_layouts(tmp_path):
-    from vireid_lib.data.synthetic import generate
-
-    generate("regdb", tmp_path / "regdb", identities=4, seed=0)
-    splits = DatasetSplits(regdb_root=tmp_path / "regdb")
-    assert len(splits) == 20 and ("regdb", "t2v", 10) in splits
-    s = splits["regdb", "t2v", 3]
-    assert s.protocol == "regdb" and {r.modality for r in s.query} == {"infrared"}
-    assert {r.modality for r in s.gallery} == {"visible"}
-    with pytest.raises(KeyError):
-        splits["sysu", "all", 0]
-    with pytest.raises(ValueError, match="at least one"):
-        DatasetSplits()

@@ -1,36 +1,35 @@
-"""An interactive retrieval browser for JupyterLab (ipywidgets).
+"""An interactive retrieval browser for JupyterLab (ipywidgets): the view over a
+:class:`~vireid_lib.retrieval.Retrieval`.
 
 Pick a dataset, protocol and trial, then a query (by index, identity or camera, or walking the hardest
 failures, lowest AP first); the top-k gallery shows with green (same identity) or red borders, the query's
 AP and INP, optionally a Grad-CAM overlay, and a second model's ranking of the same query beside it.
 
 Features are extracted once per model and image and cached, and each split's distances and per-query
-metrics are computed once, so moving between queries only ranks one row and draws k + 1 thumbnails.
-The browser is built from in-memory models and splits (``RetrievalBrowser(models, splits, transform)``,
-what tests do), from checkpoints (:meth:`RetrievalBrowser.from_checkpoints`), or from a checkpoint and
-folders of your own, unlabelled images (:meth:`RetrievalBrowser.from_folders`).
+metrics are computed once (by the :class:`~vireid_lib.retrieval.Retrieval`), so moving between queries only
+ranks one row and draws k + 1 thumbnails. The browser is built from in-memory models and splits
+(``RetrievalBrowser(models, splits, transform)``, what tests do), from checkpoints
+(:meth:`RetrievalBrowser.from_checkpoints`), or from a checkpoint and folders of your own, unlabelled images
+(:meth:`RetrievalBrowser.from_folders`).
 """
 
 from __future__ import annotations
 
-import io
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
 from vireid_lib import explain
 from vireid_lib.data.records import Record
-from vireid_lib.evaluation.extract import Transform, extract_features
-from vireid_lib.evaluation.metrics import kept_gallery, rank_metrics
-from vireid_lib.evaluation.protocols import pairwise_distance
-from vireid_lib.visualize import load_image
+from vireid_lib.evaluation.extract import Transform
+# DatasetSplits and Split are offered here too: a notebook builds a browser from this module alone.
+from vireid_lib.retrieval import DatasetSplits, Evaluated, Extractor, Ranking, Retrieval, Split, SplitKey
 
 MATCH_COLOUR, MISMATCH_COLOUR, QUERY_COLOUR = "#00aa00", "#d70000", "#3c3c3c"
 ORDERS = ("index", "hardest first")
@@ -38,109 +37,11 @@ UNLABELLED = ("images without identity labels: ranked by distance only, so no ma
               "(the hardest-first order keeps the folder order)")
 ANY = "any"
 
-Extractor = Callable[[nn.Module, Sequence[Record]], torch.Tensor]
-"""``extract(model, records) -> (N, D)`` L2-normalised features, in the records' order."""
-
-
-class Split(NamedTuple):
-    """One query/gallery split of a test protocol.
-
-    Attributes:
-        query: query records.
-        gallery: gallery records.
-        protocol: ``"sysu"`` (cam3 queries do not see cam2) or ``"regdb"``: the rule of
-            :func:`~vireid_lib.evaluation.rank_metrics`.
-        labelled: the records carry identities and cameras. ``False`` (your own images,
-            :meth:`RetrievalBrowser.from_folders`): no match borders, no AP or INP, no identity filter.
-    """
-
-    query: Sequence[Record]
-    gallery: Sequence[Record]
-    protocol: Literal["sysu", "regdb"]
-    labelled: bool = True
-
-
-class DatasetSplits(Mapping):
-    """The test splits of SYSU-MM01 and/or RegDB, keyed ``(dataset, protocol, trial)``, read lazily.
-
-    SYSU-MM01: protocols ``"all"`` and ``"indoor"`` (single-shot), trials ``0..sysu_trials - 1``.
-    RegDB: protocols ``"v2t"`` and ``"t2v"``, trials ``1..10`` (each trial's idx files).
-
-    Args:
-        sysu_root: a folder in SYSU-MM01's layout, or ``None`` to leave SYSU-MM01 out.
-        regdb_root: a folder in RegDB's layout, or ``None`` to leave RegDB out.
-        sysu_trials: number of SYSU-MM01 gallery draws offered.
-    """
-
-    def __init__(self, sysu_root: str | Path | None = None, regdb_root: str | Path | None = None,
-                 sysu_trials: int = 10) -> None:
-        if sysu_root is None and regdb_root is None:
-            raise ValueError("give at least one of sysu_root and regdb_root")
-        self.sysu_root, self.regdb_root = sysu_root, regdb_root
-        self._keys = []
-        if sysu_root is not None:
-            self._keys += [("sysu", mode, t) for mode in ("all", "indoor") for t in range(sysu_trials)]
-        if regdb_root is not None:
-            self._keys += [("regdb", d, t) for d in ("v2t", "t2v") for t in range(1, 11)]
-        self._readers: dict[Any, Any] = {}
-
-    def __getitem__(self, key: tuple[str, str, int]) -> Split:
-        from vireid_lib.data import SYSUMM01, RegDB
-
-        if key not in self._keys:
-            raise KeyError(f"no split {key}; available: datasets {sorted({k[0] for k in self._keys})}")
-        dataset, protocol, trial = key
-        if dataset == "sysu":
-            if "sysu" not in self._readers:
-                self._readers["sysu"] = SYSUMM01(self.sysu_root)
-            reader = self._readers["sysu"]
-            return Split(reader.query(), reader.gallery(mode=protocol, trial=trial), "sysu")
-        if trial not in self._readers:
-            self._readers[trial] = RegDB(self.regdb_root, trial=trial)
-        reader = self._readers[trial]
-        return Split(reader.query(protocol), reader.gallery(protocol), "regdb")
-
-    def __iter__(self) -> Iterator[tuple[str, str, int]]:
-        return iter(self._keys)
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-
-class Ranking(NamedTuple):
-    """One query's top-k under one model.
-
-    Attributes:
-        gallery: top-k gallery indices, best first (protocol rule applied, ties by gallery index).
-        distances: their distances.
-        matches: whether each has the query's identity.
-        ap: the query's average precision (NaN without a true match in the gallery).
-        inp: the query's inverse negative penalty (NaN likewise).
-    """
-
-    gallery: np.ndarray
-    distances: np.ndarray
-    matches: np.ndarray
-    ap: float
-    inp: float
-
-
-class _Evaluated(NamedTuple):
-    distmat: np.ndarray  # (Q, G)
-    ap: np.ndarray  # (Q,)
-    inp: np.ndarray  # (Q,)
-
 
 def _short(path: str, n: int = 18) -> str:
     """A file name cut to ``n`` characters for a caption."""
     name = Path(path).name
     return name if len(name) <= n else name[: n - 3] + "..."
-
-
-def _png(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="png")
-    return buffer.getvalue()
 
 
 class _Card:
@@ -188,38 +89,49 @@ class RetrievalBrowser:
         image_size: ``(height, width)`` of each thumbnail.
         cam_methods: CAM methods offered (keys of :data:`vireid_lib.explain.CAM_METHODS`).
 
+    Attributes:
+        retrieval: the :class:`~vireid_lib.retrieval.Retrieval` that computes what is shown.
+
     Raises:
         ValueError: for no models or no splits, or an unknown CAM method.
     """
 
-    def __init__(self, models: Mapping[str, nn.Module], splits: Mapping[tuple[str, str, int], Split],
+    def __init__(self, models: Mapping[str, nn.Module], splits: Mapping[SplitKey, Split],
                  transform: Transform, *, extract: Extractor | None = None, top_k: int = 5, max_k: int = 10,
                  image_size: tuple[int, int] = (128, 64),
                  cam_methods: Sequence[str] = ("gradcam", "hirescam", "eigencam")) -> None:
-        if not models:
-            raise ValueError("give at least one model, e.g. {'full': model}")
-        if len(splits) == 0:
-            raise ValueError("give at least one split, e.g. DatasetSplits(sysu_root=...)")
+        self.retrieval = Retrieval(models, splits, transform, extract)
         unknown = sorted(set(cam_methods) - set(explain.CAM_METHODS))
         if unknown:
             raise ValueError(f"unknown CAM methods {unknown}; choose from {sorted(explain.CAM_METHODS)}")
         if not 1 <= top_k <= max_k:
             raise ValueError(f"top_k must lie in 1..max_k={max_k}, got {top_k}")
-        self.models = dict(models)
-        for m in self.models.values():
-            m.eval()
-        self.splits, self.transform = splits, transform
-        self.extract = extract or (lambda model, records: extract_features(model, records, transform,
-                                                                           progress=False))
         self.image_size = image_size
-        self._features: dict[str, dict[tuple[str, str], torch.Tensor]] = {name: {} for name in self.models}
-        self._evaluated: dict[tuple[str, tuple[str, str, int]], _Evaluated] = {}
-        self._thumbs: dict[str, bytes] = {}
         self._order: list[int] = []
         self._updating = False
         self.last_render_s = 0.0
         self._build(top_k, max_k, cam_methods)
         self._on_split()
+
+    @property
+    def models(self) -> dict[str, nn.Module]:
+        """The networks by name."""
+        return self.retrieval.models
+
+    @property
+    def splits(self) -> Mapping[SplitKey, Split]:
+        """The splits by ``(dataset, protocol, trial)``."""
+        return self.retrieval.splits
+
+    @property
+    def transform(self) -> Transform:
+        """The test transform."""
+        return self.retrieval.transform
+
+    @property
+    def extract(self) -> Extractor:
+        """The feature extractor."""
+        return self.retrieval.extract
 
     # ------------------------------------------------------------------------------------------ building
 
@@ -227,38 +139,15 @@ class RetrievalBrowser:
     def from_checkpoints(cls, checkpoints: Mapping[str, str | Path], *, sysu_root: str | Path | None = None,
                          regdb_root: str | Path | None = None, smoke: bool = False, sysu_trials: int = 10,
                          **kwargs: Any) -> RetrievalBrowser:
-        """A browser over trained checkpoints (``{"base": "runs/base/last.pt", "full": ...}``).
-
-        Each model's test feature follows its run's ``eval`` settings. Without ``sysu_root`` and
-        ``regdb_root`` the synthetic datasets of both layouts are used (``smoke`` picks their tiny size).
+        """A browser over trained checkpoints (``{"base": "runs/base/last.pt", "full": ...}``): the view of
+        :meth:`Retrieval.from_checkpoints <vireid_lib.retrieval.Retrieval.from_checkpoints>`, whose arguments
+        these are; ``kwargs`` go to the constructor (``top_k``, ``image_size``, ...).
 
         Raises:
             ValueError: when the checkpoints were trained at different input sizes.
         """
-        from vireid_lib.data.synthetic import synthetic_root
-        from vireid_lib.data.transforms import test_transform
-        from vireid_lib.training import load_model
-
-        loaded = {name: load_model(path) for name, path in checkpoints.items()}
-        sizes = {(cfg.data.height, cfg.data.width) for _, cfg in loaded.values()}
-        if len(sizes) != 1:
-            raise ValueError(f"the checkpoints use different input sizes {sorted(sizes)}; compare models trained "
-                             "at the same size")
-        height, width = sizes.pop()
-        transform = test_transform(height, width)
-        eval_cfgs = {name: cfg.eval for name, (_, cfg) in loaded.items()}
-        models = {name: model for name, (model, _) in loaded.items()}
-        by_model = {id(m): eval_cfgs[n] for n, m in models.items()}
-
-        def extract(model: nn.Module, records: Sequence[Record]) -> torch.Tensor:
-            e = by_model[id(model)]
-            return extract_features(model, records, transform, batch_size=e.batch_size, flip=e.flip,
-                                    normalize=e.normalize, feature=e.feature, branch=e.branch, progress=False)
-
-        if sysu_root is None and regdb_root is None:
-            sysu_root, regdb_root = synthetic_root("sysu", smoke=smoke), synthetic_root("regdb", smoke=smoke)
-        splits = DatasetSplits(sysu_root, regdb_root, sysu_trials=sysu_trials)
-        return cls(models, splits, transform, extract=extract, **kwargs)
+        return cls._of(Retrieval.from_checkpoints(checkpoints, sysu_root=sysu_root, regdb_root=regdb_root,
+                                                  smoke=smoke, sysu_trials=sysu_trials), **kwargs)
 
     @classmethod
     def from_folders(cls, checkpoint: str | Path, query: str | Path | Sequence[str | Path], gallery: str | Path, *,
@@ -266,42 +155,17 @@ class RetrievalBrowser:
                      cache_dir: str | Path | None = "default", **kwargs: Any) -> RetrievalBrowser:
         """A browser over your own images: the queries and the gallery folder of ``vireid search``.
 
-        The images carry no identities, so the view has no match borders and no AP or INP (it says so). Images
-        are found, their modality told (flag or ``visible/`` / ``infrared/`` / ``thermal/`` folders), bad files
-        skipped and features cached exactly as :func:`vireid_lib.search.search` does.
-
-        Args:
-            checkpoint: a ``.pt`` written by ``vireid train``.
-            query: an image file or folder, or a list of them.
-            gallery: a folder of gallery images (searched recursively).
-            query_modality: ``"visible"`` or ``"infrared"`` for every query (default: from folder names).
-            gallery_modality: the same for the gallery.
-            cache_dir: the feature cache folder (``"default"``: ``vireid_lib.search.default_feature_cache()``;
-                ``None``: no cache).
-            **kwargs: passed to the constructor (``top_k``, ``image_size``, ...).
+        The images carry no identities, so the view has no match borders and no AP or INP (it says so). The
+        arguments are those of :meth:`Retrieval.from_folders <vireid_lib.retrieval.Retrieval.from_folders>`;
+        ``kwargs`` go to the constructor (``top_k``, ``image_size``, ...).
         """
-        from vireid_lib.data.transforms import test_transform
-        from vireid_lib.search import (FeatureCache, default_feature_cache, embed, list_folder, load_search_model,
-                                       model_key)
+        return cls._of(Retrieval.from_folders(checkpoint, query, gallery, query_modality=query_modality,
+                                              gallery_modality=gallery_modality, cache_dir=cache_dir), **kwargs)
 
-        model, cfg = load_search_model(checkpoint)
-        cache = FeatureCache(default_feature_cache() if cache_dir == "default" else cache_dir, model_key(model, cfg))
-        skipped: list[tuple[str, str]] = []
-        queries = [r for q in ([query] if isinstance(query, (str, Path)) else query)
-                   for r in list_folder(q, query_modality, skipped)]
-        queries, _, _ = embed(model, cfg, queries, cache, strict=False, skipped=skipped)
-        images, _, _ = embed(model, cfg, list_folder(gallery, gallery_modality, skipped), cache, strict=False,
-                             skipped=skipped)
-        cache.save()
-        if not queries or not images:
-            raise ValueError("no readable " + ("query" if not queries else "gallery") + " image (see the warnings)")
-
-        def extract(net: nn.Module, records: Sequence[Record]) -> torch.Tensor:
-            return embed(net, cfg, records, cache, strict=True, skipped=[])[1]
-
-        name = Path(checkpoint).parent.name or "model"
-        splits = {("your images", "unlabelled", 0): Split(queries, images, "regdb", labelled=False)}
-        return cls({name: model}, splits, test_transform(cfg.data.height, cfg.data.width), extract=extract, **kwargs)
+    @classmethod
+    def _of(cls, retrieval: Retrieval, **kwargs: Any) -> RetrievalBrowser:
+        # A Retrieval's caches are empty until it ranks, so the browser may build its own from the same parts.
+        return cls(retrieval.models, retrieval.splits, retrieval.transform, extract=retrieval.extract, **kwargs)
 
     def _build(self, top_k: int, max_k: int, cam_methods: Sequence[str]) -> None:
         keys = list(self.splits)
@@ -441,24 +305,19 @@ class RetrievalBrowser:
         """Offer the model's CAM layers (``"stem"``: each side's own stem), then re-order the queries."""
         if self._updating:
             return
-        names = [n for n in self.models[self.model.value].target_layers() if not n.startswith("stem.")]
         with self._hold():
             previous = self.cam_layer.value
-            self.cam_layer.options = ["stem"] + names
+            self.cam_layer.options = self.retrieval.cam_layers(self.model.value)
             self.cam_layer.value = previous if previous in self.cam_layer.options else "layer4"
         self._on_filter()
 
     def _on_filter(self, render: bool = True) -> None:
         if self._updating:
             return
-        split, ev = self.split, self.evaluated(self.model.value, self.split_key)
-        order = [i for i, r in enumerate(split.query)
-                 if (self.identity.value == ANY or r.pid == self.identity.value)
-                 and (self.camera.value == ANY or r.camid == self.camera.value)]
-        if self.order.value == "hardest first":
-            # Lowest AP first; queries without a true match (NaN AP) go last, they have nothing to find.
-            ap = np.where(np.isnan(ev.ap[order]), np.inf, ev.ap[order])
-            order = [order[j] for j in np.argsort(ap, kind="stable")]
+        order = self.retrieval.queries(self.model.value, self.split_key,
+                                       identity=None if self.identity.value == ANY else self.identity.value,
+                                       camera=None if self.camera.value == ANY else self.camera.value,
+                                       hardest_first=self.order.value == "hardest first")
         self._order = order
         with self._hold():
             self.position.max = max(len(order) - 1, 0)
@@ -469,64 +328,17 @@ class RetrievalBrowser:
     # ------------------------------------------------------------------------------------------ computing
 
     def features(self, name: str, records: Sequence[Record]) -> torch.Tensor:
-        """Features of ``records`` under model ``name``, extracting only images not seen before."""
-        cache = self._features[name]
-        missing = [r for r in dict.fromkeys(records) if (r.path, r.modality) not in cache]
-        if missing:
-            for r, f in zip(missing, self.extract(self.models[name], missing)):
-                cache[r.path, r.modality] = f
-        return torch.stack([cache[r.path, r.modality] for r in records])
+        """Features of ``records`` under model ``name`` (:meth:`Retrieval.features`)."""
+        return self.retrieval.features(name, records)
 
-    def evaluated(self, name: str, key: tuple[str, str, int]) -> _Evaluated:
-        """Distances and per-query AP and INP of model ``name`` on split ``key`` (computed once)."""
-        if (name, key) not in self._evaluated:
-            split = self.splits[key]
-            distmat = pairwise_distance(self.features(name, split.query), self.features(name, split.gallery))
-            if not split.labelled:  # no identities: nothing to score
-                nan = np.full(len(split.query), np.nan)
-                self._evaluated[name, key] = _Evaluated(distmat, nan, nan.copy())
-                return self._evaluated[name, key]
-            m = rank_metrics(distmat, [r.pid for r in split.query], [r.pid for r in split.gallery],
-                             [r.camid for r in split.query], [r.camid for r in split.gallery],
-                             protocol=split.protocol)
-            self._evaluated[name, key] = _Evaluated(distmat, m["ap"], m["inp"])
-        return self._evaluated[name, key]
+    def evaluated(self, name: str, key: SplitKey) -> Evaluated:
+        """Distances and per-query AP and INP of model ``name`` on split ``key`` (:meth:`Retrieval.evaluated`)."""
+        return self.retrieval.evaluated(name, key)
 
     def ranking(self, name: str, query: int | None = None) -> Ranking:
         """Model ``name``'s top-k for a query of the current split (default: the one shown)."""
         query = self.query_index if query is None else query
-        split, ev = self.split, self.evaluated(name, self.split_key)
-        q = split.query[query]
-        keep = np.flatnonzero(kept_gallery(q.camid, [g.camid for g in split.gallery], split.protocol))
-        top = keep[np.argsort(ev.distmat[query, keep], kind="stable")][: self.top_k.value]
-        matches = np.array([split.labelled and split.gallery[j].pid == q.pid for j in top], dtype=bool)
-        return Ranking(top, ev.distmat[query, top], matches, float(ev.ap[query]), float(ev.inp[query]))
-
-    def _thumb(self, record: Record) -> bytes:
-        if record.path not in self._thumbs:
-            self._thumbs[record.path] = _png(load_image(record.path, self.image_size))
-        return self._thumbs[record.path]
-
-    def _tensor(self, record: Record) -> torch.Tensor:
-        with Image.open(record.path) as img:
-            return self.transform(img.convert("RGB"))
-
-    def _cam_thumbs(self, name: str, query: Record, gallery: Sequence[Record]) -> tuple[bytes, list[bytes]]:
-        """Overlays: each gallery image's map for its similarity to the query, and the query's map for its
-        similarity to the top match."""
-        model, layer = self.models[name], self.cam_layer.value
-        # A compared model may lack the chosen attention layer ("base" has no MCA): it falls back to layer4.
-        layer = "stem.visible" if layer == "stem" else layer if layer in model.target_layers() else "layer4"
-        q = self._tensor(query)
-        g = torch.stack([self._tensor(r) for r in gallery])
-        maps = explain.explain_matches(model, q, query.modality, g, gallery[0].modality, layer=layer,
-                                       method=self.cam_method.value)
-        size = (self.image_size[1], self.image_size[0])
-
-        def thumb(image: torch.Tensor, cam: np.ndarray) -> bytes:
-            return _png(np.asarray(Image.fromarray(explain.overlay(image, cam)).resize(size, Image.BILINEAR)))
-
-        return thumb(q, maps.query[0]), [thumb(x, c) for x, c in zip(g, maps.gallery)]
+        return self.retrieval.ranking(name, self.split_key, query, self.top_k.value)
 
     # ------------------------------------------------------------------------------------------ drawing
 
@@ -543,9 +355,11 @@ class RetrievalBrowser:
             r = self.ranking(name, qi)
             gallery = [split.gallery[j] for j in r.gallery]
             if self.cam.value:
-                q_png, g_pngs = self._cam_thumbs(name, q, gallery)
+                q_png, g_pngs = self.retrieval.cam_thumbnails(name, q, gallery, self.cam_layer.value,
+                                                              self.cam_method.value, self.image_size)
             else:
-                q_png, g_pngs = self._thumb(q), [self._thumb(g) for g in gallery]
+                q_png, g_pngs = self.retrieval.thumbnail(q, self.image_size), \
+                    [self.retrieval.thumbnail(g, self.image_size) for g in gallery]
             ap = "n/a" if np.isnan(r.ap) else f"{100 * r.ap:.1f}%"
             inp = "n/a" if np.isnan(r.inp) else f"{100 * r.inp:.1f}%"
             if split.labelled:

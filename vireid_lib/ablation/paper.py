@@ -1,0 +1,278 @@
+"""The grids against the paper: differences between cells with their standard errors, verdicts against the
+seed-to-seed noise, Table 3 beside the paper's gains, the paper's claims tested one by one, the conclusions,
+and the grids' README that gathers them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from vireid_lib.ablation.grids import GRIDS
+from vireid_lib.ablation.report import (METRIC_LABELS, SETTING_ORDER, format_summary, load_summary, mean_std_text,
+                                       ranking)
+from vireid_lib.io import atomic_write_text
+
+PAPER_TABLE3_DELTAS: dict[str, dict[str, float]] = {
+    "base+p+mca": {"base": 2.77, "base+p": 1.02},
+    "base+p+pca": {"base": 2.72, "base+p": 0.68},
+    "full": {"base": 4.56, "base+p": 1.87},
+}
+"""The paper's Table 3 (RegDB) as gains in points over Base and over Base+P (SPEC section 6). The paper
+does not name the metric and its deltas do not add up exactly, so they are read as an ordering."""
+
+PAPER_TABLE4_BEST = "global"
+"""Table 4: the global feature alone beats the local feature alone and global + local."""
+
+PAPER_FIGURE4_BEST = "P=3"
+"""Figure 4: of P = 1, 2, 3 and 6 stripes, 3 is best."""
+
+
+# ---------------------------------------------------------------------------------------------- against the paper
+
+def difference(summary: dict[str, Any], a: str, b: str, setting: str, metric: str = "rank1") -> tuple[float, float | None]:
+    """Mean of cell ``a`` minus mean of cell ``b`` (points), and its standard error
+    ``sqrt(s_a^2 / n_a + s_b^2 / n_b)`` from the seeds (``None`` when a cell has one seed).
+
+    Raises:
+        KeyError: a cell without results (named).
+    """
+    cells = summary["cells"]
+    for name in (a, b):
+        if name not in cells:
+            raise KeyError(f"cell {name!r} has no results in grid {summary['grid']!r}; have {sorted(cells)}")
+    ca, cb = cells[a], cells[b]
+    diff = 100 * (ca["mean"][setting][metric] - cb["mean"][setting][metric])
+    sa, sb = ca["std"][setting][metric], cb["std"][setting][metric]
+    if sa is None or sb is None:
+        return diff, None
+    return diff, 100 * math.sqrt(sa ** 2 / ca["n"] + sb ** 2 / cb["n"])
+
+
+NOISE_SE = 2.0
+"""A difference stands out of the seed-to-seed noise when it is more than this many standard errors from 0."""
+
+
+def verdict(summary: dict[str, Any], a: str, b: str, setting: str, metric: str = "rank1") -> str:
+    """One line comparing cell ``a`` with cell ``b``: the difference of means in points, its standard error,
+    and whether it stands out of the seed-to-seed noise (more than two standard errors)."""
+    d, se = difference(summary, a, b, setting, metric)
+    label = f"{a} - {b}: {d:+.2f} {METRIC_LABELS[metric]} points"
+    if se is None:
+        return label + " (one seed: no error bar)"
+    if se == 0:
+        return label + " (no spread over seeds)"
+    z = d / se
+    what = "larger than" if abs(z) > NOISE_SE else "within"
+    return label + f" ± {se:.2f} (standard error), {abs(z):.1f} SE: {what} the seed-to-seed noise"
+
+
+def table3_comparison(summary: dict[str, Any], setting: str = "regdb/v2t", metric: str = "rank1") -> str:
+    """Markdown: our gains over Base and over Base+P (points, ± standard error) beside the paper's."""
+    lines = [f"| variant | ours {METRIC_LABELS[metric]} | ours vs Base | paper vs Base | ours vs Base+P | "
+             "paper vs Base+P |", "|---|---|---|---|---|---|"]
+    for name, c in summary["cells"].items():
+        cells = [mean_std_text(c["mean"][setting][metric], c["std"][setting][metric])]
+        for ref in ("base", "base+p"):
+            if name == ref or ref not in summary["cells"]:
+                cells += ["-", "-"]
+                continue
+            d, se = difference(summary, name, ref, setting, metric)
+            paper = PAPER_TABLE3_DELTAS.get(name, {}).get(ref)
+            cells += [f"{d:+.2f}" + (f" ± {se:.2f}" if se is not None else ""),
+                      f"{paper:+.2f}" if paper is not None else "-"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- conclusions
+
+PAPER_CLAIMS: tuple[tuple[str, str, str, str], ...] = (
+    ("table3", "base+p", "base", "the local branch: Base+P above Base (implied by every gain of Table 3)"),
+    ("table3", "base+p+mca", "base+p", "MCA adds to Base+P"),
+    ("table3", "base+p+pca", "base+p", "PCA adds to Base+P"),
+    ("table3", "full", "base+p", "MCA and PCA together add to Base+P"),
+    ("table3", "full", "base", "the full model above Base"),
+    ("table4", "global", "local", "Table 4: the global test feature above the local one"),
+    ("table4", "global", "both", "Table 4: the global test feature above global + local"),
+    *(("parts", "P=3", f"P={p}", f"Figure 4: P = 3 above P = {p}") for p in (1, 2, 6)),
+)
+"""The paper's claims as ``(grid, a, b, what)``: cell ``a`` should beat cell ``b``."""
+
+
+class Comparison(NamedTuple):
+    """Cell ``a`` against cell ``b`` of one grid over several settings and metrics.
+
+    Attributes:
+        grid, a, b: the grid and the two cells.
+        what: the claim in words.
+        differences: ``{(setting, metric): (a - b in points, standard error or None)}``.
+        larger, smaller, within: how many of those differences stand above zero, below zero, or inside
+            two standard errors (no error bar counts as within).
+    """
+
+    grid: str
+    a: str
+    b: str
+    what: str
+    differences: dict[tuple[str, str], tuple[float, float | None]]
+    larger: int
+    smaller: int
+    within: int
+
+    @property
+    def outcome(self) -> str:
+        """For a claim that ``a`` beats ``b``: ``supported`` (some differences stand out in its direction,
+        none against it), ``contradicted`` (the reverse), ``mixed`` (both) or ``within the noise``."""
+        if self.larger and self.smaller:
+            return "mixed"
+        if self.larger:
+            return "supported"
+        if self.smaller:
+            return "contradicted"
+        return "within the noise"
+
+
+def compare(summary: dict[str, Any], a: str, b: str, settings: Sequence[str], metrics: Sequence[str] = ("rank1", "mAP"),
+            what: str = "") -> Comparison:
+    """:func:`difference` of ``a`` and ``b`` in every setting and metric, counted as above, below or within
+    two standard errors (the screen of :func:`verdict`).
+
+    Raises:
+        KeyError: a cell without results.
+    """
+    diffs, counts = {}, {"larger": 0, "smaller": 0, "within": 0}
+    for setting in settings:
+        for metric in metrics:
+            d, se = difference(summary, a, b, setting, metric)
+            diffs[setting, metric] = (d, se)
+            key = "within" if not se or abs(d / se) <= NOISE_SE else "larger" if d > 0 else "smaller"
+            counts[key] += 1
+    return Comparison(summary["grid"], a, b, what or f"{a} against {b}", diffs, **counts)
+
+
+def _settings(summary: dict[str, Any], settings: Sequence[str] | None) -> list[str]:
+    have = next(iter(summary["cells"].values()))["mean"]
+    return [s for s in (settings or sorted(have, key=SETTING_ORDER.index)) if s in have]
+
+
+def _comparison_line(c: Comparison, outcome: str | None = None) -> str:
+    parts = [f"{s} {METRIC_LABELS[m]} {d:+.2f}" + (f" ± {se:.2f}" if se is not None else "")
+             for (s, m), (d, se) in c.differences.items()]
+    n = c.larger + c.smaller + c.within
+    return (f"- {c.what} ({c.a} - {c.b}): {'; '.join(parts)}. Above the noise in {c.larger} of {n}, below in "
+            f"{c.smaller}, within in {c.within}: {outcome or c.outcome}.")
+
+
+def conclusions(summaries: dict[str, dict[str, Any]], settings: Sequence[str] | None = None,
+                metrics: Sequence[str] = ("rank1", "mAP")) -> str:
+    """The conclusions of the grids, computed from their summaries: the accuracy range and seed-to-seed
+    spread against the size of the paper's effects, each claim of :data:`PAPER_CLAIMS` with its differences
+    in points (± standard error) and outcome, the order of the cells, and each option of the ``options``
+    grid against the default. Grids absent from ``summaries`` are named and skipped.
+
+    Args:
+        summaries: ``{grid: summary}`` from :func:`load_summary`.
+        settings: settings compared (default: every setting of each summary).
+        metrics: metrics compared.
+    """
+    lines: list[str] = []
+    absent = [g for g in GRIDS if g not in summaries or not summaries[g]["cells"]]
+    present = {g: s for g, s in summaries.items() if s["cells"]}
+    if not present:
+        return "No grid has results yet: nothing to conclude."
+    rank1 = [100 * c["mean"][s]["rank1"] for g in present.values() for c in g["cells"].values()
+             for s in _settings(g, settings)]
+    spread = [100 * c["std"][s]["rank1"] for g in present.values() for c in g["cells"].values()
+              for s in _settings(g, settings) if c["std"][s]["rank1"] is not None]
+    seeds = sorted({c["n"] for g in present.values() for c in g["cells"].values()})
+    paper = [v for gains in PAPER_TABLE3_DELTAS.values() for v in gains.values()]
+    lines.append(f"Scale: mean Rank-1 of the cells {min(rank1):.1f}-{max(rank1):.1f}%, over "
+                 f"{'-'.join(map(str, dict.fromkeys([seeds[0], seeds[-1]])))} seeds per cell"
+                 + (f"; seed-to-seed standard deviation of Rank-1 {min(spread):.1f}-{max(spread):.1f} points "
+                    f"(median {float(np.median(spread)):.1f})" if spread else "")
+                 + f", against the paper's Table 3 gains of {min(paper):.2f}-{max(paper):.2f} points.")
+    if spread:
+        # Two cells of n seeds each: SE of the difference = sigma * sqrt(2 / n); beyond 2 SE needs n > 8 sigma^2 / d^2.
+        sigma = float(np.median(spread))
+        need = {d: math.ceil(8 * sigma ** 2 / d ** 2) for d in (min(paper), max(paper))}
+        lines.append(f"At that median spread a true difference of d points stands beyond two standard errors "
+                     f"with about 8 sigma^2 / d^2 seeds per cell: {need[min(paper)]} for the paper's smallest gain "
+                     f"({min(paper):.2f}), {need[max(paper)]} for its largest ({max(paper):.2f}).")
+    lines.append("")
+    lines.append("The paper's claims (a - b in points ± standard error; 'supported' or 'contradicted' needs a "
+                 "difference beyond two standard errors):")
+    outcomes: dict[str, list[str]] = {}
+    for grid, a, b, what in PAPER_CLAIMS:
+        s = present.get(grid)
+        if s is None or a not in s["cells"] or b not in s["cells"]:
+            continue
+        c = compare(s, a, b, _settings(s, settings), metrics, what)
+        outcomes.setdefault(c.outcome, []).append(f"{a} > {b}")
+        lines.append(_comparison_line(c))
+    for grid, best in (("table3", " > ".join(("full", "base+p+mca", "base+p+pca", "base+p", "base"))),
+                       ("table4", PAPER_TABLE4_BEST + " best"), ("parts", PAPER_FIGURE4_BEST + " best")):
+        if grid in present:
+            s = present[grid]
+            orders = "; ".join(f"{st}: {' > '.join(ranking(s, st, 'rank1'))}" for st in _settings(s, settings))
+            lines.append(f"- {grid} order by mean Rank-1, best first: {orders} (paper: {best}).")
+    if "options" in present and "default" in present["options"]["cells"]:
+        s = present["options"]
+        lines.append("")
+        lines.append("The options of SPEC section 7 against the default (no direction claimed):")
+        for name in s["cells"]:
+            if name != "default":
+                c = compare(s, name, "default", _settings(s, settings), metrics, f"{name} instead of the default")
+                lines.append(_comparison_line(c, "differs beyond the noise" if c.larger or c.smaller
+                                              else "within the noise"))
+    lines.append("")
+    lines.append("In short: " + "; ".join(f"{outcome}: {', '.join(claims)}" for outcome, claims in outcomes.items())
+                 + ".")
+    if absent:
+        lines.append(f"No results yet for: {', '.join(absent)}.")
+    return "\n".join(lines)
+
+
+def grids_readme(out: str | Path = "results/ablations") -> str:
+    """``<out>/README.md``: what produced the grids (command, preset, seeds, machine, wall time, all read from
+    their summaries), each grid's table with standard errors, Table 3 beside the paper's gains, and the
+    :func:`conclusions`. Every number in it comes from a ``summary.json``; grids without one are named."""
+    out = Path(out)
+    summaries = {g: load_summary(out, g) for g in GRIDS if (out / g / "summary.json").is_file()}
+    lines = ["# Ablation results on the synthetic RegDB layout", "",
+             "Written by `python -c \"from vireid_lib.ablation import write_grids_readme; write_grids_readme()\"` "
+             "from each grid's `summary.json` (the grids: `results/ablations/run_all.sh`). Each run's JSON "
+             "(`<grid>/<cell>/seed<k>.json`) holds its config, seed, metrics, wall time, machine and command.", ""]
+    missing = [g for g in GRIDS if g not in summaries]
+    if missing:
+        lines += [f"Grids without results yet: {', '.join(missing)}.", ""]
+    for grid, s in summaries.items():
+        base = s["base_config"]
+        w = s["wall_seconds"]
+        lines += [f"## {grid}", "",
+                  f"Preset `{base['name']}`: {base['model']['arch']} at width {base['model'].get('width', 64)}, "
+                  f"{base['data']['height']}x{base['data']['width']} input, {base['train'].get('optimizer', 'sgd')} at "
+                  f"{base['train']['lr']:g}, {base['train']['epochs']} epochs of {base['train']['max_steps_per_epoch']} "
+                  f"steps; synthetic {base['data']['dataset']} layout, {base['data']['synthetic_identities']} "
+                  f"identities, dataset seed {base['data']['synthetic_seed']}, infrared correlation "
+                  f"{base['data'].get('synthetic_ir_correlation', 0.0):g}, trial {base['data']['trial']}. "
+                  f"{w['runs']} runs; training {w['train'] / 60:.0f} min and evaluation {w['eval'] / 60:.0f} min of "
+                  f"wall time in all (shared trainings counted once)."
+                  + (f" Missing runs: {len(s['missing'])}." if s["missing"] else ""), "",
+                  format_summary(s), ""]
+        if grid == "table3" and all(c in s["cells"] for c in ("base", "base+p")):
+            lines += ["Gains in Rank-1 points over Base and Base+P (± standard error) beside the paper's:", "",
+                      table3_comparison(s), ""]
+    if summaries:
+        lines += ["## Conclusions", "", conclusions(summaries), ""]
+    return "\n".join(lines)
+
+
+def write_grids_readme(out: str | Path = "results/ablations") -> Path:
+    """Write :func:`grids_readme` to ``<out>/README.md`` atomically."""
+    path = Path(out) / "README.md"
+    atomic_write_text(path, grids_readme(out))
+    return path

@@ -1,0 +1,27 @@
+"""The machine a run used, recorded beside its results (ablation runs, benchmarks, training logs)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+from typing import Any
+
+import torch
+
+from vireid_lib import __version__
+
+
+def machine_info() -> dict[str, Any]:
+    """The machine a run used: CPU model (``lscpu``), usable cores (``nproc``), torch threads, CUDA devices,
+    platform and versions, and the 1-minute load average (how busy the CPU was with other work)."""
+    cpu = platform.processor() or platform.machine()
+    if shutil.which("lscpu"):
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        cpu = next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), cpu)
+    cuda = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    return {"cpu": cpu, "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "logical_cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "cuda": cuda,
+            "platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+            "vireid": __version__, "load_average_1min": round(os.getloadavg()[0], 2)}
