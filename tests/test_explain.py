@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from vireid_lib import explain
 from vireid_lib.config import ModelConfig
+from vireid_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from vireid_lib.models import build_model
 
 H, W = 64, 32  # resnet18 with last stride 1: a 4x2 final map, so P = 2 stripes
@@ -154,7 +155,7 @@ def test_overlay_on_infrared_and_visible():
 
 def test_to_display_undoes_the_normalisation():
     img = torch.rand(3, 4, 2)
-    mean, std = torch.tensor(explain.IMAGENET_MEAN).view(3, 1, 1), torch.tensor(explain.IMAGENET_STD).view(3, 1, 1)
+    mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
     back = explain.to_display((img - mean) / std)
     assert np.allclose(back, img.permute(1, 2, 0).numpy(), atol=1e-6)
 

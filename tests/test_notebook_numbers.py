@@ -13,7 +13,7 @@ import pytest
 from vireid_lib import ablation, explain
 from vireid_lib.data.records import Record
 from vireid_lib.demo import COMMITTED_RESULTS, demo_metrics
-from vireid_lib.evaluation.metrics import rank_metrics, ranked_gallery
+from vireid_lib.evaluation.metrics import rank_metrics, top_k
 from vireid_lib.training import loss_trend
 
 
@@ -24,24 +24,25 @@ def _rec(pid, camid, modality="visible", i=0):
 # ---------------------------------------------------------------------------------------------- ranking
 
 
-def test_ranked_gallery_drops_cam2_for_cam3_queries_and_breaks_ties_by_index():
+def test_top_k_of_one_query_drops_cam2_for_cam3_queries_and_breaks_ties_by_index():
     d = np.array([0.1, 0.5, 0.5, 0.2])
     cams = [2, 1, 4, 2]
-    assert ranked_gallery(d, 3, cams, "sysu").tolist() == [1, 2]      # cam2 images never ranked
-    assert ranked_gallery(d, 6, cams, "sysu").tolist() == [0, 3, 1, 2]
-    assert ranked_gallery(d, 3, cams, "regdb").tolist() == [0, 3, 1, 2]  # RegDB keeps everything
+    assert top_k(d, 3, cams, "sysu").tolist() == [1, 2]      # cam2 images never ranked
+    assert top_k(d, 6, cams, "sysu").tolist() == [0, 3, 1, 2]
+    assert top_k(d, 3, cams, "regdb").tolist() == [0, 3, 1, 2]  # RegDB keeps everything
+    assert top_k(d, 6, cams, "sysu", k=2).tolist() == [0, 3]
     with pytest.raises(ValueError, match="distances"):
-        ranked_gallery(d[:3], 3, cams, "sysu")
+        top_k(d[:3], 3, cams, "sysu")
 
 
-def test_ranked_gallery_agrees_with_rank_metrics():
+def test_top_k_of_one_query_agrees_with_rank_metrics():
     rng = np.random.default_rng(0)
     q_pids, g_pids = rng.integers(0, 5, 12), np.repeat(np.arange(5), 3)
     q_cams, g_cams = rng.choice([3, 6], 12), np.tile([1, 2, 4], 5)
     dist = rng.random((12, 15)).round(1)  # ties on purpose
     m = rank_metrics(dist, q_pids, g_pids, q_cams, g_cams, protocol="regdb")
     for i in range(12):
-        order = ranked_gallery(dist[i], q_cams[i], g_cams, "regdb")
+        order = top_k(dist[i], q_cams[i], g_cams, "regdb")
         first = int(np.flatnonzero(g_pids[order] == q_pids[i])[0]) if (g_pids == q_pids[i]).any() else -1
         assert first == m["match_rank"][i]
 

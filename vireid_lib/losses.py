@@ -48,7 +48,7 @@ class LossResult(NamedTuple):
     terms: dict[str, Tensor]
 
 
-def pairwise_distance(x: Tensor, y: Tensor) -> Tensor:
+def euclidean_distances(x: Tensor, y: Tensor) -> Tensor:
     """Euclidean distances between the rows of ``x (M, D)`` and ``y (N, D)``, shape ``(M, N)``.
 
     Squared distances are clamped at 1e-12 before the square root so the gradient stays finite at 0
@@ -86,7 +86,7 @@ def batch_hard_triplet(features: Tensor, labels: Tensor, margin: float = 0.3) ->
         labels: ``(B,)`` identities.
         margin: rho (paper: 0.3).
     """
-    dist = pairwise_distance(features, features)  # (B, B)
+    dist = euclidean_distances(features, features)  # (B, B)
     same = labels.unsqueeze(0) == labels.unsqueeze(1)  # (B, B)
     hardest_pos = dist.masked_fill(~same, float("-inf")).amax(1)
     hardest_neg = dist.masked_fill(same, float("inf")).amin(1)
@@ -115,7 +115,7 @@ def weighted_triplet(features: Tensor, labels: Tensor) -> Tensor:
         features: ``(B, D)`` pooled global features.
         labels: ``(B,)`` identities.
     """
-    dist = pairwise_distance(features, features)  # (B, B)
+    dist = euclidean_distances(features, features)  # (B, B)
     is_pos = (labels.unsqueeze(0) == labels.unsqueeze(1)).to(dist.dtype)  # (B, B)
     is_neg = 1.0 - is_pos
     dist_ap = dist * is_pos
@@ -143,7 +143,7 @@ def adp_triplet(features: Tensor, labels: Tensor, alpha: float = 1.0, gamma: flo
         gamma: scale of the gap (CAJ: 1).
         square: square the gap (CAJ's ``--square 1``).
     """
-    dist = pairwise_distance(features, features)  # (B, B)
+    dist = euclidean_distances(features, features)  # (B, B)
     is_pos = (labels.unsqueeze(0) == labels.unsqueeze(1)).to(dist.dtype)  # (B, B)
     is_neg = 1.0 - is_pos
     dist_ap = dist * is_pos
@@ -240,7 +240,7 @@ def centre_triplet(features: Tensor, labels: Tensor, modalities: Sequence[str], 
         all_centres = torch.cat([c.centres for c in pool])  # (M, D)
         ids, anchor, positive = _paired(centres[anchor_mod], centres[pos_mod])
         d_pos = (anchor - positive).pow(2).sum(1).clamp(min=1e-12).sqrt()
-        d_all = pairwise_distance(anchor, all_centres)  # (I, M)
+        d_all = euclidean_distances(anchor, all_centres)  # (I, M)
         d_neg = d_all.masked_fill(ids.unsqueeze(1) == all_labels.unsqueeze(0), float("inf")).amin(1)
         valid = torch.isfinite(d_neg)
         total = total + F.relu(margin + d_pos[valid] - d_neg[valid]).sum()

@@ -30,7 +30,7 @@ from vireid_lib.data.records import Record
 from vireid_lib.evaluation.extract import Transform, extract_features
 from vireid_lib.evaluation.metrics import kept_gallery, rank_metrics
 from vireid_lib.evaluation.protocols import pairwise_distance
-from vireid_lib.visualize import load_image
+from vireid_lib.visualize import load_display_image as load_image
 
 MATCH_COLOUR, MISMATCH_COLOUR, QUERY_COLOUR = "#00aa00", "#d70000", "#3c3c3c"
 ORDERS = ("index", "hardest first")
