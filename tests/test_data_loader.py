@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from test_data_trees import default_sysu, write_image
+from data_trees import default_sysu, write_image
 from vireid_lib.config import DataConfig, TrainConfig
 from vireid_lib.data import SYSUMM01
 from vireid_lib.data.cache import ImageCache

@@ -1,4 +1,4 @@
-"""The losses of eqs. (9)-(16) against hand-worked values, literal loop references and invariants."""
+"""The losses of eqs. (9)–(16) against hand-worked values, literal loop references and invariants."""
 
 import math
 
@@ -196,7 +196,7 @@ def test_gradients_finite_when_features_coincide():
     assert torch.isfinite(feats.grad).all()
 
 
-# ---------------------------------------------------------------- the objective, eqs. (14)-(16)
+# ---------------------------------------------------------------- the objective, eqs. (14)–(16)
 
 def _fake_output(b=24, c=8, classes=4, parts=3, local_dim=5, seed=0):
     g = torch.Generator().manual_seed(seed)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_metrics_reference import literal_eval
 
 from vireid_lib.evaluation import rank_metrics
 from vireid_lib.evaluation.metrics import top_k
+from vireid_lib.evaluation.reference import literal_eval
 
 # Two queries, five gallery images (hand-worked below).
 G_PIDS = np.array([1, 2, 1, 3, 2])

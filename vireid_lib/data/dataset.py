@@ -28,7 +28,7 @@ class TrainBatch(NamedTuple):
 
     Attributes:
         visible: ``(N, 3, H, W)`` augmented visible images.
-        exchanged: ``(N, 3, H, W)`` channel-exchanged copies of the same visible images (SPEC 7.2).
+        exchanged: ``(N, 3, H, W)`` channel-exchanged copies of the same visible images (DECISIONS §2).
         infrared: ``(N, 3, H, W)`` augmented infrared images.
         labels: ``(N,)`` training labels shared by the three.
     """
@@ -54,7 +54,7 @@ class AlignedTrainDataset(Dataset):
     """Indexed by an :class:`~vireid_lib.data.sampler.AlignedPair` from :class:`CrossModalityIdentitySampler`;
     yields ``(visible, exchanged, infrared, label)``: the visible image through the visible pipeline, the
     same visible image through the exchanged pipeline (independent randomness), the infrared image through
-    the infrared pipeline (SPEC 7.9). The augmentation draws from torch's generator seeded with the pair's
+    the infrared pipeline (DECISIONS §9). The augmentation draws from torch's generator seeded with the pair's
     seed, inside a forked RNG state, so a batch is the same with any number of loader workers and the
     caller's generator is left untouched.
 
