@@ -16,6 +16,7 @@ from vireid_lib.data.common import split_by_modality
 from vireid_lib.data.images import load_image
 from vireid_lib.data.records import Record
 from vireid_lib.data.sampler import AlignedPair, CrossModalityIdentitySampler
+from vireid_lib.data.synthetic import default_cache_dir
 from vireid_lib.data.transforms import test_transform, train_transforms
 from vireid_lib.data.validate import check_images
 
@@ -120,8 +121,6 @@ class ImageDataset(Dataset):
 
 def image_cache_dir() -> Path:
     """Where preprocessed image caches live: ``<$VIREID_CACHE or ~/.cache/vireid>/images``."""
-    from vireid_lib.data.synthetic import default_cache_dir
-
     return default_cache_dir() / "images"
 
 
