@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
@@ -228,3 +230,18 @@ def test_match_cam_figure_draws_both_rows(model):
     axes = fig.axes
     assert len(axes) == 6 and all(len(ax.images) == 1 for ax in axes)
     assert axes[1].get_title() == "#1 0.100" and axes[1].spines["top"].get_edgecolor()[:3] == (0, 0.5019607843137255, 0)
+
+
+def test_the_package_names_each_helper_once_from_its_own_module():
+    """``explain.X`` reaches every public helper, and each is defined in one submodule, not in the package."""
+    homes = {}
+    for name in explain.__all__:
+        obj = getattr(explain, name)
+        if inspect.isfunction(obj) or inspect.isclass(obj):
+            homes[name] = obj.__module__
+    assert all(m.startswith("vireid_lib.explain.") for m in homes.values()), homes
+    assert homes["similarity_cam"] == "vireid_lib.explain.gradcam"
+    assert homes["mca_pixel_attention"] == homes["pca_stripe_weights"] == "vireid_lib.explain.attention"
+    assert homes["faithfulness_check"] == "vireid_lib.explain.faithfulness"
+    assert homes["pick_cases"] == "vireid_lib.explain.cases"
+    assert homes["overlay"] == "vireid_lib.explain.figures"
