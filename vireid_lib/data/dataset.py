@@ -21,7 +21,7 @@ from vireid_lib.data.transforms import test_transform, train_transforms
 from vireid_lib.data.validate import check_images
 
 __all__ = ["TrainBatch", "AlignedTrainDataset", "ImageDataset", "collate_train", "build_train_loader",
-           "build_test_loader", "load_image", "image_cache_dir"]
+           "build_test_loader", "load_batch", "load_image", "image_cache_dir"]
 
 
 class TrainBatch(NamedTuple):
@@ -117,6 +117,19 @@ class ImageDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
         r = self.records[i]
         return self.transform(self._images[i]), r.pid, r.camid
+
+
+def load_batch(records: Sequence[Record], transform: Callable[[Image.Image], torch.Tensor]) -> torch.Tensor:
+    """The images of ``records`` through ``transform`` (usually the test pipeline), stacked ``(N, 3, H, W)`` in
+    record order, for inspecting a few images (notebooks, figures); whole splits go through
+    :func:`build_test_loader`.
+
+    Raises:
+        ValueError: for an empty record list, or (from :func:`load_image`) an unreadable file, named.
+    """
+    if not records:
+        raise ValueError("no records to load")
+    return torch.stack([transform(load_image(r.path)) for r in records])
 
 
 def image_cache_dir() -> Path:
