@@ -10,23 +10,13 @@ their results, and the peak memory of the vectorised path relative to the distan
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import time
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 
 from vireid_lib.evaluation import rank_metrics
-
-_REFERENCE = Path(__file__).resolve().parents[1] / "tests" / "test_metrics_reference.py"
-
-
-def _load_reference():
-    spec = importlib.util.spec_from_file_location("metrics_reference", _REFERENCE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.literal_eval
+from vireid_lib.evaluation.reference import literal_eval
 
 
 def _embeddings(pids: np.ndarray, centres: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -54,7 +44,7 @@ def regdb_sized(rng: np.random.Generator):
     return dist.astype(np.float32), pids, pids, None, None
 
 
-def run(name: str, make, protocol: str, trials: int, literal_eval) -> dict:
+def run(name: str, make, protocol: str, trials: int) -> dict:
     rng = np.random.default_rng(0)
     t_fast = t_slow = 0.0
     max_diff = 0.0
@@ -84,9 +74,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=10)
     args = parser.parse_args()
-    literal_eval = _load_reference()
-    rows = [run("SYSU-MM01 (all-search)", sysu_sized, "sysu", args.trials, literal_eval),
-            run("RegDB (V->T)", regdb_sized, "regdb", args.trials, literal_eval)]
+    rows = [run("SYSU-MM01 (all-search)", sysu_sized, "sysu", args.trials),
+            run("RegDB (V->T)", regdb_sized, "regdb", args.trials)]
     print(f"{'input':24} {'Q x G':>11} {'trials':>6} {'loop s':>8} {'vector s':>9} {'speed-up':>9} "
           f"{'max |diff|':>11} {'peak mem / distmat':>19}")
     for r in rows:

@@ -100,7 +100,7 @@ def literal_pca(pca, x, parts, mode):
         s = F.adaptive_max_pool2d(F.relu(F.conv2d(xi, w1, b1)), 1)  # eq. (5)
         s = torch.tanh(F.adaptive_avg_pool2d(F.conv2d(s, w2, b2), 1))  # eq. (6)
         rows.append(s.expand(-1, -1, height, x.shape[3]))
-    term = torch.tanh(torch.cat(rows, dim=2))  # eqs. (7)-(8)
+    term = torch.tanh(torch.cat(rows, dim=2))  # eqs. (7)–(8)
     return x + term if mode == "add" else x * (1 + term)
 
 

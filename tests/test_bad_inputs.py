@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from test_data_trees import default_sysu, sysu_tree
+from data_trees import default_sysu, sysu_tree
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "BAD_INPUTS.md"
 

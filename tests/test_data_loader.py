@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from test_data_trees import default_sysu, write_image
+from data_trees import default_sysu, write_image
 from vireid_lib.config import DataConfig, TrainConfig
-from vireid_lib.data import SYSUMM01
+from vireid_lib.data import SYSUMM01, transforms
 from vireid_lib.data.cache import ImageCache
-from vireid_lib.data.dataset import TrainBatch, build_test_loader, build_train_loader, load_image
+from vireid_lib.data.dataset import TrainBatch, build_test_loader, build_train_loader, load_batch, load_image
 
 CFG = DataConfig(dataset="sysu", height=16, width=8, num_workers=0, cache=False)
 TRAIN = TrainConfig(ids_per_batch=2, per_modality=3, seed=4)
@@ -61,6 +61,16 @@ def test_test_loader_keeps_record_order(sysu):
     images, pids, camids = next(iter(build_test_loader(q, CFG, batch_size=4)))
     assert images.shape == (4, 3, 16, 8)
     assert pids.tolist() == [r.pid for r in q[:4]] and camids.tolist() == [r.camid for r in q[:4]]
+
+
+def test_load_batch_is_the_test_loaders_images_in_record_order(sysu):
+    q = sysu.query()[:4]
+    from_loader = next(iter(build_test_loader(q, CFG, batch_size=4)))[0]
+    batch = load_batch(q[::-1], transforms.test_transform(CFG.height, CFG.width))
+    assert batch.shape == (4, 3, 16, 8)
+    assert torch.equal(batch.flip(0), from_loader)  # the same pipeline, in the order given
+    with pytest.raises(ValueError, match="no records"):
+        load_batch([], transforms.test_transform(CFG.height, CFG.width))
 
 
 def test_load_image_errors_name_the_file(tmp_path):

@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 
-from test_data_trees import default_sysu, regdb_tree, sysu_tree, write_image
+from data_trees import default_sysu, regdb_tree, sysu_tree, write_image
 from vireid_lib.config import DataConfig
 from vireid_lib.data import RegDB, SYSUMM01, data_root_from_env, open_dataset
 

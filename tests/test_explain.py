@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ import torch.nn.functional as F
 
 from vireid_lib import explain
 from vireid_lib.config import ModelConfig
+from vireid_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from vireid_lib.models import build_model
 
 H, W = 64, 32  # resnet18 with last stride 1: a 4x2 final map, so P = 2 stripes
@@ -154,7 +157,7 @@ def test_overlay_on_infrared_and_visible():
 
 def test_to_display_undoes_the_normalisation():
     img = torch.rand(3, 4, 2)
-    mean, std = torch.tensor(explain.IMAGENET_MEAN).view(3, 1, 1), torch.tensor(explain.IMAGENET_STD).view(3, 1, 1)
+    mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
     back = explain.to_display((img - mean) / std)
     assert np.allclose(back, img.permute(1, 2, 0).numpy(), atol=1e-6)
 
@@ -227,3 +230,18 @@ def test_match_cam_figure_draws_both_rows(model):
     axes = fig.axes
     assert len(axes) == 6 and all(len(ax.images) == 1 for ax in axes)
     assert axes[1].get_title() == "#1 0.100" and axes[1].spines["top"].get_edgecolor()[:3] == (0, 0.5019607843137255, 0)
+
+
+def test_the_package_names_each_helper_once_from_its_own_module():
+    """``explain.X`` reaches every public helper, and each is defined in one submodule, not in the package."""
+    homes = {}
+    for name in explain.__all__:
+        obj = getattr(explain, name)
+        if inspect.isfunction(obj) or inspect.isclass(obj):
+            homes[name] = obj.__module__
+    assert all(m.startswith("vireid_lib.explain.") for m in homes.values()), homes
+    assert homes["similarity_cam"] == "vireid_lib.explain.gradcam"
+    assert homes["mca_pixel_attention"] == homes["pca_stripe_weights"] == "vireid_lib.explain.attention"
+    assert homes["faithfulness_check"] == "vireid_lib.explain.faithfulness"
+    assert homes["pick_cases"] == "vireid_lib.explain.cases"
+    assert homes["overlay"] == "vireid_lib.explain.figures"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_metrics_reference import literal_eval
 
 from vireid_lib.evaluation import rank_metrics
+from vireid_lib.evaluation.metrics import top_k
+from vireid_lib.evaluation.reference import literal_eval
 
 # Two queries, five gallery images (hand-worked below).
 G_PIDS = np.array([1, 2, 1, 3, 2])
@@ -207,3 +208,52 @@ def test_kept_gallery_states_the_same_rule():
     assert kept_gallery(3, [1, 2, 4, 5], "regdb").all()
     with pytest.raises(ValueError, match="unknown protocol"):
         kept_gallery(3, [1], "market")
+
+
+# ---------------------------------------------------------------------------------------------- top_k
+
+
+def _first_hit(order, g_pids, q_pid, identity_level):
+    """Match position read from a ranking by hand: image position, or distinct identities before the hit."""
+    order = [j for j in order if j >= 0]
+    hits = [r for r, j in enumerate(order) if g_pids[j] == q_pid]
+    if not hits:
+        return -1
+    return len({g_pids[j] for j in order[:hits[0]]}) if identity_level else hits[0]
+
+
+def test_top_k_cam_rule_changes_the_answer_by_hand():
+    g_pids = np.array([5, 7, 7, 9])
+    g_cams = np.array([2, 1, 4, 5])
+    dist = np.array([[0.1, 0.4, 0.4, 0.3],    # cam3 query: the cam2 image (id 5) is not ranked
+                     [0.1, 0.4, 0.4, 0.3]])   # cam6 query: the same row keeps it first
+    order = top_k(dist, [3, 6], g_cams, "sysu")
+    assert order.tolist() == [[3, 1, 2, -1], [0, 3, 1, 2]]   # ties (0.4, 0.4) by gallery index
+    assert top_k(dist, [3, 6], g_cams, "sysu", k=1)[:, 0].tolist() == [3, 0]
+    assert top_k(dist, [3, 6], g_cams, "regdb", k=2).tolist() == [[0, 3], [0, 3]]
+    assert top_k(dist, None, None, "regdb", k=2).tolist() == [[0, 3], [0, 3]]
+    assert np.argsort(dist[0], kind="stable")[0] == 0  # a plain argsort would show the cam3 query id 5 first
+    with pytest.raises(ValueError, match="needs q_camids"):
+        top_k(dist, None, None, "sysu")
+    with pytest.raises(ValueError, match="query cameras"):
+        top_k(dist, [3], g_cams, "sysu")
+    with pytest.raises(ValueError, match="k must be"):
+        top_k(dist, [3, 6], g_cams, "sysu", k=0)
+
+
+@pytest.mark.parametrize("protocol", ["sysu", "regdb"])
+def test_top_k_reads_the_same_ranking_as_rank_metrics(protocol):
+    rng = np.random.default_rng(4)
+    g_pids, g_cams = np.repeat(np.arange(6), 4), np.tile([1, 2, 4, 5], 6)
+    q_pids, q_cams = rng.integers(0, 6, 40), rng.choice([3, 6], 40)
+    dist = rng.integers(0, 8, (40, 24)) / 8.0  # many exact ties on purpose
+    m = rank_metrics(dist, q_pids, g_pids, q_cams, g_cams, protocol=protocol, max_rank=24)
+    order = top_k(dist, q_cams, g_cams, protocol)
+    by_hand = [_first_hit(order[i], g_pids, q_pids[i], protocol == "sysu") for i in range(40)]
+    assert by_hand == m["match_rank"].tolist()
+    valid = m["match_rank"] >= 0
+    rank1 = np.mean(g_pids[order[valid, 0]] == q_pids[valid])
+    assert rank1 == pytest.approx(m["cmc"][0])
+    if protocol == "sysu":
+        assert (order[q_cams == 3] >= 0).sum(axis=1).tolist() == [18] * int((q_cams == 3).sum())  # 6 cam2 gone
+        assert not np.isin(order[q_cams == 3], np.flatnonzero(g_cams == 2)).any()

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from vireid_lib import ablation, explain
+from vireid_lib.config import DataConfig
+from vireid_lib.data import open_dataset
 from vireid_lib.data.records import Record
 from vireid_lib.demo import COMMITTED_RESULTS, demo_metrics
-from vireid_lib.evaluation.metrics import rank_metrics, ranked_gallery
+from vireid_lib.evaluation.metrics import rank_metrics, top_k
 from vireid_lib.training import loss_trend
 
 
@@ -24,24 +26,25 @@ def _rec(pid, camid, modality="visible", i=0):
 # ---------------------------------------------------------------------------------------------- ranking
 
 
-def test_ranked_gallery_drops_cam2_for_cam3_queries_and_breaks_ties_by_index():
+def test_top_k_of_one_query_drops_cam2_for_cam3_queries_and_breaks_ties_by_index():
     d = np.array([0.1, 0.5, 0.5, 0.2])
     cams = [2, 1, 4, 2]
-    assert ranked_gallery(d, 3, cams, "sysu").tolist() == [1, 2]      # cam2 images never ranked
-    assert ranked_gallery(d, 6, cams, "sysu").tolist() == [0, 3, 1, 2]
-    assert ranked_gallery(d, 3, cams, "regdb").tolist() == [0, 3, 1, 2]  # RegDB keeps everything
+    assert top_k(d, 3, cams, "sysu").tolist() == [1, 2]      # cam2 images never ranked
+    assert top_k(d, 6, cams, "sysu").tolist() == [0, 3, 1, 2]
+    assert top_k(d, 3, cams, "regdb").tolist() == [0, 3, 1, 2]  # RegDB keeps everything
+    assert top_k(d, 6, cams, "sysu", k=2).tolist() == [0, 3]
     with pytest.raises(ValueError, match="distances"):
-        ranked_gallery(d[:3], 3, cams, "sysu")
+        top_k(d[:3], 3, cams, "sysu")
 
 
-def test_ranked_gallery_agrees_with_rank_metrics():
+def test_top_k_of_one_query_agrees_with_rank_metrics():
     rng = np.random.default_rng(0)
     q_pids, g_pids = rng.integers(0, 5, 12), np.repeat(np.arange(5), 3)
     q_cams, g_cams = rng.choice([3, 6], 12), np.tile([1, 2, 4], 5)
     dist = rng.random((12, 15)).round(1)  # ties on purpose
     m = rank_metrics(dist, q_pids, g_pids, q_cams, g_cams, protocol="regdb")
     for i in range(12):
-        order = ranked_gallery(dist[i], q_cams[i], g_cams, "regdb")
+        order = top_k(dist[i], q_cams[i], g_cams, "regdb")
         first = int(np.flatnonzero(g_pids[order] == q_pids[i])[0]) if (g_pids == q_pids[i]).any() else -1
         assert first == m["match_rank"][i]
 
@@ -206,3 +209,28 @@ def test_rankings_follow_the_protocol(name):
     code = "\n".join(_sources(name, "code"))
     assert "np.argsort" not in code
     assert "pick_cases(" in code
+
+
+def test_notebook_06_ranks_every_query_with_top_k():
+    code = "\n".join(_sources("06_gradcam", "code"))
+    assert code.count("order = top_k(") == 2, "both rankings of notebook 06 come from top_k"
+    assert not re.search(r"sort(ed)?\(\s*-?\s*dist", code), "a distance row sorted by hand skips the cam rule"
+
+
+def test_notebook_06_ranking_on_its_own_data_equals_the_protocol():
+    """The data notebook 06 ranks in smoke mode (synthetic SYSU-MM01, all-search, trial 0), any distances:
+    the order its ``top_k`` calls return is the one rank_metrics scores, query by query."""
+    reader = open_dataset(DataConfig(dataset="sysu"), smoke=True)
+    query, gallery = reader.query(), reader.gallery(mode="all", trial=0)
+    q_pids, g_pids = np.array([r.pid for r in query]), np.array([r.pid for r in gallery])
+    q_cams, g_cams = [r.camid for r in query], [r.camid for r in gallery]
+    dist = np.random.default_rng(0).integers(0, 6, (len(query), len(gallery))) / 6.0  # ties on purpose
+    protocol = rank_metrics(dist, q_pids, g_pids, q_cams, g_cams, protocol="sysu")["match_rank"]
+    plain_top1_is_cam2 = 0
+    for i in range(len(query)):
+        order = top_k(dist[i], q_cams[i], g_cams, "sysu")  # as the notebook calls it
+        hits = np.flatnonzero(g_pids[order] == q_pids[i])
+        identity_rank = len(set(g_pids[order[:hits[0]]])) if len(hits) else -1
+        assert identity_rank == protocol[i], f"query {i}"
+        plain_top1_is_cam2 += q_cams[i] == 3 and g_cams[np.argsort(dist[i], kind="stable")[0]] == 2
+    assert plain_top1_is_cam2 > 0, "the data must hold a case where the cam rule changes the top match"

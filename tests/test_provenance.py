@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from test_cli import TINY
-from test_data_trees import default_sysu, regdb_tree
+from data_trees import default_sysu, regdb_tree
 from vireid_lib.cli import main
 from vireid_lib.config import Config
 from vireid_lib.training import load_checkpoint

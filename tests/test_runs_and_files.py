@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from test_bad_inputs import sets
-from test_data_trees import default_sysu, regdb_tree, sysu_tree
+from data_trees import default_sysu, regdb_tree, sysu_tree
 from vireid_lib.cli import main
 from vireid_lib.config import DataConfig
 from vireid_lib.data import RegDB, SYSUMM01, build_train_loader

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from vireid_lib.data.records import Record
-from vireid_lib.visualize import MATCH, MISMATCH, load_image, ranked_results_figure, save_ranked_results
+from vireid_lib.visualize import MATCH, MISMATCH, load_display_image, ranked_results_figure, save_ranked_results
 
 
 @pytest.fixture
@@ -72,4 +72,4 @@ def test_bad_inputs(records, tmp_path):
     with pytest.raises(ValueError, match="distmat has shape"):
         save_ranked_results(np.zeros((2, 4)), [query], gallery, tmp_path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        load_image(tmp_path / "missing.png")
+        load_display_image(tmp_path / "missing.png")

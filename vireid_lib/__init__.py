@@ -11,5 +11,5 @@ VISIBLE = "visible"
 INFRARED = "infrared"
 EXCHANGED = "exchanged"
 MODALITIES = (VISIBLE, INFRARED)
-"""The two sensor modalities. ``EXCHANGED`` names the channel-exchanged copy of a visible image (SPEC 7.2),
+"""The two sensor modalities. ``EXCHANGED`` names the channel-exchanged copy of a visible image (DECISIONS §2),
 a training-time third input that goes through the visible stem."""

@@ -1,11 +1,11 @@
-"""The losses of eqs. (9)-(16): one function per equation and the objective that weighs them.
+"""The losses of eqs. (9)–(16): one function per equation and the objective that weighs them.
 
 Every function takes the rows of one training batch: features ``(B, D)``, integer ``labels (B,)`` and, for
 the centre-based losses, one modality string per row (``"visible"``, ``"infrared"``, ``"exchanged"``).
 
 Reductions. Eqs. (9) and (10) are averaged over the rows of the batch, as in the code of Ye et al. (CAJ,
 ICCV 2021) that the paper follows; the written sums differ by the constant batch size only. Eqs. (11)-(13)
-are summed over identities as written (SPEC 7.7); every other reading is a named option of
+are summed over identities as written (DECISIONS §7); every other reading is a named option of
 :class:`~vireid_lib.config.LossConfig` (``center_triplet_reduction``, ``center_negatives``,
 ``center_reduction``, ``mse_reduction``), listed in ``docs/REPRODUCE.md``.
 
@@ -40,15 +40,15 @@ class LossResult(NamedTuple):
 
     Attributes:
         total: the scalar to back-propagate, eq. (16).
-        terms: every unweighted term by name: ``id``, ``tri``, ``mse`` (global branch, eq. 14) and, with
-            the local branch, ``local_id``, ``center``, ``hc`` (eq. 15).
+        terms: every unweighted term by name: ``id``, ``tri``, ``mse`` (global branch, eq. (14)) and, with
+            the local branch, ``local_id``, ``center``, ``hc`` (eq. (15)).
     """
 
     total: Tensor
     terms: dict[str, Tensor]
 
 
-def pairwise_distance(x: Tensor, y: Tensor) -> Tensor:
+def euclidean_distances(x: Tensor, y: Tensor) -> Tensor:
     """Euclidean distances between the rows of ``x (M, D)`` and ``y (N, D)``, shape ``(M, N)``.
 
     Squared distances are clamped at 1e-12 before the square root so the gradient stays finite at 0
@@ -64,7 +64,7 @@ def identity_loss(logits: Tensor, labels: Tensor, label_smoothing: float = 0.0) 
     Args:
         logits: ``(B, D)`` class scores ``W_k^T x_i``.
         labels: ``(B,)`` training identities in ``0..D-1``.
-        label_smoothing: epsilon of label smoothing (paper: 0, i.e. eq. 9 exactly).
+        label_smoothing: epsilon of label smoothing (paper: 0, i.e. eq. (9) exactly).
     """
     return F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
 
@@ -78,15 +78,15 @@ def batch_hard_triplet(features: Tensor, labels: Tensor, margin: float = 0.3) ->
     Every row of the batch is an anchor; its hardest positive is the farthest row with the same label and
     its hardest negative the nearest row with another label, both taken over all rows of the batch, so
     with the batch ``[visible; exchanged; infrared]`` positives and negatives span the modalities
-    (SPEC 7.7). The loss is ``[rho + d(a, p) - d(a, n)]_+`` averaged over anchors; anchors without any
+    (DECISIONS §7). The loss is ``[rho + d(a, p) - d(a, n)]_+`` averaged over anchors; anchors without any
     negative are skipped.
 
     Args:
-        features: ``(B, D)`` pooled global features (before the BN neck, SPEC 7.5).
+        features: ``(B, D)`` pooled global features (before the BN neck, DECISIONS §5).
         labels: ``(B,)`` identities.
         margin: rho (paper: 0.3).
     """
-    dist = pairwise_distance(features, features)  # (B, B)
+    dist = euclidean_distances(features, features)  # (B, B)
     same = labels.unsqueeze(0) == labels.unsqueeze(1)  # (B, B)
     hardest_pos = dist.masked_fill(~same, float("-inf")).amax(1)
     hardest_neg = dist.masked_fill(same, float("inf")).amin(1)
@@ -115,7 +115,7 @@ def weighted_triplet(features: Tensor, labels: Tensor) -> Tensor:
         features: ``(B, D)`` pooled global features.
         labels: ``(B,)`` identities.
     """
-    dist = pairwise_distance(features, features)  # (B, B)
+    dist = euclidean_distances(features, features)  # (B, B)
     is_pos = (labels.unsqueeze(0) == labels.unsqueeze(1)).to(dist.dtype)  # (B, B)
     is_neg = 1.0 - is_pos
     dist_ap = dist * is_pos
@@ -143,7 +143,7 @@ def adp_triplet(features: Tensor, labels: Tensor, alpha: float = 1.0, gamma: flo
         gamma: scale of the gap (CAJ: 1).
         square: square the gap (CAJ's ``--square 1``).
     """
-    dist = pairwise_distance(features, features)  # (B, B)
+    dist = euclidean_distances(features, features)  # (B, B)
     is_pos = (labels.unsqueeze(0) == labels.unsqueeze(1)).to(dist.dtype)  # (B, B)
     is_neg = 1.0 - is_pos
     dist_ap = dist * is_pos
@@ -214,11 +214,11 @@ def centre_triplet(features: Tensor, labels: Tensor, modalities: Sequence[str], 
     exchanged), as in the hetero-centre triplet loss (Liu et al., IEEE TMM 2021), whose code the paper's
     loss follows; with ``"other_modality"`` only over the centres of the modalities other than the
     anchor's, the literal reading of the paper's text ("centres of the other modalities"). Summed over
-    identities and the three terms (eq. 11 as written), or averaged over them (HcTri's
+    identities and the three terms (eq. (11) as written), or averaged over them (HcTri's
     ``MarginRankingLoss`` mean).
 
     Args:
-        features: ``(B, D)`` concatenated stripe embeddings of the local branch (SPEC 7.6).
+        features: ``(B, D)`` concatenated stripe embeddings of the local branch (DECISIONS §6).
         labels: ``(B,)`` identities.
         modalities: ``B`` modality names.
         margin: rho (paper: 0.3).
@@ -240,7 +240,7 @@ def centre_triplet(features: Tensor, labels: Tensor, modalities: Sequence[str], 
         all_centres = torch.cat([c.centres for c in pool])  # (M, D)
         ids, anchor, positive = _paired(centres[anchor_mod], centres[pos_mod])
         d_pos = (anchor - positive).pow(2).sum(1).clamp(min=1e-12).sqrt()
-        d_all = pairwise_distance(anchor, all_centres)  # (I, M)
+        d_all = euclidean_distances(anchor, all_centres)  # (I, M)
         d_neg = d_all.masked_fill(ids.unsqueeze(1) == all_labels.unsqueeze(0), float("inf")).amin(1)
         valid = torch.isfinite(d_neg)
         total = total + F.relu(margin + d_pos[valid] - d_neg[valid]).sum()
@@ -257,7 +257,7 @@ def hetero_centre(features: Tensor, labels: Tensor, modalities: Sequence[str], r
         features: ``(B, D)``.
         labels: ``(B,)`` identities.
         modalities: ``B`` modality names; only visible and infrared rows count.
-        reduction: ``"sum"`` over the D feature dimensions (eq. 12 as written) or ``"mean"`` (divided by D,
+        reduction: ``"sum"`` over the D feature dimensions (eq. (12) as written) or ``"mean"`` (divided by D,
             the option ``LossConfig.center_reduction="mean"``).
     """
     if reduction not in ("sum", "mean"):
@@ -272,7 +272,7 @@ def hetero_centre(features: Tensor, labels: Tensor, modalities: Sequence[str], r
 
 def centre_mse(pooled: Tensor, labels: Tensor, modalities: Sequence[str], reduction: str = "sum") -> Tensor:
     """MSE loss, eq. (13): ``sum_i ||x_i^v - x_i^t||^2`` between each identity's visible and infrared
-    centres of the pooled global feature (SPEC 7.7).
+    centres of the pooled global feature (DECISIONS §7).
 
     Args:
         pooled: ``(B, C)`` pooled global features (before the BN neck).
@@ -295,13 +295,13 @@ def _check_batch(out: ModelOutput, labels: Tensor, modalities: Sequence[str]) ->
 
 
 class Objective(nn.Module):
-    """The training objective, eqs. (14)-(16).
+    """The training objective, eqs. (14)–(16).
 
-    ``L_global = L_id + L_tri + L_mse`` (eq. 14) on the global branch: identity loss on ``logits``,
-    triplet (eq. 10, or CAJ's weighted or ADP variant) and MSE (eq. 13) on ``pooled``.
-    ``L_local = l1 L_id + l2 L_center + l3 L_hc`` (eq. 15) on the local branch: the identity loss summed
-    over the P stripe classifiers (as in PCB), centre triplet (eq. 11) and hetero-centre (eq. 12) on the
-    concatenated stripe embeddings. ``L = L_global + alpha L_local`` (eq. 16). With
+    ``L_global = L_id + L_tri + L_mse`` (eq. (14)) on the global branch: identity loss on ``logits``,
+    triplet (eq. (10), or CAJ's weighted or ADP variant) and MSE (eq. (13)) on ``pooled``.
+    ``L_local = l1 L_id + l2 L_center + l3 L_hc`` (eq. (15)) on the local branch: the identity loss summed
+    over the P stripe classifiers (as in PCB), centre triplet (eq. (11)) and hetero-centre (eq. (12)) on the
+    concatenated stripe embeddings. ``L = L_global + alpha L_local`` (eq. (16)). With
     ``center_reduction="mean"`` eq. (12), and eq. (13) unless ``mse_reduction`` says otherwise, is divided
     by the feature size. Without the local branch
     (the "Base" variant) only the global terms are computed.

@@ -25,10 +25,10 @@ from vireid_lib.data.records import Record
 from vireid_lib.data.synthetic import synthetic_root
 from vireid_lib.data.transforms import test_transform
 from vireid_lib.evaluation.extract import Transform, extract_features
-from vireid_lib.evaluation.metrics import rank_metrics, ranked_gallery
+from vireid_lib.evaluation.metrics import rank_metrics, top_k
 from vireid_lib.evaluation.protocols import pairwise_distance
 from vireid_lib.search import FeatureCache, default_feature_cache, embed, list_folder, load_search_model, model_key
-from vireid_lib.visualize import load_image
+from vireid_lib.visualize import load_display_image
 
 Extractor = Callable[[nn.Module, Sequence[Record]], torch.Tensor]
 """``extract(model, records) -> (N, D)`` L2-normalised features, in the records' order."""
@@ -270,10 +270,10 @@ class Retrieval:
 
     def ranking(self, name: str, key: SplitKey, query: int, k: int) -> Ranking:
         """Model ``name``'s top ``k`` for query ``query`` of split ``key``, as the protocol ranks it
-        (:func:`~vireid_lib.evaluation.metrics.ranked_gallery`)."""
+        (:func:`~vireid_lib.evaluation.metrics.top_k`)."""
         split, ev = self.splits[key], self.evaluated(name, key)
         q = split.query[query]
-        top = ranked_gallery(ev.distmat[query], q.camid, [g.camid for g in split.gallery], split.protocol)[:k]
+        top = top_k(ev.distmat[query], q.camid, [g.camid for g in split.gallery], split.protocol, k=k)
         matches = np.array([split.labelled and split.gallery[j].pid == q.pid for j in top], dtype=bool)
         return Ranking(top, ev.distmat[query, top], matches, float(ev.ap[query]), float(ev.inp[query]))
 
@@ -299,7 +299,7 @@ class Retrieval:
     def thumbnail(self, record: Record, size: tuple[int, int]) -> bytes:
         """``record``'s image at ``size`` (height, width) as PNG (computed once per image and size)."""
         if (record.path, size) not in self._thumbs:
-            self._thumbs[record.path, size] = png(load_image(record.path, size))
+            self._thumbs[record.path, size] = png(load_display_image(record.path, size))
         return self._thumbs[record.path, size]
 
     def _tensor(self, record: Record) -> torch.Tensor:

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from vireid_lib.data.records import Record
-from vireid_lib.evaluation.metrics import kept_gallery
+from vireid_lib.evaluation.metrics import top_k
 from vireid_lib.io import atomic_write
 
 MATCH = (0, 170, 0)
@@ -23,8 +23,10 @@ MISMATCH = (215, 0, 0)
 QUERY = (60, 60, 60)
 
 
-def load_image(path: str | Path, size: tuple[int, int] = (128, 64)) -> np.ndarray:
-    """An image as ``(H, W, 3)`` uint8 RGB at ``size`` (height, width); grey images are repeated.
+def load_display_image(path: str | Path, size: tuple[int, int] = (128, 64)) -> np.ndarray:
+    """An image as ``(H, W, 3)`` uint8 RGB at ``size`` (height, width) for a figure; grey images are repeated.
+    (The loader of training and evaluation is :func:`vireid_lib.data.images.load_image`, which returns the
+    full-size PIL image.)
 
     Raises:
         FileNotFoundError: when the file does not exist.
@@ -82,8 +84,7 @@ def ranked_results_figure(
         raise ValueError(f"distances has {len(distances)} entries for {len(gallery)} gallery records")
     if topk < 1:
         raise ValueError(f"topk must be >= 1, got {topk}")
-    keep = np.flatnonzero(kept_gallery(query.camid, [g.camid for g in gallery], protocol))
-    order = keep[np.argsort(distances[keep], kind="stable")][:topk]
+    order = top_k(distances, query.camid, [g.camid for g in gallery], protocol, k=topk)
 
     fig = Figure(figsize=(1.1 * (len(order) + 1) + 0.3, 2.6), layout="constrained")
     axes = fig.subplots(1, len(order) + 1, squeeze=False)[0]
@@ -96,7 +97,7 @@ def ranked_results_figure(
         colour = (MATCH if g.pid == query.pid else MISMATCH) if labels else QUERY
         panels.append((g, colour, f"#{rank}  {distances[j]:.3f}\n{name(g)}"))
     for ax, (record, colour, label) in zip(axes, panels):
-        ax.imshow(_bordered(load_image(record.path, size), colour, border))
+        ax.imshow(_bordered(load_display_image(record.path, size), colour, border))
         ax.set_title(label, fontsize=7, color=np.array(colour) / 255)
         ax.set_xlabel(record.modality, fontsize=6)
         ax.set_xticks([])

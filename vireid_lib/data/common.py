@@ -23,7 +23,7 @@ def relabel_training(records: list[Record], dataset: str, listed: Iterable[int] 
     """Relabel training records 0..N-1 in sorted original-pid order.
 
     An identity needs both modalities to form the aligned visible/infrared pairs that training draws
-    (SPEC 7.2), so an identity with no visible or no infrared image is skipped with a warning that names
+    (DECISIONS §2), so an identity with no visible or no infrared image is skipped with a warning that names
     it, rather than failing the whole dataset for one gap; the remaining identities are relabelled densely.
     An identity of ``listed`` (the split's training ids) with no image at all is skipped with a warning too.
 

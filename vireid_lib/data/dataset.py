@@ -16,11 +16,12 @@ from vireid_lib.data.common import split_by_modality
 from vireid_lib.data.images import load_image
 from vireid_lib.data.records import Record
 from vireid_lib.data.sampler import AlignedPair, CrossModalityIdentitySampler
+from vireid_lib.data.synthetic import default_cache_dir
 from vireid_lib.data.transforms import test_transform, train_transforms
 from vireid_lib.data.validate import check_images
 
 __all__ = ["TrainBatch", "AlignedTrainDataset", "ImageDataset", "collate_train", "build_train_loader",
-           "build_test_loader", "load_image", "image_cache_dir"]
+           "build_test_loader", "load_batch", "load_image", "image_cache_dir"]
 
 
 class TrainBatch(NamedTuple):
@@ -28,7 +29,7 @@ class TrainBatch(NamedTuple):
 
     Attributes:
         visible: ``(N, 3, H, W)`` augmented visible images.
-        exchanged: ``(N, 3, H, W)`` channel-exchanged copies of the same visible images (SPEC 7.2).
+        exchanged: ``(N, 3, H, W)`` channel-exchanged copies of the same visible images (DECISIONS §2).
         infrared: ``(N, 3, H, W)`` augmented infrared images.
         labels: ``(N,)`` training labels shared by the three.
     """
@@ -54,7 +55,7 @@ class AlignedTrainDataset(Dataset):
     """Indexed by an :class:`~vireid_lib.data.sampler.AlignedPair` from :class:`CrossModalityIdentitySampler`;
     yields ``(visible, exchanged, infrared, label)``: the visible image through the visible pipeline, the
     same visible image through the exchanged pipeline (independent randomness), the infrared image through
-    the infrared pipeline (SPEC 7.9). The augmentation draws from torch's generator seeded with the pair's
+    the infrared pipeline (DECISIONS §9). The augmentation draws from torch's generator seeded with the pair's
     seed, inside a forked RNG state, so a batch is the same with any number of loader workers and the
     caller's generator is left untouched.
 
@@ -118,10 +119,21 @@ class ImageDataset(Dataset):
         return self.transform(self._images[i]), r.pid, r.camid
 
 
+def load_batch(records: Sequence[Record], transform: Callable[[Image.Image], torch.Tensor]) -> torch.Tensor:
+    """The images of ``records`` through ``transform`` (usually the test pipeline), stacked ``(N, 3, H, W)`` in
+    record order, for inspecting a few images (notebooks, figures); whole splits go through
+    :func:`build_test_loader`.
+
+    Raises:
+        ValueError: for an empty record list, or (from :func:`load_image`) an unreadable file, named.
+    """
+    if not records:
+        raise ValueError("no records to load")
+    return torch.stack([transform(load_image(r.path)) for r in records])
+
+
 def image_cache_dir() -> Path:
     """Where preprocessed image caches live: ``<$VIREID_CACHE or ~/.cache/vireid>/images``."""
-    from vireid_lib.data.synthetic import default_cache_dir
-
     return default_cache_dir() / "images"
 
 

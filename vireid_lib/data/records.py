@@ -1,7 +1,9 @@
-"""The sample record shared by every dataset reader, sampler and evaluation runner."""
+"""The sample record shared by every dataset reader, sampler and evaluation runner, and its grouping by
+identity."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple
 
 
@@ -19,3 +21,15 @@ class Record(NamedTuple):
     pid: int
     camid: int
     modality: str
+
+
+def group_by_identity(records: Iterable[Record]) -> dict[int, list[Record]]:
+    """The records of each identity, identities in increasing ``pid`` order, each list in the input's order.
+
+    Example: ``group_by_identity(reader.train)[pid]`` lists one person's training images, visible and
+    infrared alike; filter by ``r.modality`` for one modality.
+    """
+    groups: dict[int, list[Record]] = {}
+    for r in records:
+        groups.setdefault(r.pid, []).append(r)
+    return {pid: groups[pid] for pid in sorted(groups)}

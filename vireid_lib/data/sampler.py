@@ -1,4 +1,4 @@
-"""The cross-modality P x K identity sampler (SPEC 4 and 7.2, after CAJ's ``IdentitySampler``)."""
+"""The cross-modality P x K identity sampler (DECISIONS §8 and §2, after CAJ's ``IdentitySampler``)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class CrossModalityIdentitySampler:
     replacement, with replacement only when it has fewer than K. Within an epoch every identity of the
     shard is used before any is reused (identities are taken in chunks of P from a fresh permutation).
 
-    An epoch is ``N_visible // (P x K)`` batches in all (SPEC 7.8), divided between ranks. For distributed
+    An epoch is ``N_visible // (P x K)`` batches in all (DECISIONS §8), divided between ranks. For distributed
     training the identities (not the images) are sharded: every rank computes the same permutation of the
     identities from ``(seed, epoch)`` and keeps every ``world_size``-th, so no identity is split between
     ranks within an epoch. The whole state is ``(seed, epoch)``: call :meth:`set_epoch` before each epoch

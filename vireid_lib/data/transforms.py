@@ -1,5 +1,5 @@
 """Channel augmentation (Ye et al., "Channel Augmented Joint Learning for Visible-Infrared Recognition",
-ICCV 2021, "CAJ") and the training and test pipelines of SPEC 7.9.
+ICCV 2021, "CAJ") and the training and test pipelines of DECISIONS §9.
 
 Every random choice draws from torch's generator (never Python's ``random``), so the DataLoader's per-worker
 seeding makes augmentation reproducible for a given ``TrainConfig.seed``. The channel transforms act on a
@@ -41,9 +41,9 @@ def _copy_channel(img: torch.Tensor, c: int) -> torch.Tensor:
 class ChannelExchange:
     """Replace the image by one of its colour channels copied to all three (CAJ's ``ChannelExchange``).
 
-    With ``gray = 2`` (the CAJ default and SPEC 7.9) one of R, G, B is chosen uniformly; with ``gray = 3``
+    With ``gray = 2`` (the CAJ default and DECISIONS §9) one of R, G, B is chosen uniformly; with ``gray = 3``
     a fourth outcome, the luma grey image, is possible too. This builds the "exchanged" third input
-    (SPEC 7.2), a colour-free copy of a visible image that bridges the gap to infrared.
+    (DECISIONS §2), a colour-free copy of a visible image that bridges the gap to infrared.
     """
 
     def __init__(self, gray: int = 2) -> None:
@@ -139,7 +139,7 @@ class ResizeIfNeeded:
 
 
 def padding(width: int) -> int:
-    """Pad of the random crop: 10 pixels at the paper's 144-pixel width (SPEC 7.9), scaled with the width so
+    """Pad of the random crop: 10 pixels at the paper's 144-pixel width (DECISIONS §9), scaled with the width so
     a small CPU input (e.g. 48 wide) is shifted by the same fraction of the image, not by a fifth of it."""
     return max(1, round(10 * width / 144))
 
@@ -151,7 +151,7 @@ def _common(height: int, width: int) -> list[Callable]:
 
 
 def train_transforms(height: int, width: int) -> dict[str, T.Compose]:
-    """The three training pipelines of SPEC 7.9, by modality name.
+    """The three training pipelines of DECISIONS §9, by modality name.
 
     All three: resize to (height, width), pad 10 (at width 144; see :func:`padding`), random crop back to (height, width), horizontal flip, to
     tensor, ImageNet normalisation, channel random erasing (p 0.5). Then ``"exchanged"`` adds

@@ -141,27 +141,52 @@ def kept_gallery(q_camid: int | None, g_camids: Any, protocol: Literal["sysu", "
     return np.ones(len(g_camids), dtype=bool)
 
 
-def ranked_gallery(distances: Any, q_camid: int | None, g_camids: Any,
-                   protocol: Literal["sysu", "regdb"]) -> np.ndarray:
-    """One query's ranking as :func:`rank_metrics` scores it: the indices of the gallery images
+def top_k(distmat: Any, q_camids: Any, g_camids: Any, protocol: Literal["sysu", "regdb"],
+          k: int | None = None) -> np.ndarray:
+    """Each query's ranking as :func:`rank_metrics` scores it, best first: the gallery images
     :func:`kept_gallery` keeps (SYSU-MM01: no cam2 image for a cam3 query), by increasing distance, equal
-    distances by gallery index.
+    distances by gallery index (the order of ``np.argsort(..., kind="stable")``).
+
+    Figures, browsers and the choice of examples read their rankings here, so they show the ranking the
+    protocol's numbers come from; a plain argsort would let a cam3 query see its cam2 gallery images.
 
     Args:
-        distances: ``(G,)`` distances from the query to each gallery image.
-        q_camid: the query's camera.
-        g_camids: ``(G,)`` gallery cameras.
+        distmat: ``(Q, G)`` distances, or ``(G,)`` for one query.
+        q_camids: ``(Q,)`` query cameras (one camera for a ``(G,)`` row); ignored by ``"regdb"``, where
+            ``None`` is accepted.
+        g_camids: ``(G,)`` gallery cameras; as ``q_camids``.
         protocol: ``"sysu"`` or ``"regdb"``.
+        k: how many ranks to keep (``None``: all ``G``).
+
+    Returns:
+        ``(Q, k)`` int64 gallery indices. A query ranked against fewer than ``k`` images (a SYSU-MM01 cam3
+        query) has its row padded with -1 after its last kept image. For a ``(G,)`` row: its kept images
+        only, at most ``k``, without padding.
 
     Raises:
-        ValueError: when ``distances`` and ``g_camids`` differ in length, or for an unknown protocol.
+        ValueError: for mismatched lengths, ``k < 1``, ``"sysu"`` without cameras, or an unknown protocol.
     """
-    d = _to_numpy(distances).ravel()
-    g_camids = _to_numpy(g_camids)
-    if len(d) != len(g_camids):
-        raise ValueError(f"got {len(d)} distances for {len(g_camids)} gallery cameras")
-    keep = np.flatnonzero(kept_gallery(q_camid, g_camids, protocol))
-    return keep[np.argsort(d[keep], kind="stable")]
+    d = _to_numpy(distmat)
+    one = d.ndim == 1
+    d = np.atleast_2d(d)
+    if q_camids is None or g_camids is None:
+        if protocol == "sysu":
+            raise ValueError("protocol='sysu' needs q_camids and g_camids (cam3 queries ignore cam2 gallery images)")
+        q_camids, g_camids = np.zeros(d.shape[0]), np.zeros(d.shape[-1])  # RegDB filters nothing
+    g_camids = _to_numpy(g_camids).ravel()
+    q_camids = np.atleast_1d(_to_numpy(q_camids)).ravel()
+    if d.ndim != 2 or d.shape[1] != len(g_camids):
+        raise ValueError(f"got distances of shape {_to_numpy(distmat).shape} for {len(g_camids)} gallery cameras")
+    if len(q_camids) != d.shape[0]:
+        raise ValueError(f"got {len(q_camids)} query cameras for {d.shape[0]} rows of distances")
+    if k is not None and k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    k = d.shape[1] if k is None else min(k, d.shape[1])
+    keep = np.stack([kept_gallery(c, g_camids, protocol) for c in q_camids])  # (Q, G)
+    # Removed images sort after every kept one: first by "removed", then by distance, then by index.
+    order = np.lexsort((d, ~keep), axis=1)[:, :k]  # (Q, k); lexsort is stable, so ties go by index
+    order[np.arange(k)[None, :] >= keep.sum(axis=1, keepdims=True)] = -1
+    return order[0][order[0] >= 0] if one else order
 
 
 def _no_match_message(num_q: int, num_g: int, protocol: str) -> str:

@@ -2,9 +2,10 @@
 Encoding", CVPR 2017), vectorised, with the steps and constants of the authors' released code.
 
 A gallery image moves up when the neighbourhoods agree: the final distance mixes the original one with the
-Jaccard distance between the k-reciprocal neighbour sets of query and gallery image (eqs. (7)-(12) of that
-paper). The sets are boolean matrices instead of per-image Python loops; only the sparse Jaccard step is
-done in query blocks to bound memory.
+Jaccard distance between the k-reciprocal neighbour sets of query and gallery image (Zhong et al. 2017,
+their eqs. (7)–(12)). Every equation number in this module is theirs, not the VI-ReID paper's. The sets
+are boolean matrices instead of per-image Python loops; only the sparse Jaccard step is done in query
+blocks to bound memory.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def k_reciprocal_rerank(
     recip_half = _reciprocal(rank, k_half)
     expanded = _expand(recip, recip_half, rank[:, : k_half + 1])
     weights = np.where(expanded, np.exp(-dist), 0.0).astype(np.float32)
-    v = weights / weights.sum(axis=1, keepdims=True)  # eq. (7): Gaussian kernel on the k-reciprocal set
+    # Zhong et al. 2017, their eq. (7): a Gaussian kernel on the k-reciprocal set.
+    v = weights / weights.sum(axis=1, keepdims=True)
     if k2 != 1:
         v = _query_expansion(v, rank[:, :k2])
     jaccard = _jaccard(v[:num_q], v[num_q:])
@@ -72,7 +74,8 @@ def k_reciprocal_rerank(
 
 
 def _reciprocal(rank: np.ndarray, k: int) -> np.ndarray:
-    """``R[i, j]``: j is among the k+1 nearest of i and i among the k+1 nearest of j (eq. (3))."""
+    """``R[i, j]``: j is among the k+1 nearest of i and i among the k+1 nearest of j (Zhong et al. 2017,
+    their eq. (3))."""
     n = len(rank)
     near = np.zeros((n, n), dtype=bool)
     np.put_along_axis(near, rank[:, : k + 1], True, axis=1)

@@ -1,4 +1,4 @@
-"""The network: two-stream ResNet, MCA and PCA attention, global and local heads (SPEC section 2)."""
+"""The network: two-stream ResNet, MCA and PCA attention, global and local heads (DECISIONS §1–§6)."""
 
 from vireid_lib.models.attention import MCA, PCA, CrissCrossWeights
 from vireid_lib.models.build import ModelOutput, VIReIDNet, build_model, complexity, imagenet_weights_path

@@ -1,4 +1,4 @@
-"""The two attention modules of the paper: MCA (spatial, eqs. 1-4) and PCA (channel, eqs. 5-8).
+"""The two attention modules of the paper: MCA (spatial, eqs. (1)–(4)) and PCA (channel, eqs. (5)–(8)).
 
 MCA builds on the criss-cross attention of CCNet (Huang et al., ICCV 2019): every position attends to the
 H + W - 1 positions of its own row and column, so memory grows as HW(H + W), never as (HW)^2.
@@ -72,7 +72,7 @@ def criss_cross_aggregate(weights: torch.Tensor, v: torch.Tensor) -> torch.Tenso
 
 
 class MultiScaleMaxPool(nn.Module):
-    """Sum of stride-1 max poolings with "same" padding at several kernel sizes (SPEC 7.3, SPPF-like).
+    """Sum of stride-1 max poolings with "same" padding at several kernel sizes (DECISIONS §3, SPPF-like).
 
     As in SPPF, the larger poolings are computed by cascading: a k-pool of a j-pool is the (j + k - 1)-pool
     when the stride is 1, so 3, 5, 7 costs three 3x3 poolings instead of a 3x3, a 5x5 and a 7x7.
@@ -134,12 +134,12 @@ class DilatedValue(nn.Module):
 
 
 class MCA(nn.Module):
-    """Multi-scale cross attention, eqs. (1)-(4): ``x + Agg(Aff(Q1, K1), V1)``.
+    """Multi-scale cross attention, eqs. (1)–(4): ``x + Agg(Aff(Q1, K1), V1)``.
 
     Args:
         channels: C of the input map.
-        reduction: C' = C / reduction for Q and K (SPEC 7.3: 8).
-        pool_kernels: kernels of the multi-scale max pooling of eqs. (1)-(2).
+        reduction: C' = C / reduction for Q and K (DECISIONS §3: 8).
+        pool_kernels: kernels of the multi-scale max pooling of eqs. (1)–(2).
         dilations: rates of the dilated convolutions of eq. (3).
         value_reduction: width reduction inside Dilated (see :class:`DilatedValue`).
         learnable_scale: multiply the attention term by a CCNet-style scalar initialised at 0 (eq. (4) has
@@ -158,7 +158,7 @@ class MCA(nn.Module):
 
     @torch.no_grad()
     def identity_start_(self) -> MCA:
-        """Zero the last layer of the attention term (V's 1x1 convolution of eq. 3, or the scale when there is
+        """Zero the last layer of the attention term (V's 1x1 convolution of eq. (3), or the scale when there is
         one), so ``forward`` starts as the identity, as CAJ's non-local blocks (zero-initialised output BN) and
         CCNet's scale (0) do. Q and K start receiving gradient once that layer has moved."""
         if self.scale is not None:
@@ -218,11 +218,11 @@ class StripeConv1x1(nn.Module):
 
 
 class PCA(nn.Module):
-    """Part channel-interaction attention, eqs. (5)-(8).
+    """Part channel-interaction attention, eqs. (5)–(8).
 
     x is cut into P horizontal stripes; stripe i gets its own channel vector
-    ``x_i' = tanh(avgpool(conv_i'(maxpool(relu(conv_i(x_i))))))`` (eqs. 5-6), the vectors are concatenated
-    along the height so that vector i covers stripe i (eq. 7), and ``output = x + tanh(x')`` (eq. 8, with
+    ``x_i' = tanh(avgpool(conv_i'(maxpool(relu(conv_i(x_i))))))`` (eqs. (5)–(6)), the vectors are concatenated
+    along the height so that vector i covers stripe i (eq. (7)), and ``output = x + tanh(x')`` (eq. (8), with
     tanh applied in both eq. (6) and eq. (8) as written). The avgpool of eq. (6) acts on a 1x1 map after
     the global max pool of eq. (5) and is the identity. ``mode="gate"`` uses ``x * (1 + tanh(x'))``.
 
@@ -231,7 +231,7 @@ class PCA(nn.Module):
         parts: number of stripes P.
         reduction: the hidden width of conv_i / conv_i' is C / reduction (the "scaling transform" of the
             paper's text, as in a squeeze-excitation block).
-        mode: ``"add"`` (eq. 8) or ``"gate"``.
+        mode: ``"add"`` (eq. (8)) or ``"gate"``.
     """
 
     def __init__(self, channels: int, parts: int = 3, reduction: int = 16, mode: str = "add") -> None:

@@ -1,4 +1,4 @@
-"""Two-stream ResNet (SPEC 2.1 and 7.1): per-modality stem and layer1, shared layer2-4, last stride 1."""
+"""Two-stream ResNet (DECISIONS §1): per-modality stem and layer1, shared layer2-4, last stride 1."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def make_resnet(arch: str, width: int = 64) -> torchvision.models.ResNet:
         return getattr(torchvision.models, arch)(weights=None)
     return _WideResNet(*_DEPTHS[arch], width)
 STEM_OF = {VISIBLE: VISIBLE, EXCHANGED: VISIBLE, INFRARED: INFRARED}
-"""Which stem each modality goes through: the channel-exchanged copy is a visible image (SPEC 7.2)."""
+"""Which stem each modality goes through: the channel-exchanged copy is a visible image (DECISIONS §2)."""
 
 
 class Stem(nn.Module):

@@ -1,4 +1,5 @@
-"""The full network of SPEC section 2 (VIReIDNet), its output structure, and the factory with pretrained loading."""
+"""The full network of DECISIONS §1–§6 (VIReIDNet), its output structure, and the factory with pretrained
+loading."""
 
 from __future__ import annotations
 
@@ -30,10 +31,10 @@ class ModelOutput(NamedTuple):
     """What the network returns, in training and evaluation alike.
 
     Attributes:
-        pooled: ``(B, C)`` GeM feature before the BN neck (triplet and MSE losses, eqs. 10 and 13).
+        pooled: ``(B, C)`` GeM feature before the BN neck (triplet and MSE losses, eqs. (10) and (13)).
         bn: ``(B, C)`` feature after the BN neck (the test feature).
-        logits: ``(B, num_classes)`` global identity logits (eq. 9).
-        parts: ``(B, P, local_dim)`` stripe embeddings (eqs. 11-12), ``None`` without the local branch.
+        logits: ``(B, num_classes)`` global identity logits (eq. (9)).
+        parts: ``(B, P, local_dim)`` stripe embeddings (eqs. (11)–(12)), ``None`` without the local branch.
         part_logits: ``(B, P, num_classes)`` stripe identity logits, ``None`` without the local branch.
     """
 
@@ -53,8 +54,8 @@ class VIReIDNet(nn.Module):
     Initialisation of the added layers: BN to identity, classifiers N(0, 0.001) and the local embedding
     Kaiming (CAJ). MCA and PCA keep PyTorch's default convolution initialisation, as CCNet's criss-cross
     module and squeeze-excitation blocks do: Kaiming gain through Q's three stacked 1x1 convolutions and the
-    summed poolings of eqs. (1)-(2) puts the affinities in the hundreds (a one-hot softmax), and through
-    eqs. (5)-(6) saturates PCA's tanh; both would stop the gradient from the start.
+    summed poolings of eqs. (1)–(2) puts the affinities in the hundreds (a one-hot softmax), and through
+    eqs. (5)–(6) saturates PCA's tanh; both would stop the gradient from the start.
     """
 
     def __init__(self, cfg: ModelConfig, num_classes: int, resnet: torchvision.models.ResNet) -> None:
@@ -244,7 +245,7 @@ def complexity(model: VIReIDNet, height: int, width: int, modality: str = "visib
 
 
 def build_model(cfg: ModelConfig, num_classes: int) -> VIReIDNet:
-    """The network of SPEC section 2 for a :class:`ModelConfig` (see ``config.VARIANTS`` for Table 3).
+    """The network of DECISIONS §1–§6 for a :class:`ModelConfig` (see ``config.VARIANTS`` for Table 3).
 
     Args:
         cfg: architecture and options.

@@ -1,4 +1,5 @@
-"""The two branches on the final map: the global BN-neck head (SPEC 7.5) and the PCB local head (SPEC 7.6)."""
+"""The two branches on the final map: the global BN-neck head (DECISIONS §5) and the PCB local head
+(DECISIONS §6)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ def gem(x: torch.Tensor, p: float, dims: tuple[int, ...], eps: float = 1e-6) -> 
 
 
 class GlobalHead(nn.Module):
-    """GeM pooling -> BN neck with a frozen bias -> bias-free identity classifier (CAJ; eq. 9 for the logits).
+    """GeM pooling -> BN neck with a frozen bias -> bias-free identity classifier (CAJ; eq. (9) for the logits).
 
-    Returns the pooled feature (triplet and MSE losses, eqs. 10 and 13), the BN feature (the test feature)
+    Returns the pooled feature (triplet and MSE losses, eqs. (10) and (13)), the BN feature (the test feature)
     and the logits.
     """
 
@@ -38,11 +39,11 @@ class GlobalHead(nn.Module):
 
 
 class LocalHead(nn.Module):
-    """PCB local branch (Sun et al., ECCV 2018), as in the hetero-centre triplet code (SPEC 7.6).
+    """PCB local branch (Sun et al., ECCV 2018), as in the hetero-centre triplet code (DECISIONS §6).
 
     Each of the P horizontal stripes is GeM-pooled, embedded by its own 1x1 convolution to ``dim`` channels
     with BN and ReLU, and classified by its own bias-free classifier. Returns the ``(B, P, dim)`` stripe
-    embeddings (centre-triplet and hetero-centre losses, eqs. 11-12) and ``(B, P, num_classes)`` logits.
+    embeddings (centre-triplet and hetero-centre losses, eqs. (11)–(12)) and ``(B, P, num_classes)`` logits.
     """
 
     def __init__(self, channels: int, num_classes: int, parts: int = 3, dim: int = 256,

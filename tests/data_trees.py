@@ -1,4 +1,5 @@
-"""Tiny fake dataset trees in SYSU-MM01's and RegDB's real layouts, built by the data tests."""
+"""Tiny fake dataset trees in SYSU-MM01's and RegDB's real layouts, for the tests that read datasets (a helper
+module, not a test file)."""
 
 from __future__ import annotations
 
