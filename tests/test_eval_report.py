@@ -16,7 +16,7 @@ def _result(r1, r10, r20, m_ap, m_inp):
 
 
 def test_paper_rows_match_spec_section_6():
-    # Spot checks transcribed by hand from SPEC section 6.
+    # Spot checks transcribed by hand from the paper's Tables 1-2 (docs/DECISIONS.md §11).
     assert PAPER_RESULTS["sysu/all"]["Ours (paper)"] == dict(R1=74.18, R10=96.58, R20=99.20, mAP=70.04, mINP=56.97)
     assert PAPER_RESULTS["sysu/indoor"]["CAJ"]["mINP"] == 76.69
     assert PAPER_RESULTS["regdb/v2t"]["AGW"]["R20"] == 91.55

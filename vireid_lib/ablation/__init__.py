@@ -1,5 +1,5 @@
 """Ablation grids: the paper's Table 3 (variants), Table 4 (test branch), Figure 4 (part count) and the
-options of SPEC section 7, each cell trained with several seeds (``vireid ablate``).
+options of DECISIONS §12, each cell trained with several seeds (``vireid ablate``).
 
 A grid is a list of cells; a cell is a list of ``section.key=value`` overrides of the ``ablation`` preset,
 so an ablation is a config value, never a copy of the code. The files:

@@ -52,7 +52,7 @@ GRIDS: dict[str, tuple[Cell, ...]] = {
 }
 """The grids. table3: the variants of the paper's Table 3. table4: the test feature from the global branch,
 the local branch or both (the full model). parts: the stripe count P of Figure 4 (PCA and the local branch
-together). options: each decision of SPEC section 7 that has an option, changed one at a time from the
+together). options: each decision of DECISIONS §12 that has an option, changed one at a time from the
 default (PCA add vs gate, MCA scale none vs learnable, batch-hard vs weighted or ADP triplet, eq. (11)'s negatives,
 eq. (13)'s reduction, MCA/PCA's identity start and their learning-rate group; docs/REPRODUCE.md lists them)."""
 

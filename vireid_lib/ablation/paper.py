@@ -21,7 +21,7 @@ PAPER_TABLE3_DELTAS: dict[str, dict[str, float]] = {
     "base+p+pca": {"base": 2.72, "base+p": 0.68},
     "full": {"base": 4.56, "base+p": 1.87},
 }
-"""The paper's Table 3 (RegDB) as gains in points over Base and over Base+P (SPEC section 6). The paper
+"""The paper's Table 3 (RegDB) as gains in points over Base and over Base+P (DECISIONS §11). The paper
 does not name the metric and its deltas do not add up exactly, so they are read as an ordering."""
 
 PAPER_TABLE4_BEST = "global"
@@ -222,7 +222,7 @@ def conclusions(summaries: dict[str, dict[str, Any]], settings: Sequence[str] | 
     if "options" in present and "default" in present["options"]["cells"]:
         s = present["options"]
         lines.append("")
-        lines.append("The options of SPEC section 7 against the default (no direction claimed):")
+        lines.append("The options of docs/DECISIONS.md §12 against the default (no direction claimed):")
         for name in s["cells"]:
             if name != "default":
                 c = compare(s, name, "default", _settings(s, settings), metrics, f"{name} instead of the default")
