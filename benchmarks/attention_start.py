@@ -100,9 +100,9 @@ def run_variant(trained_state: dict[str, torch.Tensor], cfg: Config, reader: Any
             t0 = time.time()
             result = fit(cfg, out, resume=False, progress=False, reader=reader,
                          eval_fn=lambda model, cfg, reader: {})
-            log = [r for r in read_log(Path(out) / "log.jsonl") if "loss" in r]
+            log = [r for r in read_log(Path(out) / "log.jsonl") if "total" in r]
             row.update(steps=result.steps, seconds=round(time.time() - t0),
-                       loss_first=round(float(log[0]["loss"]), 3), loss_last=round(float(log[-1]["loss"]), 3),
+                       loss_first=round(float(log[0]["total"]), 3), loss_last=round(float(log[-1]["total"]), 3),
                        end=all_search(result.model, cfg, reader, trials))
     finally:
         models.build_model = original
