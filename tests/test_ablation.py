@@ -196,7 +196,8 @@ def test_smoke_grid_end_to_end_resumes_and_shares_training(tmp_path, capsys):
 
 
 def test_interrupted_training_resumes(tmp_path):
-    from vireid_lib.training import fit, read_log
+    from vireid_lib.runs import read_log
+    from vireid_lib.training import fit
 
     out, work = tmp_path / "out", tmp_path / "work"
     # The step schedule: under cosine another epoch count is another run, not a resumable one.

@@ -14,7 +14,7 @@ from vireid_lib import ablation, explain
 from vireid_lib.data.records import Record
 from vireid_lib.demo import COMMITTED_RESULTS, demo_metrics
 from vireid_lib.evaluation.metrics import rank_metrics, ranked_gallery
-from vireid_lib.training import loss_trend
+from vireid_lib.runs import loss_trend
 
 
 def _rec(pid, camid, modality="visible", i=0):

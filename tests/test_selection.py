@@ -9,7 +9,8 @@ from test_training_fit import tiny_config
 from vireid_lib.cli import main
 from vireid_lib.data import open_dataset
 from vireid_lib.selection import labels, selection_metric
-from vireid_lib.training import fit, load_checkpoint
+from vireid_lib.checkpoints import load_checkpoint
+from vireid_lib.training import fit
 
 # rank1 peaks at epoch 1, mAP at epoch 2 (then both fall)
 SCRIPT = {1: {"mAP": 0.2, "rank1": 0.5}, 2: {"mAP": 0.4, "rank1": 0.3}, 3: {"mAP": 0.1, "rank1": 0.1}}

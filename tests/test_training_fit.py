@@ -7,7 +7,8 @@ import torch
 
 from vireid_lib.config import Config, DataConfig, EvalConfig, LossConfig, ModelConfig, TrainConfig
 from vireid_lib.data import open_dataset
-from vireid_lib.training import fit, load_checkpoint, load_model
+from vireid_lib.checkpoints import load_checkpoint, load_model
+from vireid_lib.training import fit
 
 
 def tiny_config(epochs: int = 2, **train) -> Config:

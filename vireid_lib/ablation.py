@@ -215,7 +215,7 @@ def machine_info() -> dict[str, Any]:
 def metrics_of(result: dict[str, Any]) -> dict[str, dict[str, float]]:
     """``{setting: {rank1, rank10, rank20, mAP, mINP}}`` (fractions) from a protocol result; SYSU-MM01 results
     give the mean over their gallery draws."""
-    from vireid_lib.reproduce import settings_of
+    from vireid_lib.evaluation.report import settings_of
 
     out = {}
     for setting, r in settings_of(result).items():
@@ -247,7 +247,7 @@ def run_group(runs: Sequence[Run], out: str | Path, work: str | Path, *, smoke: 
     """
     from vireid_lib.data import open_dataset
     from vireid_lib.provenance import checkpoint_info, describe_data
-    from vireid_lib.reproduce import evaluate_model
+    from vireid_lib.evaluation.protocols import evaluate as evaluate_model
     from vireid_lib.training import fit
 
     if len({train_dir(work, r.cfg) for r in runs}) != 1:
@@ -369,7 +369,7 @@ def run_grid(grid: str, seeds: Sequence[int] = (0, 1, 2), out: str | Path = "res
         The summary; its ``failed`` entry lists runs that raised (they have no result file, so running
         the grid again retries them).
     """
-    from vireid_lib.training import runs_dir
+    from vireid_lib.runs import runs_dir
 
     runs = plan(grid, seeds, smoke=smoke, overrides=overrides, base=base)
     out = Path(out)
@@ -425,7 +425,7 @@ def _check_not_stale(out: str | Path, run: Run) -> None:
     Raises:
         ValueError: naming the result file and the differing keys.
     """
-    from vireid_lib.training import config_diff
+    from vireid_lib.checkpoints import config_diff
 
     path = result_path(out, run)
     if not path.is_file():

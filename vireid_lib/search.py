@@ -37,11 +37,12 @@ import torch
 from torch import nn
 
 from vireid_lib import INFRARED, VISIBLE
+from vireid_lib.checkpoints import load_model
 from vireid_lib.config import Config
 from vireid_lib.data.images import load_image
 from vireid_lib.data.records import Record
 from vireid_lib.data.transforms import build_test_transform
-from vireid_lib.evaluation.extract import extract_features
+from vireid_lib.evaluation.extract import extract_features, feature_options
 from vireid_lib.evaluation.protocols import pairwise_distance
 from vireid_lib.io import atomic_write, atomic_write_json, atomic_write_text
 
@@ -148,8 +149,6 @@ def load_search_model(checkpoint: str | Path) -> tuple[nn.Module, Config]:
         ValueError: not a vireid checkpoint, weights that do not fit the config it stores, or an input size
             the network cannot take (the message names it).
     """
-    from vireid_lib.training import load_model
-
     model, cfg = load_model(checkpoint)   # weights that do not fit their config: one ValueError naming them
     h, w = cfg.data.height, cfg.data.width
     try:
@@ -251,10 +250,8 @@ def embed(model: nn.Module, cfg: Config, records: Sequence[Record], cache: Featu
         kept.append(r)
     todo = {k: r for k, r in zip(keys, kept) if cache.get(k) is None}
     if todo:
-        e = cfg.eval
-        feats = extract_features(model, list(todo.values()), build_test_transform(cfg.data), batch_size=e.batch_size,
-                                 flip=e.flip, normalize=e.normalize, feature=e.feature, branch=e.branch,
-                                 progress=progress)
+        feats = extract_features(model, list(todo.values()), build_test_transform(cfg.data),
+                                 **feature_options(cfg.eval), progress=progress)
         for k, f in zip(todo, feats):
             cache.put(k, f)
     if not kept:

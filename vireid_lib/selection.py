@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from vireid_lib.checkpoints import load_checkpoint, load_model
+from vireid_lib.evaluation.protocols import evaluate, results_path, save_results
+from vireid_lib.provenance import checkpoint_info
+
 SELECT_METRICS = {"last": "mAP", "best-map": "mAP", "best-rank1": "rank1"}
 """The trial-0 metric that picks ``best.pt`` under each ``train.select`` policy."""
 
@@ -44,13 +48,7 @@ def evaluate_last_and_best(fit_result: Any, cfg: Any, reader: Any, *, data: dict
     Returns:
         ``{"last": result, "best": result or None, "best_epoch": int or None, "labels": {...}}``.
     """
-    # here, not at the top: training imports this module (selection_metric)
-    from vireid_lib.evaluation.protocols import results_path, save_results
-    from vireid_lib.provenance import checkpoint_info
-    from vireid_lib.reproduce import evaluate_model
-    from vireid_lib.training import load_checkpoint, load_model
-
-    last = evaluate_model(fit_result.model, cfg, reader, progress=progress)
+    last = evaluate(fit_result.model, cfg, reader, progress=progress)
     save_results(last, results_path(fit_result.last), cfg, data=data, checkpoint=checkpoint_info(fit_result.last))
     best, best_epoch = None, None
     if fit_result.best is not None and fit_result.best.is_file():
@@ -59,8 +57,7 @@ def evaluate_last_and_best(fit_result: Any, cfg: Any, reader: Any, *, data: dict
             best = last
         else:
             model, _ = load_model(fit_result.best)
-            best = evaluate_model(model.to(next(fit_result.model.parameters()).device), cfg, reader,
-                                  progress=progress)
+            best = evaluate(model.to(next(fit_result.model.parameters()).device), cfg, reader, progress=progress)
         save_results(best, results_path(fit_result.best), cfg, data=data,
                      checkpoint=checkpoint_info(fit_result.best))
     return {"last": last, "best": best, "best_epoch": best_epoch, "labels": labels(cfg.train.select, best_epoch)}

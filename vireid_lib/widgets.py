@@ -237,7 +237,7 @@ class RetrievalBrowser:
         """
         from vireid_lib.data.synthetic import synthetic_root
         from vireid_lib.data.transforms import test_transform
-        from vireid_lib.training import load_model
+        from vireid_lib.checkpoints import load_model
 
         loaded = {name: load_model(path) for name, path in checkpoints.items()}
         sizes = {(cfg.data.height, cfg.data.width) for _, cfg in loaded.values()}
