@@ -38,50 +38,16 @@ def _config(args: argparse.Namespace):
     return resolve_data_root(apply_overrides(cfg, _data_overrides(args)))
 
 
-def _rank0() -> bool:
-    """Whether this process is rank 0 of a ``torchrun`` launch (or not launched by it)."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 def _cmd_train(args: argparse.Namespace) -> int:
-    from vireid_lib.data import open_dataset
-    from vireid_lib.evaluation.protocols import results_path
-    from vireid_lib.evaluation.report import format_tables
-    from vireid_lib.locks import folder_lock
-    from vireid_lib.model_card import write_model_card
-    from vireid_lib.provenance import data_label, describe_data
+    from vireid_lib.reproduce import train_and_evaluate
     from vireid_lib.runs import runs_dir
-    from vireid_lib.selection import evaluate_last_and_best, selection_metric
-    from vireid_lib.training import check_epochs, fit
 
     args.set = [*args.set, *(["train.tensorboard=false"] if args.no_tensorboard else []),
                 *([f"train.audit_every={args.audit_steps}"] if args.audit_steps is not None else [])]
     cfg = _config(args)
-    check_epochs(cfg.train)
     out = Path(args.out) if args.out else runs_dir() / cfg.name
     print(f"run folder: {out}")
-    reader = open_dataset(cfg.data)
-    data = describe_data(reader)
-    if _rank0():
-        print(data_label(data))
-    # the run folder's lock spans training and the final evaluation, so the results are of this run's weights
-    with folder_lock(out, f"vireid train ({cfg.name})", enabled=_rank0()):
-        result = fit(cfg, out, resume=not args.no_resume, progress=not args.quiet, reader=reader)
-        if result.best is not None:
-            print(f"best trial-0 {selection_metric(cfg.train.select)} {100 * result.best_map:.2f}% -> {result.best} "
-                  f"(chosen on the test identities, so optimistic; train.select={cfg.train.select})")
-        if args.no_eval:
-            print(f"checkpoint: {result.last} (epoch {result.epochs}, step {result.steps})")
-            return 0
-        if not _rank0():
-            return 0
-        models = evaluate_last_and_best(result, cfg, reader, data=data, progress=not args.quiet)
-        write_model_card(result.last)
-    rows = {f"{cfg.name}, {models['labels'][k]}": models[k] for k in ("last", "best") if models[k] is not None}
-    print(format_tables(rows, data=data))
-    print(f"checkpoint: {result.last} (epoch {result.epochs}, step {result.steps})\nresults: {results_path(result.last)}")
-    if models["best"] is not None:
-        print(f"best checkpoint: {result.best}\nresults: {results_path(result.best)}")
+    train_and_evaluate(cfg, out, resume=not args.no_resume, evaluate=not args.no_eval, progress=not args.quiet)
     return 0
 
 
@@ -107,22 +73,10 @@ def _checkpoint_after_set(args: argparse.Namespace) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    import json
-
-    from vireid_lib.evaluation.protocols import results_path
-    from vireid_lib.evaluation.report import format_tables
-    from vireid_lib.reproduce import evaluate_checkpoint
+    from vireid_lib.reproduce import evaluate_and_report
 
     _checkpoint_after_set(args)
-    result = evaluate_checkpoint(args.checkpoint, _data_overrides(args), progress=not args.quiet)
-    saved = json.loads(results_path(args.checkpoint).read_text())
-    if os.environ.get("VIREID_DATA", "").strip() and not args.root and saved["data"]["synthetic"]:
-        print(f"note: {args.checkpoint} was trained on synthetic data and is evaluated on the same; VIREID_DATA is "
-              f"not applied to a trained model's data (pass --root to evaluate it on a real dataset)", file=sys.stderr)
-    print(format_tables({Path(args.checkpoint).parent.name or "model": result}, data=saved["data"]))
-    ck = saved["checkpoint"]
-    print(f"checkpoint: {args.checkpoint} (epoch {ck['epoch']}, step {ck['step']}, weights sha256 "
-          f"{ck['weights_sha256'][:12]})\nresults: {results_path(args.checkpoint)}")
+    evaluate_and_report(args.checkpoint, _data_overrides(args), progress=not args.quiet)
     return 0
 
 
@@ -177,12 +131,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    import json
-
     from vireid_lib.data import DATASET_FOLDERS
-    from vireid_lib.evaluation.report import format_tables
     from vireid_lib.provenance import resolve_data_root
-    from vireid_lib.reproduce import reproduce, reproduce_config
+    from vireid_lib.reproduce import format_reproduction, reproduce, reproduce_config
     from vireid_lib.runs import runs_dir
 
     trials = _trials(args.trials) if args.trials else None
@@ -193,12 +144,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     print(f"data: {DATASET_FOLDERS[args.dataset]} at {root}" if root else
           f"data: SYNTHETIC {DATASET_FOLDERS[args.dataset]} layout{' (the tiny smoke size)' if args.smoke else ''}; "
           f"--root or VIREID_DATA for the real dataset")
-    summary = reproduce(cfg, out, trials=trials, progress=not args.quiet)
-    data = json.loads((out / "summary.json").read_text()).get("data")
-    rows = {"ours (reproduced)": summary["last"]} if summary["best"] is None else {
-        f"ours (reproduced), {summary['labels'][k]}": summary[k] for k in ("last", "best")}
-    print(format_tables(rows, paper_rows=True, data=data))
-    print(f"summary: {out / 'summary.json'}")
+    reproduce(cfg, out, trials=trials, progress=not args.quiet)
+    print(format_reproduction(out))
     return 0
 
 

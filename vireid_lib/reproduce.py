@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -22,12 +24,12 @@ from vireid_lib.checkpoints import checkpoint_config, config_diff, load_checkpoi
 from vireid_lib.config import Config, apply_overrides, preset
 from vireid_lib.data import open_dataset
 from vireid_lib.evaluation.protocols import aggregate_trials, evaluate, results_path, save_results
-from vireid_lib.evaluation.report import protocol_settings
+from vireid_lib.evaluation.report import format_tables, protocol_settings
 from vireid_lib.io import atomic_write_json
 from vireid_lib.locks import folder_lock
 from vireid_lib.model_card import write_model_card
-from vireid_lib.provenance import checkpoint_info, describe_data, stale_reason
-from vireid_lib.selection import evaluate_last_and_best, labels
+from vireid_lib.provenance import checkpoint_info, data_label, describe_data, stale_reason
+from vireid_lib.selection import evaluate_last_and_best, labels, selection_metric
 from vireid_lib.training import check_epochs, fit
 
 FIXED_AFTER_TRAINING = ("model", "loss", "train")
@@ -66,6 +68,59 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: Sequence[str] = (), *
     save_results(result, results_path(checkpoint), cfg, data=describe_data(reader),
                  checkpoint=checkpoint_info(checkpoint))
     _update_card(checkpoint)
+    return result
+
+
+def train_and_evaluate(cfg: Config, out: Path, *, resume: bool = True, evaluate: bool = True,
+                       progress: bool = True, echo: Any = print) -> None:
+    """``vireid train``: train ``cfg`` into ``out`` (resumably), then evaluate the final model and, when it
+    differs, the best periodic one with the full protocol (:func:`vireid_lib.selection.evaluate_last_and_best`),
+    write the results files and the model card, and print the tables, labelled. Under ``torchrun`` every rank
+    trains and rank 0 alone evaluates and prints.
+
+    Raises:
+        ValueError: ``train.epochs`` is not a positive integer, or ``out`` holds a run of another config.
+    """
+    check_epochs(cfg.train)
+    rank0 = int(os.environ.get("RANK", "0")) == 0   # rank 0 of a torchrun launch, or not launched by it
+    reader = open_dataset(cfg.data)
+    data = describe_data(reader)
+    if rank0:
+        echo(data_label(data))
+    # the run folder's lock spans training and the final evaluation, so the results are of this run's weights
+    with folder_lock(out, f"vireid train ({cfg.name})", enabled=rank0):
+        result = fit(cfg, out, resume=resume, progress=progress, reader=reader)
+        if result.best is not None:
+            echo(f"best trial-0 {selection_metric(cfg.train.select)} {100 * result.best_map:.2f}% -> {result.best} "
+                 f"(chosen on the test identities, so optimistic; train.select={cfg.train.select})")
+        if not evaluate:
+            echo(f"checkpoint: {result.last} (epoch {result.epochs}, step {result.steps})")
+            return
+        if not rank0:
+            return
+        models = evaluate_last_and_best(result, cfg, reader, data=data, progress=progress)
+        write_model_card(result.last)
+    rows = {f"{cfg.name}, {models['labels'][k]}": models[k] for k in ("last", "best") if models[k] is not None}
+    echo(format_tables(rows, data=data))
+    echo(f"checkpoint: {result.last} (epoch {result.epochs}, step {result.steps})\nresults: {results_path(result.last)}")
+    if models["best"] is not None:
+        echo(f"best checkpoint: {result.best}\nresults: {results_path(result.best)}")
+
+
+def evaluate_and_report(checkpoint: str | Path, overrides: Sequence[str] = (), *, progress: bool = True,
+                        echo: Any = print) -> dict[str, Any]:
+    """``vireid evaluate``: :func:`evaluate_checkpoint`, then the paper-format tables and which weights they are
+    of (epoch, step, SHA-256). Returns the protocol result."""
+    result = evaluate_checkpoint(checkpoint, overrides, progress=progress)
+    saved = json.loads(results_path(checkpoint).read_text())
+    if os.environ.get("VIREID_DATA", "").strip() and saved["data"]["synthetic"] and \
+            not any(o.startswith("data.root=") for o in overrides):
+        print(f"note: {checkpoint} was trained on synthetic data and is evaluated on the same; VIREID_DATA is "
+              f"not applied to a trained model's data (pass --root to evaluate it on a real dataset)", file=sys.stderr)
+    echo(format_tables({Path(checkpoint).parent.name or "model": result}, data=saved["data"]))
+    ck = saved["checkpoint"]
+    echo(f"checkpoint: {checkpoint} (epoch {ck['epoch']}, step {ck['step']}, weights sha256 "
+         f"{ck['weights_sha256'][:12]})\nresults: {results_path(checkpoint)}")
     return result
 
 
@@ -141,6 +196,17 @@ def reproduce(cfg: Config, out_dir: str | Path, *, trials: Sequence[int] | None 
             "results": last, **({"best": best, "labels": names} if with_best else {}), "config": cfg.to_dict(),
             "data": data, "checkpoints": {n: d["checkpoint"] for (n, _), d in zip(runs, done)}})
     return {"last": last, "best": best, "labels": names}
+
+
+def format_reproduction(out_dir: str | Path) -> str:
+    """The tables of a reproduction's ``summary.json`` beside the paper's rows: the final models and, when
+    ``train.select`` is not ``last``, the best periodic ones, each row labelled; then where the summary is."""
+    path = Path(out_dir) / "summary.json"
+    summary = json.loads(path.read_text())
+    rows = {"ours (reproduced)": summary["results"]} if summary.get("best") is None else {
+        f"ours (reproduced), {summary['labels']['last']}": summary["results"],
+        f"ours (reproduced), {summary['labels']['best']}": summary["best"]}
+    return f"{format_tables(rows, paper_rows=True, data=summary.get('data'))}\nsummary: {path}"
 
 
 def _run(name: str, run: Path, cfg: Config, with_best: bool, progress: bool) -> dict[str, Any]:
