@@ -73,7 +73,7 @@ def _checkpoint_after_set(args: argparse.Namespace) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from vireid_lib.reproduce import evaluate_and_report
+    from vireid_lib.selection import evaluate_and_report
 
     _checkpoint_after_set(args)
     evaluate_and_report(args.checkpoint, _data_overrides(args), progress=not args.quiet)

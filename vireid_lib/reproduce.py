@@ -1,4 +1,4 @@
-"""Full-protocol evaluation of a checkpoint, and the paper's experiments end to end (``vireid reproduce``).
+"""The paper's experiments end to end (``vireid reproduce``), and ``vireid train``'s train-then-evaluate.
 
 RegDB: each of the 10 trials trains its own model on its split and is evaluated in both directions; the
 trials are averaged. SYSU-MM01: one model, evaluated on the 10 random gallery draws in all-search and
@@ -15,12 +15,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from vireid_lib.checkpoints import checkpoint_config, config_diff, load_checkpoint, load_model, resume_conflicts
+from vireid_lib.checkpoints import checkpoint_config, load_checkpoint, resume_conflicts
 from vireid_lib.config import Config, apply_overrides, preset
 from vireid_lib.data import open_dataset
 from vireid_lib.evaluation.protocols import aggregate_trials, evaluate, results_path, save_results
@@ -29,47 +28,8 @@ from vireid_lib.io import atomic_write_json
 from vireid_lib.locks import folder_lock
 from vireid_lib.model_card import write_model_card
 from vireid_lib.provenance import checkpoint_info, data_label, describe_data, stale_reason
-from vireid_lib.selection import evaluate_last_and_best, labels, selection_metric
+from vireid_lib.selection import evaluate_last_and_best, labels, selection_metric, update_card
 from vireid_lib.training import check_epochs, fit
-
-FIXED_AFTER_TRAINING = ("model", "loss", "train")
-"""Config sections a trained model's checkpoint fixes: an evaluation may change ``data`` and ``eval`` only."""
-
-
-def evaluate_checkpoint(checkpoint: str | Path, overrides: Sequence[str] = (), *,
-                        progress: bool = True) -> dict[str, Any]:
-    """Evaluate a checkpoint with the full protocol and save ``<checkpoint>.results.json`` beside it.
-
-    The data are those of the checkpoint's config (its dataset folder, or the synthetic set at the size it
-    was trained on, ``data.synthetic_smoke`` included) unless a ``data.*`` override says otherwise. The results
-    file records the config, the data (synthetic or real, size, seed) and the checkpoint (epoch, step, SHA-256
-    of the weights).
-
-    Args:
-        checkpoint: a ``.pt`` written by training.
-        overrides: ``section.key=value`` changes to the stored config: ``eval.*`` and ``data.*`` only
-            (``data.root=...`` evaluates on another dataset folder).
-        progress: show progress bars.
-
-    Returns:
-        The protocol result.
-
-    Raises:
-        ValueError: an override of the ``model``, ``loss`` or ``train`` section, which a trained model fixes.
-    """
-    model, stored = load_model(checkpoint)
-    cfg = apply_overrides(stored, overrides)
-    fixed = [k for k in config_diff(stored, cfg) if k.split(".")[0] in FIXED_AFTER_TRAINING]
-    if fixed:
-        raise ValueError(f"--set {', '.join(fixed)}: cannot apply to a trained model ({checkpoint} fixes the model, "
-                         f"loss and train settings); at evaluation only data.* and eval.* may change")
-    reader = open_dataset(cfg.data)
-    result = evaluate(model, cfg, reader, progress=progress)
-    save_results(result, results_path(checkpoint), cfg, data=describe_data(reader),
-                 checkpoint=checkpoint_info(checkpoint))
-    _update_card(checkpoint)
-    return result
-
 
 def train_and_evaluate(cfg: Config, out: Path, *, resume: bool = True, evaluate: bool = True,
                        progress: bool = True, echo: Any = print) -> None:
@@ -105,30 +65,6 @@ def train_and_evaluate(cfg: Config, out: Path, *, resume: bool = True, evaluate:
     echo(f"checkpoint: {result.last} (epoch {result.epochs}, step {result.steps})\nresults: {results_path(result.last)}")
     if models["best"] is not None:
         echo(f"best checkpoint: {result.best}\nresults: {results_path(result.best)}")
-
-
-def evaluate_and_report(checkpoint: str | Path, overrides: Sequence[str] = (), *, progress: bool = True,
-                        echo: Any = print) -> dict[str, Any]:
-    """``vireid evaluate``: :func:`evaluate_checkpoint`, then the paper-format tables and which weights they are
-    of (epoch, step, SHA-256). Returns the protocol result."""
-    result = evaluate_checkpoint(checkpoint, overrides, progress=progress)
-    saved = json.loads(results_path(checkpoint).read_text())
-    if os.environ.get("VIREID_DATA", "").strip() and saved["data"]["synthetic"] and \
-            not any(o.startswith("data.root=") for o in overrides):
-        print(f"note: {checkpoint} was trained on synthetic data and is evaluated on the same; VIREID_DATA is "
-              f"not applied to a trained model's data (pass --root to evaluate it on a real dataset)", file=sys.stderr)
-    echo(format_tables({Path(checkpoint).parent.name or "model": result}, data=saved["data"]))
-    ck = saved["checkpoint"]
-    echo(f"checkpoint: {checkpoint} (epoch {ck['epoch']}, step {ck['step']}, weights sha256 "
-         f"{ck['weights_sha256'][:12]})\nresults: {results_path(checkpoint)}")
-    return result
-
-
-def _update_card(checkpoint: str | Path) -> None:
-    """Rewrite the model card of a checkpoint's run folder after new results (a lone checkpoint without its
-    run's ``config.json`` has no card)."""
-    if (Path(checkpoint).parent / "config.json").is_file():
-        write_model_card(checkpoint)
 
 
 def reproduce_config(dataset: Literal["sysu", "regdb"], overrides: Sequence[str] = ()) -> Config:
@@ -239,7 +175,7 @@ def _run(name: str, run: Path, cfg: Config, with_best: bool, progress: bool) -> 
     else:
         models = {"last": evaluate(trained.model, cfg, reader, progress=progress), "best": None, "best_epoch": None}
         save_results(models["last"], last_file, cfg, data=data, checkpoint=checkpoint_info(last_pt))
-    _update_card(last_pt)
+    update_card(last_pt)
     return {"last": models["last"], "best": models["best"], "best_epoch": models["best_epoch"], "data": data,
             "checkpoint": checkpoint_info(last_pt)}
 

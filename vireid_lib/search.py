@@ -41,10 +41,12 @@ from vireid_lib.checkpoints import load_model
 from vireid_lib.config import Config
 from vireid_lib.data.images import load_image
 from vireid_lib.data.records import Record
+from vireid_lib.data.synthetic import default_cache_dir
 from vireid_lib.data.transforms import build_test_transform
 from vireid_lib.evaluation.extract import extract_features, feature_options
 from vireid_lib.evaluation.protocols import pairwise_distance
 from vireid_lib.io import atomic_write, atomic_write_json, atomic_write_text
+from vireid_lib.visualize import ranked_results_figure, save_figure
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 MODALITY_NAMES = {"visible": VISIBLE, "infrared": INFRARED, "thermal": INFRARED}
@@ -218,8 +220,6 @@ class FeatureCache:
 
 def default_feature_cache() -> Path:
     """Where search features are cached: ``<$VIREID_CACHE or ~/.cache/vireid>/features``."""
-    from vireid_lib.data.synthetic import default_cache_dir
-
     return default_cache_dir() / "features"
 
 
@@ -353,8 +353,6 @@ def write_outputs(result: SearchResult, out_dir: str | Path, checkpoint: str | P
     Returns:
         The written paths.
     """
-    from vireid_lib.visualize import ranked_results_figure, save_figure
-
     out_dir = Path(out_dir)
     rows = ranking_rows(result)
     payload = {
