@@ -24,6 +24,7 @@ from vireid_lib.config import Config
 from vireid_lib.io import atomic_write
 from vireid_lib.models import build_model
 from vireid_lib.models.build import state_dict_mismatch
+from vireid_lib.seeding import seed_everything, set_rng_state
 
 CHECKPOINT_FORMAT = "vireid-checkpoint-v1"
 
@@ -44,6 +45,12 @@ def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
+
+
+def results_path(checkpoint: str | Path) -> Path:
+    """Where the results of a checkpoint go: ``run/model.pt`` -> ``run/model.results.json``."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.stem + ".results.json")
 
 
 def config_diff(a: Config, b: Config) -> list[str]:
@@ -89,6 +96,52 @@ def training_state(cfg: Config, model: nn.Module, optimizer: torch.optim.Optimiz
         "best_epoch": best_epoch,
         "metrics": metrics,
     }
+
+
+@dataclasses.dataclass
+class TrainingProgress:
+    """Where a training run stands: what its next checkpoint records and a Ctrl-C message reports."""
+
+    epoch: int = 0                   # epochs completed when this training call started
+    step: int = 0                    # optimiser steps completed
+    best_value: float | None = None  # best periodic value of train.select's metric (stored as best_map)
+    best_epoch: int | None = None
+    saved: int | None = None         # the epoch of the last checkpoint written
+    current: int = 0                 # the epoch being trained
+    resumed: bool = False
+
+
+def restore_training(path: Path, cfg: Config, model: nn.Module, optimizer: torch.optim.Optimizer,
+                     scaler: torch.amp.GradScaler | None, device: torch.device, rank: int = 0,
+                     world: int = 1) -> TrainingProgress:
+    """Continue the run of checkpoint ``path`` for ``cfg``: its weights, optimiser and scaler states, counters,
+    and this rank's random streams (reseeded deterministically when the world size changed).
+
+    Raises:
+        ValueError: the checkpoint is of another configuration (:func:`resume_conflicts`), or its weights do not
+            fit ``model``.
+    """
+    ckpt = load_checkpoint(path, cfg, map_location=device)
+    load_weights(model, ckpt["model"], path)
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if scaler is not None and ckpt["scaler"] is not None:
+        scaler.load_state_dict(ckpt["scaler"])
+    if len(ckpt["rng"]) == world:
+        set_rng_state(ckpt["rng"][rank])
+    else:  # a different world size cannot continue each rank's stream; reseed deterministically
+        seed_everything(cfg.train.seed + 1000 * ckpt["epoch"] + rank)
+    return TrainingProgress(ckpt["epoch"], ckpt["step"], ckpt["best_map"], ckpt["best_epoch"],
+                            saved=ckpt["epoch"] or None, current=ckpt["epoch"], resumed=True)
+
+
+def save_epoch(out_dir: Path, state: dict[str, Any], *, best: bool,
+               write: Callable[[Path, Callable[[Any], None]], Any] = atomic_write) -> None:
+    """Write ``out_dir/last.pt`` and, when this epoch is the best so far, ``out_dir/best.pt``. A results file
+    describes one checkpoint's weights, so each goes before they are replaced (``vireid train`` and
+    ``vireid evaluate`` write it afresh) and never goes stale."""
+    for path in ([out_dir / "best.pt"] if best else []) + [out_dir / "last.pt"]:
+        results_path(path).unlink(missing_ok=True)
+        save_checkpoint(path, state, write)
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any],

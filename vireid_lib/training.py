@@ -31,7 +31,8 @@ from tqdm.auto import tqdm
 
 from vireid_lib import EXCHANGED, INFRARED, VISIBLE
 from vireid_lib.audit import fit_auditor
-from vireid_lib.checkpoints import load_checkpoint, load_model, load_weights, save_checkpoint, training_state
+from vireid_lib.checkpoints import (TrainingProgress, load_checkpoint, load_model, restore_training, save_epoch,
+                                    training_state)
 from vireid_lib.config import Config, TrainConfig
 from vireid_lib.data import open_dataset
 from vireid_lib.data.dataset import build_train_loader
@@ -191,19 +192,6 @@ class _Parts(NamedTuple):
     scaler: torch.amp.GradScaler | None
 
 
-@dataclasses.dataclass
-class _Progress:
-    """Where a run stands: what the next checkpoint records and a Ctrl-C message reports."""
-
-    epoch: int = 0                   # epochs completed when this call started
-    step: int = 0                    # optimiser steps completed
-    best_value: float | None = None  # best periodic value of train.select's metric
-    best_epoch: int | None = None
-    saved: int | None = None         # the epoch of the last checkpoint written
-    current: int = 0                 # the epoch being trained
-    resumed: bool = False
-
-
 def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool = True, smoke: bool = False,
         eval_fn: EvalFn | None = None, on_step: Callable[[StepRecord], None] | None = None,
         reader: Any = None, write: Callable[[Path, Callable[[Any], None]], Any] = atomic_write) -> FitResult:
@@ -291,36 +279,26 @@ def _build(cfg: Config, num_classes: int, device: torch.device) -> _Parts:
 
 
 def _resume_or_start(cfg: Config, out_dir: Path, parts: _Parts, device: torch.device, rank: int, world: int,
-                     resume: bool) -> _Progress:
-    """Restore ``out_dir/last.pt`` (weights, optimiser, scaler, counters, RNG streams; the log cut back to its
+                     resume: bool) -> TrainingProgress:
+    """Restore ``out_dir/last.pt`` (:func:`~vireid_lib.checkpoints.restore_training`; the log cut back to its
     step) when resuming; otherwise seed each rank's stream and delete the folder's earlier log and best model."""
-    tc, last, log_path = cfg.train, out_dir / "last.pt", out_dir / "log.jsonl"
-    if not (resume and last.is_file()):
-        seed_everything(tc.seed + rank)  # ranks augment differently from here on
-        if rank == 0 and log_path.exists():
-            log_path.unlink()
-            (out_dir / "best.pt").unlink(missing_ok=True)
-            results_path(out_dir / "best.pt").unlink(missing_ok=True)
-        return _Progress()
-    ckpt = load_checkpoint(last, cfg, map_location=device)
-    load_weights(parts.model, ckpt["model"], last)
-    parts.optimizer.load_state_dict(ckpt["optimizer"])
-    if parts.scaler is not None and ckpt["scaler"] is not None:
-        parts.scaler.load_state_dict(ckpt["scaler"])
-    at = _Progress(ckpt["epoch"], ckpt["step"], ckpt["best_map"], ckpt["best_epoch"], saved=ckpt["epoch"] or None,
-                   current=ckpt["epoch"], resumed=True)
-    if len(ckpt["rng"]) == world:
-        set_rng_state(ckpt["rng"][rank])
-    else:  # a different world size cannot continue each rank's stream; reseed deterministically
-        seed_everything(tc.seed + 1000 * at.epoch + rank)
-    if rank == 0:
-        trim_log(log_path, at.step)
-        # stderr and regardless of progress=False: a resumed run must never pass for a fresh one
-        print(f"resuming from epoch {at.epoch} of {tc.epochs} (run folder {out_dir})", file=sys.stderr)
-    return at
+    last, log_path = out_dir / "last.pt", out_dir / "log.jsonl"
+    if resume and last.is_file():
+        at = restore_training(last, cfg, parts.model, parts.optimizer, parts.scaler, device, rank, world)
+        if rank == 0:
+            trim_log(log_path, at.step)
+            # stderr and regardless of progress=False: a resumed run must never pass for a fresh one
+            print(f"resuming from epoch {at.epoch} of {cfg.train.epochs} (run folder {out_dir})", file=sys.stderr)
+        return at
+    seed_everything(cfg.train.seed + rank)  # ranks augment differently from here on
+    if rank == 0 and log_path.exists():
+        log_path.unlink()
+        (out_dir / "best.pt").unlink(missing_ok=True)
+        results_path(out_dir / "best.pt").unlink(missing_ok=True)
+    return TrainingProgress()
 
 
-def _train_epochs(cfg: Config, out_dir: Path, parts: _Parts, reader: Any, at: _Progress, log: RunLog,
+def _train_epochs(cfg: Config, out_dir: Path, parts: _Parts, reader: Any, at: TrainingProgress, log: RunLog,
                   eval_fn: EvalFn, device: torch.device, rank: int, world: int, progress: bool,
                   write: Callable[[Path, Callable[[Any], None]], Any]) -> None:
     """The epochs from ``at.epoch`` to ``train.epochs``: train, evaluate when due, checkpoint."""
@@ -355,7 +333,11 @@ def _train_epochs(cfg: Config, out_dir: Path, parts: _Parts, reader: Any, at: _P
                 barrier(world)
             rng = gather_rng(world)
             if rank == 0:
-                _save_epoch(cfg, out_dir, parts, reader.num_train_ids, at, done, rng, metrics, write)
+                state = training_state(cfg, parts.model, parts.optimizer, parts.scaler, reader.num_train_ids, done,
+                                       at.step, at.best_value, at.best_epoch, rng, metrics,
+                                       lr_factor(max(done - 1, 0), tc))
+                save_epoch(out_dir, state, best=at.best_epoch == done, write=write)
+                at.saved = done
                 epochs.set_postfix(lr=f"{lr:.3g}", **({"mAP": f"{metrics['mAP']:.3f}"}
                                                       if metrics and "mAP" in metrics else {}))
             barrier(world)
@@ -368,7 +350,7 @@ def _train_epochs(cfg: Config, out_dir: Path, parts: _Parts, reader: Any, at: _P
         epochs.close()
 
 
-def _evaluate_epoch(cfg: Config, model: nn.Module, reader: Any, eval_fn: EvalFn, at: _Progress, done: int,
+def _evaluate_epoch(cfg: Config, model: nn.Module, reader: Any, eval_fn: EvalFn, at: TrainingProgress, done: int,
                     log: RunLog) -> dict[str, float]:
     """The periodic evaluation after ``done`` epochs (rank 0): logged, and the best value updated."""
     saved = rng_state()  # evaluation must not shift the training's random streams (resume equality)
@@ -381,21 +363,6 @@ def _evaluate_epoch(cfg: Config, model: nn.Module, reader: Any, eval_fn: EvalFn,
         if key in metrics and (at.best_value is None or metrics[key] > at.best_value):
             at.best_value, at.best_epoch = float(metrics[key]), done
     return metrics
-
-
-def _save_epoch(cfg: Config, out_dir: Path, parts: _Parts, num_classes: int, at: _Progress, done: int,
-                rng: list[dict[str, Any]], metrics: dict[str, float] | None,
-                write: Callable[[Path, Callable[[Any], None]], Any]) -> None:
-    """``last.pt`` after ``done`` epochs, and ``best.pt`` when this epoch is the best so far."""
-    state = training_state(cfg, parts.model, parts.optimizer, parts.scaler, num_classes, done, at.step,
-                           at.best_value, at.best_epoch, rng, metrics, lr_factor(max(done - 1, 0), cfg.train))
-    # A results file describes one checkpoint's weights: it goes before they are replaced (``vireid train``
-    # and ``vireid evaluate`` write it afresh), so it never goes stale.
-    for path, due in ((out_dir / "best.pt", at.best_epoch == done), (out_dir / "last.pt", True)):
-        if due:
-            results_path(path).unlink(missing_ok=True)
-            save_checkpoint(path, state, write)
-    at.saved = done
 
 
 class Trained(NamedTuple):

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vireid_lib.checkpoints import results_path  # noqa: F401  (where a checkpoint's results go; re-exported)
 from vireid_lib.config import Config, DataConfig, EvalConfig
 from vireid_lib.data.records import Record
 from vireid_lib.data.sysu_official import resolve_protocol
@@ -331,12 +332,6 @@ def save_results(results: Mapping[str, Any], path: str | Path, cfg: Config | Non
                "data": dict(data) if data is not None else None,
                "checkpoint": dict(checkpoint) if checkpoint is not None else None}
     return atomic_write_json(path, payload)
-
-
-def results_path(checkpoint: str | Path) -> Path:
-    """Where the results of a checkpoint go: ``run/model.pt`` -> ``run/model.results.json``."""
-    checkpoint = Path(checkpoint)
-    return checkpoint.with_name(checkpoint.stem + ".results.json")
 
 
 def default_transform(data_cfg: DataConfig) -> Transform:
