@@ -38,7 +38,10 @@ from vireid_lib.data import open_dataset
 from vireid_lib.data.dataset import ImageDataset
 from vireid_lib.evaluation.protocols import default_transform, evaluate_sysu
 from vireid_lib.provenance import checkpoint_info, describe_data
-from vireid_lib.training import fit, load_model, read_log, seed_everything
+from vireid_lib.checkpoints import load_model
+from vireid_lib.runs import read_log
+from vireid_lib.seeding import seed_everything
+from vireid_lib.training import fit
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "audit" / "attention_start.json"
 VARIANTS = (("default", None), ("default", 0.1), ("identity", None), ("identity", 0.1))

@@ -23,8 +23,8 @@ from vireid_lib.data import open_dataset
 from vireid_lib.data.synthetic import read_stats
 from vireid_lib.evaluation.protocols import evaluate_within_visible
 from vireid_lib.io import atomic_write_json
+from vireid_lib.evaluation.protocols import evaluate as evaluate_model
 from vireid_lib.machine import machine_info
-from vireid_lib.reproduce import evaluate_model
 from vireid_lib.training import fit
 
 KEYS = {"seed": "data.synthetic_seed", "identities": "data.synthetic_identities"}

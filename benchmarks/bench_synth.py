@@ -146,7 +146,8 @@ def difficulty(identities: int | None, seed: int = 0, ir_correlation: float | No
 
     from vireid_lib.config import apply_overrides, preset
     from vireid_lib.models import build_model
-    from vireid_lib.training import fit, seed_everything
+    from vireid_lib.seeding import seed_everything
+    from vireid_lib.training import fit
 
     cfg = apply_overrides(preset("cpu-demo"), [f"data.synthetic_seed={seed}"]
                           + ([f"data.synthetic_identities={identities}"] if identities else [])

@@ -34,7 +34,7 @@ from vireid_lib.data.records import Record
 from vireid_lib.evaluation.protocols import _features, default_transform, evaluate_features, evaluate_sysu
 from vireid_lib.evaluation.protocols import evaluate_within_visible
 from vireid_lib.io import atomic_write_text
-from vireid_lib.training import load_model
+from vireid_lib.checkpoints import load_model
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "recipe" / "modalities"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "CPU_RECIPE.md"

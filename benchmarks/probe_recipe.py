@@ -98,7 +98,8 @@ def main() -> None:
     from vireid_lib.data import open_dataset
     from vireid_lib.data.synthetic import read_stats
     from vireid_lib.evaluation.protocols import evaluate_sysu, evaluate_within_visible
-    from vireid_lib.training import fit, runs_dir
+    from vireid_lib.runs import runs_dir
+    from vireid_lib.training import fit
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tag")

@@ -197,7 +197,8 @@ def test_smoke_grid_end_to_end_resumes_and_shares_training(tmp_path, capsys):
 
 
 def test_interrupted_training_resumes(tmp_path):
-    from vireid_lib.training import fit, read_log
+    from vireid_lib.runs import read_log
+    from vireid_lib.training import fit
 
     out, work = tmp_path / "out", tmp_path / "work"
     # The step schedule: under cosine another epoch count is another run, not a resumable one.
@@ -221,7 +222,7 @@ def test_failed_run_is_reported_and_retried(tmp_path, monkeypatch):
         calls.append(1)
         raise FloatingPointError("loss became NaN")
 
-    monkeypatch.setattr("vireid_lib.training.fit", broken)
+    monkeypatch.setattr("vireid_lib.ablation.run.fit", broken)
     summary = run_grid("table4", [0], tmp_path / "out", tmp_path / "work", smoke=True, progress=False,
                        echo=lambda line: None)
     assert [f["cell"] for f in summary["failed"]] == ["global", "local", "both"]

@@ -10,7 +10,8 @@ from vireid_lib.config import LossConfig, ModelConfig, TrainConfig
 from vireid_lib.losses import Objective
 from vireid_lib.models import build_model
 from vireid_lib.models.attention import MCA, PCA
-from vireid_lib.training import build_optimizer, set_epoch_lr, train_one_epoch
+from vireid_lib.schedule import build_optimizer, set_epoch_lr
+from vireid_lib.training import train_one_epoch
 
 TINY = ModelConfig(arch="resnet18", parts=2, local_dim=8, mca_stages=(2, 3), pca=True)
 Batch = namedtuple("Batch", "visible exchanged infrared labels")

@@ -14,7 +14,8 @@ from vireid_lib.config import LOSS_WEIGHTS, Config, DataConfig, EvalConfig, Loss
 from vireid_lib.data import open_dataset
 from vireid_lib.losses import Objective
 from vireid_lib.models import build_model
-from vireid_lib.training import build_optimizer, fit, train_one_epoch
+from vireid_lib.schedule import build_optimizer
+from vireid_lib.training import fit, train_one_epoch
 
 TINY = ModelConfig(arch="resnet18", parts=2, local_dim=8, mca_stages=(3,))
 Batch = namedtuple("Batch", "visible exchanged infrared labels")

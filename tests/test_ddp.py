@@ -10,7 +10,8 @@ import torch.multiprocessing as mp
 from vireid_lib.config import Config, DataConfig, ModelConfig, TrainConfig
 from vireid_lib.data import open_dataset
 from vireid_lib.models import build_model
-from vireid_lib.training import fit, make_train_loader, seed_everything
+from vireid_lib.seeding import seed_everything
+from vireid_lib.training import fit, make_train_loader
 
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
                                 reason="needs torch.distributed with gloo")

@@ -9,7 +9,8 @@ from PIL import Image
 from torch import nn
 
 from vireid_lib.data.records import Record
-from vireid_lib.evaluation.extract import extract_features
+from vireid_lib.config import EvalConfig
+from vireid_lib.evaluation.extract import extract_features, feature_options
 from vireid_lib.models.build import ModelOutput
 
 
@@ -124,3 +125,16 @@ def test_non_finite_features_are_reported_with_the_image(records):
         model.scale.fill_(float("nan"))
     with pytest.raises(ValueError, match=r"NaN or infinite features for 5 of 5 images \(first: .*0.png\)"):
         extract_features(model, records, to_tensor, feature="pool", progress=False)
+
+
+def test_an_eval_config_is_unpacked_into_the_extraction_arguments_in_one_place(records):
+    cfg = EvalConfig(batch_size=2, flip=False, normalize=False, feature="pool", branch="global")
+    assert feature_options(cfg) == {"batch_size": 2, "flip": False, "normalize": False, "feature": "pool",
+                                    "branch": "global"}
+    model = HalvesNet()
+    got = extract_features(model, records, to_tensor, **feature_options(cfg), progress=False)
+    want = extract_features(model, records, to_tensor, batch_size=2, flip=False, normalize=False, feature="pool",
+                            progress=False)
+    assert torch.equal(got, want)
+    assert not torch.equal(got, extract_features(model, records, to_tensor, progress=False))
+

@@ -210,3 +210,22 @@ def test_runners_with_the_real_readers_on_the_smoke_synthetic_data():
     regdb_cfg = DataConfig(dataset="regdb", height=16, width=8, num_workers=0, trial=1)
     regdb = evaluate_regdb(HalvesNet(), open_dataset(regdb_cfg, smoke=True), EVAL, regdb_cfg, progress=False)
     assert regdb["trial"] == 1 and 0 < regdb["v2t"]["mAP"] <= 1
+
+
+def test_one_evaluate_runs_the_protocol_of_the_config():
+    from vireid_lib.config import Config, DataConfig
+    from vireid_lib.data import open_dataset
+    from vireid_lib.evaluation.protocols import evaluate, evaluate_trial0
+    from vireid_lib.evaluation.report import headline_metrics
+
+    for dataset, runner in (("sysu", evaluate_sysu), ("regdb", evaluate_regdb)):
+        cfg = Config(data=DataConfig(dataset=dataset, height=16, width=8, num_workers=0, synthetic_smoke=True),
+                     eval=EVAL)
+        reader = open_dataset(cfg.data)
+        assert evaluate(HalvesNet(), cfg, reader, progress=False) == runner(HalvesNet(), reader, EVAL, cfg.data,
+                                                                            progress=False)
+        first = (runner(HalvesNet(), reader, EVAL, cfg.data, modes=("all",), trials=1, progress=False)["all"]
+                 if dataset == "sysu" else
+                 runner(HalvesNet(), reader, EVAL, cfg.data, directions=("v2t",), progress=False)["v2t"])
+        assert evaluate_trial0(HalvesNet(), cfg, reader) == headline_metrics(first)
+

@@ -6,7 +6,18 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from vireid_lib.evaluation.report import PAPER_OTHER_RESULTS, PAPER_RESULTS, percent_row, plot_cmc, results_table
+from vireid_lib.evaluation.report import (
+    PAPER_OTHER_RESULTS,
+    PAPER_RESULTS,
+    SETTINGS,
+    cmc_ranks,
+    headline_metrics,
+    percent_row,
+    plot_cmc,
+    protocol_settings,
+    results_table,
+    settings_of,
+)
 
 
 def _result(r1, r10, r20, m_ap, m_inp):
@@ -48,8 +59,8 @@ def test_table_errors():
         results_table({}, "market/all")
     with pytest.raises(ValueError, match="no paper row"):
         results_table({}, "sysu/all", paper_rows=["DDAG++"])
-    with pytest.raises(ValueError, match="length >= 20"):
-        results_table({"short": {"cmc": [1.0] * 5, "mAP": 1.0, "mINP": 1.0}}, "sysu/all")
+    with pytest.raises(ValueError, match="non-empty"):
+        results_table({"empty": {"cmc": [], "mAP": 1.0, "mINP": 1.0}}, "sysu/all")
     with pytest.raises(ValueError, match="missing"):
         percent_row({"cmc": [1.0] * 20})
 
@@ -63,3 +74,28 @@ def test_cmc_plot_draws_one_line_per_curve_in_percent(tmp_path):
     assert lines[0].get_xdata()[0] == 1
     fig.savefig(tmp_path / "cmc.png")  # renders without a display
     assert (tmp_path / "cmc.png").stat().st_size > 0
+
+
+def test_one_cmc_reader_with_one_rule_for_short_curves():
+    cmc = [0.05 * (i + 1) for i in range(20)]
+    assert cmc_ranks(cmc) == {"rank1": 0.05, "rank10": 0.5, "rank20": pytest.approx(1.0)}
+    # a CMC shorter than a rank (a gallery of 3): the rate there is its last value, as rank_metrics extends it
+    assert cmc_ranks([0.5, 0.7, 0.9]) == {"rank1": 0.5, "rank10": 0.9, "rank20": 0.9}
+    with pytest.raises(ValueError, match="non-empty"):
+        cmc_ranks([])
+    summary = {"mean": {"cmc": [0.5, 0.7, 0.9], "mAP": 0.4, "mINP": 0.2}, "std": {}}
+    assert headline_metrics(summary) == {"rank1": 0.5, "rank10": 0.9, "rank20": 0.9, "mAP": 0.4, "mINP": 0.2}
+    assert percent_row(summary) == pytest.approx({"R1": 50.0, "R10": 90.0, "R20": 90.0, "mAP": 40.0, "mINP": 20.0})
+
+
+def test_setting_names_are_defined_once():
+    assert protocol_settings("sysu") == ("sysu/all", "sysu/indoor")
+    assert protocol_settings("regdb") == ("regdb/v2t", "regdb/t2v")
+    assert set(protocol_settings("sysu") + protocol_settings("regdb")) == set(SETTINGS)
+    with pytest.raises(ValueError, match="sysu' or 'regdb"):
+        protocol_settings("market")
+    r = {"protocol": "regdb", "trial": 1, "v2t": {"cmc": [1.0]}, "t2v": {"cmc": [0.5]}}
+    assert settings_of(r) == {"regdb/v2t": {"cmc": [1.0]}, "regdb/t2v": {"cmc": [0.5]}}
+    assert settings_of({"all": 1, "num_trials": 2}) == {"sysu/all": 1}
+    assert settings_of({"sysu/all": 1}) == {"sysu/all": 1}
+

@@ -16,7 +16,7 @@ pytest.importorskip("onnxruntime")
 
 from vireid_lib.evaluation import extract_features  # noqa: E402
 from vireid_lib.export import OPSET, export_onnx, onnx_features, verify_onnx  # noqa: E402
-from vireid_lib.training import load_model  # noqa: E402
+from vireid_lib.checkpoints import load_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def checkpoint(tmp_path_factory):
 def test_onnx_features_and_rankings_equal_pytorch(checkpoint, tmp_path):
     paths = export_onnx(checkpoint, tmp_path, "both")
     assert [p.name for p in paths] == ["last.visible.onnx", "last.infrared.onnx"]
-    v = verify_onnx(checkpoint, {"visible": paths[0], "infrared": paths[1]}, smoke=True)
+    v = verify_onnx(checkpoint, {"visible": paths[0], "infrared": paths[1]}, ["data.synthetic_smoke=true"])
     assert v["images"] > 50
     assert v["max_abs_diff"] <= 1e-4, v
     # identical rankings, up to the order of ties at float32 precision (TIE_TOLERANCE)

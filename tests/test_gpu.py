@@ -17,7 +17,8 @@ from vireid_lib.data.transforms import test_transform
 from vireid_lib.evaluation.extract import extract_features
 from vireid_lib.losses import Objective
 from vireid_lib.models import build_model
-from vireid_lib.training import build_optimizer, train_one_epoch
+from vireid_lib.schedule import build_optimizer
+from vireid_lib.training import train_one_epoch
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (the gpu marker's tests)")]

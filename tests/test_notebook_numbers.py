@@ -16,7 +16,7 @@ from vireid_lib.data import open_dataset
 from vireid_lib.data.records import Record
 from vireid_lib.demo import COMMITTED_RESULTS, demo_metrics
 from vireid_lib.evaluation.metrics import rank_metrics, top_k
-from vireid_lib.training import loss_trend
+from vireid_lib.runs import loss_trend
 
 
 def _rec(pid, camid, modality="visible", i=0):

@@ -14,7 +14,7 @@ from test_cli import TINY
 from data_trees import default_sysu, regdb_tree
 from vireid_lib.cli import main
 from vireid_lib.config import Config
-from vireid_lib.training import load_checkpoint
+from vireid_lib.checkpoints import load_checkpoint
 
 STEP = ["--set", "train.schedule=step"]   # the cosine schedule cannot resume with more epochs
 

@@ -18,7 +18,7 @@ from vireid_lib.cli import main
 from vireid_lib.config import DataConfig
 from vireid_lib.data import RegDB, SYSUMM01, build_train_loader
 from vireid_lib.io import atomic_write_json, atomic_write_text
-from vireid_lib.training import read_log, runs_dir
+from vireid_lib.runs import read_log, runs_dir
 
 
 def _dead_pid() -> int:

@@ -18,7 +18,8 @@ from vireid_lib.data import open_dataset
 from vireid_lib.evaluation import extract_features, pairwise_distance
 from vireid_lib.evaluation.protocols import evaluate_regdb
 from vireid_lib.search import content_key, list_folder, model_key, search
-from vireid_lib.training import fit, load_model
+from vireid_lib.checkpoints import load_model
+from vireid_lib.training import fit
 
 
 def tiny_regdb() -> Config:

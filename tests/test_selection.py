@@ -9,7 +9,8 @@ from test_training_fit import tiny_config
 from vireid_lib.cli import main
 from vireid_lib.data import open_dataset
 from vireid_lib.selection import labels, selection_metric
-from vireid_lib.training import fit, load_checkpoint
+from vireid_lib.checkpoints import load_checkpoint
+from vireid_lib.training import fit
 
 # rank1 peaks at epoch 1, mAP at epoch 2 (then both fall)
 SCRIPT = {1: {"mAP": 0.2, "rank1": 0.5}, 2: {"mAP": 0.4, "rank1": 0.3}, 3: {"mAP": 0.1, "rank1": 0.1}}
@@ -64,3 +65,32 @@ def test_train_command_reports_last_and_best(tmp_path, capsys):
     assert (out / "last.results.json").is_file() and (out / "best.results.json").is_file()
     best = json.loads((out / "best.results.json").read_text())
     assert best["config"]["train"]["select"] == "best-rank1"
+
+
+def test_reproduce_reports_last_and_best_labelled(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("vireid_lib.training.evaluate_trial0", scripted_eval())   # best Rank-1 at epoch 1
+    args = ["reproduce", "--dataset", "sysu", "--smoke", "--quiet", "--out", str(tmp_path), *TINY,
+            "--set", "model.pretrained=null", "--set", "train.epochs=2", "--set", "train.eval_every=1",
+            "--set", "train.select=best-rank1", "--set", "train.schedule=step"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "ours (reproduced), last epoch |" in text.replace("**", "").replace(" (synthetic)", "")
+    assert "best trial-0 Rank-1, epoch 1, chosen on test ids (selected)" in text
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["labels"]["best"].startswith("best trial-0 Rank-1, epoch 1")
+    best = json.loads((tmp_path / "model" / "best.results.json").read_text())
+    assert best["checkpoint"]["epoch"] == 1 and summary["best"] == best["results"]
+    assert summary["results"] == json.loads((tmp_path / "model" / "last.results.json").read_text())["results"]
+    assert summary["best"] != summary["results"]     # two models, two sets of numbers
+    # a second call reuses both evaluations and reports both again
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "model: already evaluated" in text and "best trial-0 Rank-1, epoch 1" in text
+
+
+def test_reproduce_with_select_last_reports_one_model(tmp_path, capsys):
+    args = ["reproduce", "--dataset", "regdb", "--smoke", "--quiet", "--trials", "1", "--out", str(tmp_path), *TINY,
+            "--set", "model.pretrained=null"]
+    assert main(args) == 0
+    assert "best trial-0" not in capsys.readouterr().out
+    assert "best" not in json.loads((tmp_path / "summary.json").read_text())

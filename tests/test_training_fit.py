@@ -1,5 +1,6 @@
-"""fit() end to end on a tiny synthetic set: resume equality, best checkpoint, log, config errors."""
+"""fit() end to end on a tiny synthetic set: resume equality, best checkpoint, log, config errors; load_or_train."""
 
+import dataclasses
 import json
 
 import pytest
@@ -7,7 +8,8 @@ import torch
 
 from vireid_lib.config import Config, DataConfig, EvalConfig, LossConfig, ModelConfig, TrainConfig
 from vireid_lib.data import open_dataset
-from vireid_lib.training import fit, load_checkpoint, load_model
+from vireid_lib.checkpoints import load_checkpoint, load_model
+from vireid_lib.training import fit, load_or_train
 
 
 def tiny_config(epochs: int = 2, **train) -> Config:
@@ -91,3 +93,21 @@ def test_non_finite_loss_stops_fit_and_keeps_the_last_good_checkpoint(tmp_path, 
     after = load_checkpoint(tmp_path / "last.pt")
     assert after["epoch"] == 1 and after["step"] == 2
     assert all(torch.equal(good["model"][k], after["model"][k]) for k in good["model"])
+
+
+def test_load_or_train_trains_once_then_loads_and_refuses_another_config(tmp_path, reader):
+    first = load_or_train(tiny_config(1), tmp_path, progress=False, eval_fn=fake_eval, reader=reader)
+    assert first.trained and first.cfg == tiny_config(1) and not first.model.training
+    log = (tmp_path / "log.jsonl").read_text()
+    again = load_or_train(tiny_config(1), tmp_path, progress=False, eval_fn=fake_eval, reader=reader)
+    assert not again.trained and (tmp_path / "log.jsonl").read_text() == log   # loaded, nothing trained
+    saved = load_checkpoint(tmp_path / "last.pt")["model"]
+    for model in (first.model, again.model):
+        assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
+    # more epochs of the same run: training continues from the checkpoint
+    longer = load_or_train(tiny_config(2), tmp_path, progress=False, eval_fn=fake_eval, reader=reader)
+    assert longer.trained and load_checkpoint(tmp_path / "last.pt")["epoch"] == 2
+    with pytest.raises(ValueError, match=r"different configuration.*model\.local_dim"):
+        load_or_train(dataclasses.replace(tiny_config(2), model=dataclasses.replace(tiny_config().model, local_dim=4)),
+                      tmp_path, progress=False, reader=reader)
+

@@ -5,7 +5,7 @@ shows in the first steps. :func:`audit_terms` takes one batch's :class:`~vireid_
 the optimiser step) and measures, for every term, the norm of the gradient of its *weighted* contribution to
 eq. (16) with respect to the shared ResNet stages (layer2-4, which every modality goes through), and that
 norm's share of the sum over terms. :class:`AuditMonitor` keeps the first audit of a run and turns later ones
-into warnings. ``vireid check`` (:func:`run_check`) trains a few steps of any preset and prints the audits;
+into warnings. ``vireid check`` (:func:`vireid_lib.check.run_check`) trains a few steps of any preset and prints the audits;
 ``train.audit_every`` logs them during any run (``"event": "audit"`` lines of ``log.jsonl``).
 """
 
@@ -19,12 +19,9 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from vireid_lib.checkpoints import load_checkpoint
 from vireid_lib.config import Config, LossConfig
-from vireid_lib.data import open_dataset
-from vireid_lib.losses import LossResult, Objective
-from vireid_lib.models import build_model
-from vireid_lib.training import (build_optimizer, load_checkpoint, make_train_loader, resolve_device,
-                                 seed_everything, set_epoch_lr, train_one_epoch)
+from vireid_lib.losses import LossResult
 
 DOMINANCE = 0.8
 """A term whose share of the summed per-term gradient norms exceeds this is reported as dominating."""
@@ -144,50 +141,6 @@ def load_backbone(model: nn.Module, checkpoint: str | Path) -> None:
                          "use a checkpoint trained with the same architecture") from None
 
 
-def run_check(cfg: Config, steps: int = 3, every: int = 1, init: str | Path | None = None, smoke: bool = False,
-              reader: Any = None, echo: Any = print) -> AuditMonitor:
-    """Train ``steps`` optimiser steps of ``cfg`` at the first epoch's learning rate, auditing the loss at step
-    0 and every ``every`` steps; print each audit and its warnings with ``echo``. Nothing is written.
-
-    Args:
-        cfg: any configuration (a paper preset on the synthetic data needs ``model.pretrained=null``).
-        steps: optimiser steps to take.
-        every: audit every this many steps (step 0 always).
-        init: a ``vireid train`` checkpoint whose backbone replaces the initial one (:func:`load_backbone`).
-        smoke: tiny synthetic data.
-        reader: a dataset reader to use instead of ``open_dataset(cfg.data, smoke)``.
-        echo: where the tables and warnings go.
-
-    Returns:
-        The monitor, whose ``records`` hold every audit.
-    """
-    if steps < 1 or every < 1:
-        raise ValueError(f"steps and every must be >= 1, got {steps} and {every}")
-    reader = reader if reader is not None else open_dataset(cfg.data, smoke=smoke)
-    device = resolve_device(cfg.train, 0)
-    seed_everything(cfg.train.seed)
-    model = build_model(cfg.model, reader.num_train_ids)
-    if init is not None:
-        load_backbone(model, init)
-    model = model.to(device)
-    objective = Objective(cfg.loss, cfg.model.local_branch)
-    optimizer = build_optimizer(model, cfg.train)
-    set_epoch_lr(optimizer, 0, cfg.train)
-    loader = make_train_loader(cfg, reader)
-    monitor = AuditMonitor()
-
-    def audit(step: int, result: LossResult) -> None:
-        if step % every == 0 or step == steps - 1:
-            terms = audit_terms(model, result, cfg.loss)
-            echo(format_audit(step, terms))
-            for w in monitor.record(step, terms):
-                echo(f"WARNING {w}")
-
-    train_one_epoch(model, objective, loader, optimizer, epoch=0, device=device, amp=cfg.train.amp,
-                    channels_last=cfg.train.channels_last, max_steps=steps, audit=audit)
-    return monitor
-
-
 def fit_auditor(cfg: Config, model: nn.Module, log: Any, echo: Any) -> Any:
     """The ``audit`` callback of :func:`~vireid_lib.training.fit` for ``train.audit_every > 0``: audits at
     step 0 and every ``audit_every`` steps, writes each audit as a JSON line with ``log`` and each warning with
@@ -202,7 +155,6 @@ def fit_auditor(cfg: Config, model: nn.Module, log: Any, echo: Any) -> Any:
             log(monitor.records[-1])
 
     return audit
-
 
 
 def parse_audit(text: str) -> list[dict[str, Any]]:

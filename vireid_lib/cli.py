@@ -20,70 +20,41 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_overrides(args: argparse.Namespace, smoke: bool = True) -> list[str]:
+    """``--root`` and ``--smoke`` as config overrides, before ``--set``: the one place the command line turns them
+    into ``data.root=...`` and ``data.synthetic_smoke=true`` (recorded in the run's config.json, so evaluating
+    a smoke run needs no ``--smoke`` again)."""
+    root = getattr(args, "root", None)
+    return [*([f"data.root={root}"] if root else []),
+            *(["data.synthetic_smoke=true"] if smoke and getattr(args, "smoke", False) and not root else []),
+            *getattr(args, "set", [])]
+
+
 def _config(args: argparse.Namespace):
     from vireid_lib.config import Config, apply_overrides, preset
     from vireid_lib.provenance import resolve_data_root
 
     cfg = Config.from_json(args.config) if args.config else preset(args.preset)
-    extra = [f"data.root={args.root}"] if getattr(args, "root", None) else []
-    return resolve_data_root(apply_overrides(cfg, [*extra, *args.set]), smoke=args.smoke)
-
-
-def _rank0() -> bool:
-    """Whether this process is rank 0 of a ``torchrun`` launch (or not launched by it)."""
-    return int(os.environ.get("RANK", "0")) == 0
+    return resolve_data_root(apply_overrides(cfg, _data_overrides(args)))
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from vireid_lib.config import apply_overrides
-    from vireid_lib.data import open_dataset
-    from vireid_lib.evaluation.protocols import results_path
-    from vireid_lib.locks import folder_lock
-    from vireid_lib.model_card import write_model_card
-    from vireid_lib.provenance import data_label, describe_data
-    from vireid_lib.reproduce import format_tables
-    from vireid_lib.selection import evaluate_last_and_best, selection_metric
-    from vireid_lib.training import check_epochs, fit, runs_dir
+    from vireid_lib.reproduce import train_and_evaluate
+    from vireid_lib.runs import runs_dir
 
-    if args.no_tensorboard:
-        args.set = [*args.set, "train.tensorboard=false"]
+    args.set = [*args.set, *(["train.tensorboard=false"] if args.no_tensorboard else []),
+                *([f"train.audit_every={args.audit_steps}"] if args.audit_steps is not None else [])]
     cfg = _config(args)
-    if args.audit_steps is not None:
-        cfg = apply_overrides(cfg, [f"train.audit_every={args.audit_steps}"])
-    check_epochs(cfg.train)
     out = Path(args.out) if args.out else runs_dir() / cfg.name
     print(f"run folder: {out}")
-    reader = open_dataset(cfg.data)
-    data = describe_data(reader)
-    if _rank0():
-        print(data_label(data))
-    # the run folder's lock spans training and the final evaluation, so the results are of this run's weights
-    with folder_lock(out, f"vireid train ({cfg.name})", enabled=_rank0()):
-        result = fit(cfg, out, resume=not args.no_resume, progress=not args.quiet, reader=reader)
-        if result.best is not None:
-            print(f"best trial-0 {selection_metric(cfg.train.select)} {100 * result.best_map:.2f}% -> {result.best} "
-                  f"(chosen on the test identities, so optimistic; train.select={cfg.train.select})")
-        if args.no_eval:
-            print(f"checkpoint: {result.last} (epoch {result.epochs}, step {result.steps})")
-            return 0
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
-            return 0
-        models = evaluate_last_and_best(result, cfg, reader, data=data, progress=not args.quiet)
-        write_model_card(result.last)
-    rows = {f"{cfg.name}, {models['labels'][k]}": models[k] for k in ("last", "best") if models[k] is not None}
-    print(format_tables(rows, data=data))
-    print(f"checkpoint: {result.last} (epoch {result.epochs}, step {result.steps})\nresults: {results_path(result.last)}")
-    if models["best"] is not None:
-        print(f"best checkpoint: {result.best}\nresults: {results_path(result.best)}")
+    train_and_evaluate(cfg, out, resume=not args.no_resume, evaluate=not args.no_eval, progress=not args.quiet)
     return 0
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from vireid_lib.audit import run_check
+    from vireid_lib.check import run_check
 
-    monitor = run_check(_config(args), steps=args.steps, every=args.audit_every, init=args.init, smoke=args.smoke)
+    monitor = run_check(_config(args), steps=args.steps, every=args.audit_every, init=args.init)
     warned = sum(len(r["warnings"]) for r in monitor.records)
     print(f"{len(monitor.records)} audits, {warned} warnings")
     return 0
@@ -102,30 +73,18 @@ def _checkpoint_after_set(args: argparse.Namespace) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    import json
-
-    from vireid_lib.evaluation.protocols import results_path
-    from vireid_lib.reproduce import evaluate_checkpoint, format_tables
+    from vireid_lib.selection import evaluate_and_report
 
     _checkpoint_after_set(args)
-    result = evaluate_checkpoint(args.checkpoint, args.set, root=args.root, smoke=args.smoke,
-                                 progress=not args.quiet)
-    saved = json.loads(results_path(args.checkpoint).read_text())
-    if os.environ.get("VIREID_DATA", "").strip() and not args.root and saved["data"]["synthetic"]:
-        print(f"note: {args.checkpoint} was trained on synthetic data and is evaluated on the same; VIREID_DATA is "
-              f"not applied to a trained model's data (pass --root to evaluate it on a real dataset)", file=sys.stderr)
-    print(format_tables({Path(args.checkpoint).parent.name or "model": result}, data=saved["data"]))
-    ck = saved["checkpoint"]
-    print(f"checkpoint: {args.checkpoint} (epoch {ck['epoch']}, step {ck['step']}, weights sha256 "
-          f"{ck['weights_sha256'][:12]})\nresults: {results_path(args.checkpoint)}")
+    evaluate_and_report(args.checkpoint, _data_overrides(args), progress=not args.quiet)
     return 0
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from vireid_lib.search import format_result, search, write_outputs
-    from vireid_lib.training import runs_dir
-
     import warnings
+
+    from vireid_lib.runs import runs_dir
+    from vireid_lib.search import format_result, search, write_outputs
 
     with warnings.catch_warnings(record=True) as caught:  # skipped files: one line each, not a source listing
         warnings.simplefilter("always")
@@ -144,7 +103,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from vireid_lib.export import export_onnx, export_modalities, verify_onnx
+    from vireid_lib.export import export_modalities, export_onnx, format_verification, verify_onnx
 
     paths = export_onnx(args.checkpoint, args.out, args.modality, opset=args.opset)
     for p in paths:
@@ -152,22 +111,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if args.verify:
         if len(paths) < 2:
             raise ValueError("--verify runs the test set's two modalities: export with --modality both")
-        v = verify_onnx(args.checkpoint, dict(zip(export_modalities(args.modality), paths)), smoke=args.smoke,
-                        root=args.root)
-        same = v["queries"] - v["queries_ranked_differently"]
-        ties = "only by ties" if v["rankings_identical"] else "beyond ties"
-        print(f"onnxruntime vs PyTorch on {v['images']} test images: max |difference| of the features "
-              f"{v['max_abs_diff']:.2e}\nrankings of {v['queries']} queries over {v['gallery']} gallery images: "
-              f"{same} identical place for place, {v['queries_ranked_differently']} differ {ties} (a tie: two "
-              f"images closer than 1e-5 in PyTorch's distance; largest swapped gap {v['max_swap_gap']:.1e}); "
-              + ("top-1 identical for every query" if v["top1_identical"] else "top-1 differs for some query"))
+        v = verify_onnx(args.checkpoint, dict(zip(export_modalities(args.modality), paths)), _data_overrides(args))
+        print(format_verification(v))
         return 0 if v["rankings_identical"] and v["max_abs_diff"] <= 1e-4 else 1
     return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from vireid_lib.demo import run_demo
-    from vireid_lib.training import runs_dir
+    from vireid_lib.runs import runs_dir
 
     if os.environ.get("VIREID_DATA", "").strip():
         print("note: vireid demo runs on its synthetic data by design; VIREID_DATA is read by vireid train, "
@@ -179,25 +131,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    import json
-
-    from vireid_lib.data import DATASET_FOLDERS, data_root_from_env
-    from vireid_lib.reproduce import format_tables, reproduce
-    from vireid_lib.training import runs_dir
+    from vireid_lib.data import DATASET_FOLDERS
+    from vireid_lib.provenance import resolve_data_root
+    from vireid_lib.reproduce import format_reproduction, reproduce, reproduce_config
+    from vireid_lib.runs import runs_dir
 
     trials = _trials(args.trials) if args.trials else None
     out = Path(args.out) if args.out else runs_dir() / f"reproduce-{args.dataset}"
     print(f"run folder: {out}")
-    root = args.root or (None if args.smoke or any(s.startswith("data.root=") for s in args.set)
-                         else data_root_from_env(args.dataset))
+    cfg = resolve_data_root(reproduce_config(args.dataset, _data_overrides(args)))   # VIREID_DATA when no --root
+    root = cfg.data.root
     print(f"data: {DATASET_FOLDERS[args.dataset]} at {root}" if root else
           f"data: SYNTHETIC {DATASET_FOLDERS[args.dataset]} layout{' (the tiny smoke size)' if args.smoke else ''}; "
           f"--root or VIREID_DATA for the real dataset")
-    summary = reproduce(args.dataset, root, out, overrides=args.set, trials=trials, smoke=args.smoke,
-                        progress=not args.quiet)
-    data = json.loads((out / "summary.json").read_text()).get("data")
-    print(format_tables({"ours (reproduced)": summary}, paper_rows=True, data=data))
-    print(f"summary: {out / 'summary.json'}")
+    reproduce(cfg, out, trials=trials, progress=not args.quiet)
+    print(format_reproduction(out))
     return 0
 
 
@@ -217,14 +165,16 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     from vireid_lib.ablation import ablation_config, data_line, format_summary, run_grid
     from vireid_lib.config import apply_overrides, preset
     from vireid_lib.provenance import resolve_data_root
-    from vireid_lib.training import runs_dir
+    from vireid_lib.runs import runs_dir
 
     out = Path(args.out) if args.out else runs_dir() / ("ablations-smoke" if args.smoke else "ablations")
     print(f"results folder: {out}; training folders: "
           f"{args.work or runs_dir() / ('ablations-smoke' if args.smoke else 'ablations')}")
-    cfg = resolve_data_root(apply_overrides(preset(args.preset), [*([f"data.root={args.root}"] if args.root else []),
-                                                                 *args.set]), smoke=args.smoke)
-    overrides = [*([f"data.root={cfg.data.root}"] if cfg.data.root else []), *args.set]
+    # --smoke is the ablation's own smoke preset (run_grid's smoke), more than the data size
+    overrides = _data_overrides(args, smoke=False)
+    if not args.smoke:   # the tiny synthetic set ignores VIREID_DATA
+        cfg = resolve_data_root(apply_overrides(preset(args.preset), overrides))
+        overrides = [*([f"data.root={cfg.data.root}"] if cfg.data.root and not args.root else []), *overrides]
     summary = run_grid(args.grid, args.seeds, out, args.work, smoke=args.smoke, overrides=overrides,
                        base=args.preset, jobs=args.jobs, summary_only=args.summary_only, progress=not args.quiet)
     print(data_line(ablation_config(args.smoke, overrides, args.preset).to_dict()))

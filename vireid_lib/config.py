@@ -202,7 +202,7 @@ class TrainConfig:
         optimizer: ``"sgd"`` (the paper's: SGD with Nesterov momentum) or ``"adamw"`` (decoupled weight decay;
             trains a network from random weights faster, as the CPU presets do).
         schedule: ``"step"`` (the paper's warm-up then x ``gamma`` at each milestone) or ``"cosine"``
-            (warm-up then a cosine decay towards zero; see ``training.lr_factor``).
+            (warm-up then a cosine decay towards zero; see ``schedule.lr_factor``).
         epochs: number of epochs (paper: 100).
         lr: base learning rate of the heads (paper: 0.1); the backbone uses ``lr * backbone_lr_mult``.
         backbone_lr_mult: learning-rate multiplier of the pretrained backbone (SPEC 7.8: 0.1).

@@ -18,11 +18,27 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from vireid_lib.config import Config, apply_overrides, preset
+from matplotlib.figure import Figure
 
-SMOKE_OVERRIDES = ("data.synthetic_smoke=true", "train.epochs=1", "train.max_steps_per_epoch=2", "train.ids_per_batch=2", "train.per_modality=2",
+from vireid_lib.config import Config, apply_overrides, preset
+from vireid_lib.data import open_dataset
+from vireid_lib.data.synthetic import read_stats
+from vireid_lib.evaluation.extract import extract_features, feature_options
+from vireid_lib.evaluation.protocols import (default_transform, evaluate, evaluate_within_visible, pairwise_distance,
+                                             save_results)
+from vireid_lib.evaluation.report import format_tables, headline_metrics, plot_cmc, settings_of
+from vireid_lib.locks import folder_lock
+from vireid_lib.machine import machine_info
+from vireid_lib.models import build_model
+from vireid_lib.provenance import checkpoint_info, describe_data
+from vireid_lib.seeding import seed_everything
+from vireid_lib.training import fit
+from vireid_lib.visualize import ranked_results_figure, save_figure
+
+DEMO_SMOKE = ("data.synthetic_smoke=true", "train.epochs=1", "train.max_steps_per_epoch=2", "train.ids_per_batch=2", "train.per_modality=2",
                    "train.eval_every=0", "eval.sysu_trials=2", "data.num_workers=0")
-"""What ``--smoke`` changes: a couple of steps on the tiny synthetic sets (seconds, for tests)."""
+"""What ``vireid demo --smoke`` changes: a couple of steps on the tiny synthetic sets (seconds, for tests). Not
+only the data (that is ``data.synthetic_smoke``): the training is cut short too."""
 
 
 REGDB_IDENTITIES = 100
@@ -78,7 +94,7 @@ def summary_table(results: dict[str, Any]) -> str:
 
 def demo_config(smoke: bool = False, overrides: tuple[str, ...] | list[str] = ()) -> Config:
     """The ``cpu-demo`` preset (with the smoke overrides when ``smoke``) plus ``overrides``."""
-    return apply_overrides(preset("cpu-demo"), [*(SMOKE_OVERRIDES if smoke else ()), *overrides])
+    return apply_overrides(preset("cpu-demo"), [*(DEMO_SMOKE if smoke else ()), *overrides])
 
 
 COMMITTED_RESULTS = Path(__file__).resolve().parents[1] / "results" / "demo" / "demo.results.json"
@@ -92,36 +108,31 @@ def demo_metrics(path: str | Path = COMMITTED_RESULTS) -> dict[str, Any]:
     Returns:
         ``{"untrained": {setting: metrics}, "trained": {setting: metrics}, "config": dict | None}``, where
         metrics are ``{"rank1", "rank10", "rank20", "mAP", "mINP"}`` fractions
-        (:func:`~vireid_lib.ablation.metrics_of`: SYSU-style settings are the mean over gallery draws) and
+        (:func:`~vireid_lib.evaluation.report.headline_metrics`: SYSU-style settings are the mean over gallery
+        draws) and
         the within-visible diagnostic, when the file records it, is the setting ``"within-visible"``.
 
     Raises:
         FileNotFoundError: no file at ``path``.
     """
-    from vireid_lib.ablation import metrics_of
-
     payload = json.loads(Path(path).read_text())
     results = payload["results"]
     out: dict[str, Any] = {}
     for name in ("untrained", "trained"):
-        out[name] = metrics_of(results[name])
+        out[name] = {s: headline_metrics(r) for s, r in settings_of(results[name]).items()}
         within = results.get("within_visible", {}).get(name)
         if within is not None:
-            out[name]["within-visible"] = metrics_of({"within/visible": within})["within/visible"]
+            out[name]["within-visible"] = headline_metrics(within)
     out["config"] = payload.get("config")
     return out
 
 
 def _evaluate(model: Any, cfg: Config, sysu: Any, regdb: Any, regdb_cfg: Config) -> dict[str, Any]:
-    from vireid_lib.reproduce import evaluate_model, settings_of
-
-    return {**settings_of(evaluate_model(model, cfg, sysu, progress=False)),
-            **settings_of(evaluate_model(model, regdb_cfg, regdb, progress=False))}
+    return {**settings_of(evaluate(model, cfg, sysu, progress=False)),
+            **settings_of(evaluate(model, regdb_cfg, regdb, progress=False))}
 
 
 def _within_visible(model: Any, cfg: Config, sysu: Any) -> dict[str, Any]:
-    from vireid_lib.evaluation.protocols import evaluate_within_visible
-
     return evaluate_within_visible(model, sysu, cfg.eval, cfg.data, progress=False)["visible"]
 
 
@@ -144,16 +155,11 @@ def ranked_example(model: Any, cfg: Config, reader: Any, query_index: int = 0, t
     Returns:
         A matplotlib figure (green border: same person, red: another).
     """
-    from vireid_lib.evaluation.extract import extract_features
-    from vireid_lib.evaluation.protocols import default_transform, pairwise_distance
-    from vireid_lib.visualize import ranked_results_figure
-
     query = list(reader.query())[query_index]
     gallery = list(reader.gallery(mode="all", trial=0))
     transform = default_transform(cfg.data)
-    feats = [extract_features(model.eval(), records, transform, batch_size=cfg.eval.batch_size,
-                              flip=cfg.eval.flip, normalize=cfg.eval.normalize, feature=cfg.eval.feature,
-                              branch=cfg.eval.branch, num_workers=0, progress=False)
+    feats = [extract_features(model.eval(), records, transform, **feature_options(cfg.eval), num_workers=0,
+                              progress=False)
              for records in ([query], gallery)]
     return ranked_results_figure(query, gallery, pairwise_distance(*feats)[0], topk=topk, protocol="sysu")
 
@@ -169,36 +175,21 @@ def run_demo(out_dir: str | Path = "runs/demo", *, smoke: bool = False, override
         progress: show progress bars.
         echo: where the report lines go.
     """
-    from vireid_lib.locks import folder_lock
-
     out_dir = Path(out_dir)
     with folder_lock(out_dir, "vireid demo"):   # one writer: its checkpoint, results and figures
         return _run_demo(out_dir, smoke, overrides, progress, echo)
 
 
 def _run_demo(out_dir: Path, smoke: bool, overrides: tuple[str, ...], progress: bool, echo: Any) -> DemoResult:
-    from matplotlib.figure import Figure
-
-    from vireid_lib.ablation import machine_info
-    from vireid_lib.data import open_dataset
-    from vireid_lib.data.synthetic import read_stats
-    from vireid_lib.evaluation.protocols import save_results
-    from vireid_lib.evaluation.report import plot_cmc
-    from vireid_lib.models import build_model
-    from vireid_lib.reproduce import format_tables
-    from vireid_lib.provenance import checkpoint_info, describe_data
-    from vireid_lib.training import fit, seed_everything
-    from vireid_lib.visualize import save_figure
-
     t0 = time.perf_counter()
     cfg = demo_config(smoke, overrides)
     # Another seed: the RegDB-style people are not the training people.
     regdb_cfg = dataclasses.replace(cfg, data=dataclasses.replace(
         cfg.data, dataset="regdb", trial=1, synthetic_seed=cfg.data.synthetic_seed + 1,
-        synthetic_identities=None if smoke else REGDB_IDENTITIES))
+        synthetic_identities=None if cfg.data.synthetic_smoke else REGDB_IDENTITIES))
     echo("[1/4] synthetic data (generated on first use)")
-    sysu = open_dataset(cfg.data, smoke=smoke)
-    regdb = open_dataset(regdb_cfg.data, smoke=smoke)
+    sysu = open_dataset(cfg.data)
+    regdb = open_dataset(regdb_cfg.data)
 
     echo("[2/4] evaluating the untrained network")
     seed_everything(cfg.train.seed)  # the initialisation fit() starts from
@@ -208,7 +199,7 @@ def _run_demo(out_dir: Path, smoke: bool, overrides: tuple[str, ...], progress: 
 
     echo(f"[3/4] training {cfg.name} into {out_dir}")
     # The full protocol follows, so the periodic trial-0 evaluation is skipped to save time.
-    result = fit(cfg, out_dir, resume=True, progress=progress, smoke=smoke, reader=sysu,
+    result = fit(cfg, out_dir, resume=True, progress=progress, reader=sysu,
                  eval_fn=lambda model, cfg, reader: {})
 
     echo("[4/4] evaluating the trained network")

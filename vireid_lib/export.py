@@ -38,13 +38,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from vireid_lib import INFRARED, MODALITIES, VISIBLE, __version__
-from vireid_lib.config import EvalConfig
+from vireid_lib.config import EvalConfig, apply_overrides
+from vireid_lib.data import open_dataset
 from vireid_lib.data.images import load_image
 from vireid_lib.data.records import Record
 from vireid_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD, test_transform
-from vireid_lib.evaluation.extract import _embed, extract_features
+from vireid_lib.evaluation.extract import _embed, extract_features, feature_options
 from vireid_lib.evaluation.protocols import pairwise_distance
 from vireid_lib.io import atomic_write
+from vireid_lib.search import load_search_model, modality_name
 
 OPSET = 17
 """The ONNX opset written (ONNX Runtime 1.14 and later run it)."""
@@ -93,8 +95,6 @@ def export_modalities(modality: str) -> tuple[str, ...]:
     """``("visible",)``, ``("infrared",)`` or both for ``"visible"``, ``"infrared"`` (``"thermal"``), ``"both"``."""
     if modality == "both":
         return MODALITIES
-    from vireid_lib.search import modality_name
-
     return (modality_name(modality),)
 
 
@@ -113,8 +113,6 @@ def export_onnx(checkpoint: str | Path, out_dir: str | Path | None = None, modal
         ValueError: a checkpoint that does not fit its config, an unknown modality, opset < 12, or the
             ``onnx`` package missing.
     """
-    from vireid_lib.search import load_search_model
-
     onnx = _require("onnx")
     if opset < 12:
         raise ValueError(f"opset must be 12 or later (MCA's einsum), got {opset}")
@@ -163,9 +161,10 @@ def onnx_features(path: str | Path, records: Sequence[Record], height: int, widt
     return np.concatenate(out)
 
 
-def verify_onnx(checkpoint: str | Path, paths: dict[str, str | Path], *, smoke: bool = False,
-                root: str | None = None) -> dict[str, Any]:
-    """Compare the exported graphs with PyTorch on the checkpoint's test set (synthetic unless ``root``).
+def verify_onnx(checkpoint: str | Path, paths: dict[str, str | Path], overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Compare the exported graphs with PyTorch on the checkpoint's test set: the data of its config, unless
+    ``overrides`` change them (``data.root=...`` for a real dataset folder, ``data.synthetic_smoke=true`` for the
+    tiny synthetic set).
 
     The query and gallery sets are the protocol's: SYSU-MM01 infrared queries against the all-search gallery
     of trial 0, or RegDB's visible->thermal split. Both sets go through PyTorch
@@ -175,8 +174,7 @@ def verify_onnx(checkpoint: str | Path, paths: dict[str, str | Path], *, smoke: 
     Args:
         checkpoint: the checkpoint the graphs were exported from.
         paths: ``{"visible": file, "infrared": file}``.
-        smoke: the tiny synthetic test set.
-        root: a real dataset folder instead of the synthetic data.
+        overrides: ``data.*`` changes to the checkpoint's config (``vireid export --root/--smoke``).
 
     Returns:
         ``{"max_abs_diff", "images", "queries", "gallery", "rankings_identical", "queries_ranked_differently",
@@ -184,15 +182,11 @@ def verify_onnx(checkpoint: str | Path, paths: dict[str, str | Path], *, smoke: 
         between images closer than :data:`TIE_TOLERANCE` in PyTorch's distance (``max_swap_gap``, the largest
         such difference, is 0 for orders identical place for place).
     """
-    from vireid_lib.data import open_dataset
-    from vireid_lib.search import load_search_model
-
     model, cfg = load_search_model(checkpoint)
-    if root is not None:
-        from dataclasses import replace
-
-        cfg = replace(cfg, data=replace(cfg.data, root=root))
-    reader = open_dataset(cfg.data, smoke=smoke)
+    if any(not o.startswith("data.") for o in overrides):
+        raise ValueError(f"verify_onnx: only data.* may change, got {list(overrides)}")
+    cfg = apply_overrides(cfg, overrides)
+    reader = open_dataset(cfg.data)
     if cfg.data.dataset == "sysu":
         queries, gallery = reader.query(), reader.gallery(mode="all", trial=0)
     else:
@@ -201,12 +195,10 @@ def verify_onnx(checkpoint: str | Path, paths: dict[str, str | Path], *, smoke: 
     if missing:
         raise ValueError(f"the test set has {missing} images but no graph for them was given; export with "
                          "--modality both")
-    e = cfg.eval
     feats = {}
     diff = 0.0
     for name, records in (("query", queries), ("gallery", gallery)):
-        torch_f = extract_features(model, records, cfg.data, batch_size=e.batch_size, flip=e.flip,
-                                   normalize=e.normalize, feature=e.feature, branch=e.branch, progress=False).numpy()
+        torch_f = extract_features(model, records, cfg.data, **feature_options(cfg.eval), progress=False).numpy()
         onnx_f = np.zeros_like(torch_f)
         for m in (VISIBLE, INFRARED):
             index = [i for i, r in enumerate(records) if r.modality == m]
@@ -224,3 +216,14 @@ def verify_onnx(checkpoint: str | Path, paths: dict[str, str | Path], *, smoke: 
             "gallery": len(gallery), "queries_ranked_differently": int(differ.sum()),
             "top1_identical": bool((rank_t[:, 0] == rank_o[:, 0]).all()), "max_swap_gap": gap,
             "rankings_identical": gap <= TIE_TOLERANCE}
+
+
+def format_verification(v: dict[str, Any]) -> str:
+    """The lines ``vireid export --verify`` prints for a :func:`verify_onnx` result."""
+    same = v["queries"] - v["queries_ranked_differently"]
+    ties = "only by ties" if v["rankings_identical"] else "beyond ties"
+    return (f"onnxruntime vs PyTorch on {v['images']} test images: max |difference| of the features "
+            f"{v['max_abs_diff']:.2e}\nrankings of {v['queries']} queries over {v['gallery']} gallery images: "
+            f"{same} identical place for place, {v['queries_ranked_differently']} differ {ties} (a tie: two "
+            f"images closer than 1e-5 in PyTorch's distance; largest swapped gap {v['max_swap_gap']:.1e}); "
+            + ("top-1 identical for every query" if v["top1_identical"] else "top-1 differs for some query"))

@@ -27,12 +27,12 @@ from typing import Any
 import torch
 
 from vireid_lib import __version__
+from vireid_lib.evaluation.report import SETTINGS, headline_metrics, settings_of
 from vireid_lib.io import atomic_write_text
 
 CARD_NAME = "MODEL_CARD.md"
 CHECKPOINTS = ("last.pt", "best.pt")
-SETTING_NAMES = {"sysu/all": "SYSU-MM01 all-search", "sysu/indoor": "SYSU-MM01 indoor-search",
-                 "regdb/v2t": "RegDB visible->thermal", "regdb/t2v": "RegDB thermal->visible"}
+SETTING_NAMES = SETTINGS
 METRIC_NAMES = {"rank1": "Rank-1", "rank10": "Rank-10", "rank20": "Rank-20", "mAP": "mAP", "mINP": "mINP"}
 POLICY = {
     "last.pt": "last: the weights after the final epoch (an unbiased number)",
@@ -135,9 +135,8 @@ def _data_line(cfg: dict[str, Any]) -> tuple[str, bool]:
 
 
 def _metrics_rows(result: dict[str, Any]) -> dict[str, dict[str, float]]:
-    from vireid_lib.ablation import metrics_of
-
-    return metrics_of(result)
+    """``{setting: {rank1, rank10, rank20, mAP, mINP}}`` (fractions; SYSU-MM01: the mean over gallery draws)."""
+    return {s: headline_metrics(r) for s, r in settings_of(result).items()}
 
 
 def _yaml(obj: Any, indent: int = 0) -> str:
@@ -251,7 +250,7 @@ def render_card(run: str | Path) -> str:
               "vireid search last.pt --query me.png --query-modality infrared --gallery photos/ "
               "--gallery-modality visible",
               "vireid export last.pt --modality both --verify   # ONNX graphs, checked with onnxruntime",
-              "```", "", "```python", "from vireid_lib.training import load_model",
+              "```", "", "```python", "from vireid_lib.checkpoints import load_model",
               "model, cfg = load_model(\"last.pt\")  # torch.load(..., weights_only=True)",
               "out = model(images, \"infrared\")      # out.bn: the test feature before flip and L2", "```", "",
               "## Training Details", "", "### Training Data", "", data, "",

@@ -9,14 +9,14 @@ Every results file (``vireid train``, ``evaluate``, ``reproduce``, ``demo``, ``a
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from vireid_lib.checkpoints import config_diff, load_checkpoint, weights_sha256
 from vireid_lib.config import Config
+from vireid_lib.data import data_root_from_env
+from vireid_lib.data.synthetic import STATS_FILE
 
 REUSE_IGNORES = frozenset({"name", "data.num_workers", "data.cache", "train.device"})
 """Config keys that may differ between a saved result and the run asking for it (they change neither the
@@ -25,25 +25,19 @@ weights nor the numbers); any other difference means the result is not of that c
 _DATASET_NAMES = {"sysu": "SYSU-MM01", "regdb": "RegDB"}
 
 
-def resolve_data_root(cfg: Config, smoke: bool = False) -> Config:
+def resolve_data_root(cfg: Config) -> Config:
     """Where the command line's data come from, as in the notebooks: ``data.root`` (``--root``) when set;
-    else ``$VIREID_DATA/<the dataset's folder>`` when ``VIREID_DATA`` is set, except with ``smoke``, which
-    always means the tiny synthetic set; else the synthetic dataset, at its tiny size with ``smoke``
-    (``data.synthetic_smoke``, so the saved config records it).
+    else ``$VIREID_DATA/<the dataset's folder>`` when ``VIREID_DATA`` is set, except with
+    ``data.synthetic_smoke`` (``--smoke``), which always means the tiny synthetic set; else the synthetic
+    dataset.
 
     Raises:
         FileNotFoundError: ``VIREID_DATA`` names a folder that does not exist.
     """
-    from vireid_lib.data import data_root_from_env
-
-    if cfg.data.root is not None:
+    if cfg.data.root is not None or cfg.data.synthetic_smoke:
         return cfg
-    root = None if smoke else data_root_from_env(cfg.data.dataset)
-    if root is not None:
-        return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, root=root))
-    if smoke:
-        return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, synthetic_smoke=True))
-    return cfg
+    root = data_root_from_env(cfg.data.dataset)
+    return cfg if root is None else dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, root=root))
 
 
 def describe_data(reader: Any) -> dict[str, Any]:
@@ -56,8 +50,6 @@ def describe_data(reader: Any) -> dict[str, Any]:
         ``{"dataset", "root", "synthetic": False}`` for real data; for synthetic data also ``"identities"``,
         ``"seed"``, ``"smoke"``, ``"ir_correlation"`` and ``"generator_version"``; RegDB adds ``"trial"``.
     """
-    from vireid_lib.data.synthetic import STATS_FILE
-
     trial = getattr(reader, "trial", None)
     out: dict[str, Any] = {"dataset": "sysu" if trial is None else "regdb", "root": str(reader.root),
                            "synthetic": False}
@@ -87,24 +79,10 @@ def data_label(data: dict[str, Any]) -> str:
             f"v{data.get('generator_version')}), not the real {name}; the paper's rows are on the real data")
 
 
-def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
-    """A SHA-256 of a model's weights: every tensor's name, dtype, shape and bytes in sorted name order.
-    Equal weights give equal hashes on any device; it names exactly which weights a result is of."""
-    h = hashlib.sha256()
-    for name in sorted(state_dict):
-        t = state_dict[name].detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
-
-
 def checkpoint_info(path: str | Path) -> dict[str, Any]:
     """What a results file records of the checkpoint it evaluated: ``{"path", "epoch", "step",
     "weights_sha256"}`` (the hash is read from the checkpoint, or computed for one written before it held it).
     """
-    # training imports this module (for weights_sha256): a top-level import would be circular
-    from vireid_lib.training import load_checkpoint
-
     ckpt = load_checkpoint(path)
     return {"path": str(Path(path).resolve()), "epoch": ckpt["epoch"], "step": ckpt["step"],
             "weights_sha256": ckpt.get("weights_sha256") or weights_sha256(ckpt["model"])}
@@ -114,8 +92,6 @@ def stale_reason(results_file: str | Path, cfg: Config, checkpoint: str | Path |
     """Why a saved results file does not answer for ``cfg`` (and the checkpoint beside it), or ``None`` when
     it does: its config must match except for :data:`REUSE_IGNORES`, and the SHA-256 of the weights it
     records must be that of ``checkpoint`` (when the checkpoint exists)."""
-    from vireid_lib.training import config_diff   # circular at the top, as above
-
     try:
         payload = json.loads(Path(results_file).read_text())
         done = Config.from_dict(payload["config"])

@@ -1,127 +1,84 @@
-"""Full-protocol evaluation of a checkpoint, and the paper's experiments end to end (``vireid reproduce``).
+"""The paper's experiments end to end (``vireid reproduce``), and ``vireid train``'s train-then-evaluate.
 
 RegDB: each of the 10 trials trains its own model on its split and is evaluated in both directions; the
 trials are averaged. SYSU-MM01: one model, evaluated on the 10 random gallery draws in all-search and
 indoor-search. Both are resumable: a trial whose results file answers for the same configuration and the
 same weights is reused, an interrupted training continues from its ``last.pt``, and a run folder trained
 with another configuration is refused (naming the differing keys) rather than mixed in.
+
+With ``train.select`` other than ``last``, both models are reported, labelled (:mod:`vireid_lib.selection`):
+the final epoch's and the best periodic checkpoint's (chosen on the test identities, so optimistic).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from torch import nn
-
+from vireid_lib.checkpoints import checkpoint_config, load_checkpoint, resume_conflicts
 from vireid_lib.config import Config, apply_overrides, preset
+from vireid_lib.data import open_dataset
+from vireid_lib.evaluation.protocols import aggregate_trials, evaluate, results_path, save_results
+from vireid_lib.evaluation.report import format_tables, protocol_settings
+from vireid_lib.io import atomic_write_json
+from vireid_lib.locks import folder_lock
+from vireid_lib.model_card import write_model_card
+from vireid_lib.provenance import checkpoint_info, data_label, describe_data, stale_reason
+from vireid_lib.selection import evaluate_last_and_best, labels, selection_metric, update_card
+from vireid_lib.training import check_epochs, fit
 
-SETTINGS = {"sysu": ("sysu/all", "sysu/indoor"), "regdb": ("regdb/v2t", "regdb/t2v")}
-"""The table settings of each protocol, in the paper's order."""
-
-
-def evaluate_model(model: nn.Module, cfg: Config, reader: Any, *, progress: bool = True) -> dict[str, Any]:
-    """The full test protocol for ``cfg.data.dataset``: SYSU-MM01 all- and indoor-search over
-    ``cfg.eval.sysu_trials`` gallery draws, or RegDB both directions on the reader's trial."""
-    from vireid_lib.evaluation.protocols import evaluate_regdb, evaluate_sysu
-
-    model.eval()
-    if cfg.data.dataset == "sysu":
-        return evaluate_sysu(model, reader, cfg.eval, cfg.data, progress=progress)
-    return evaluate_regdb(model, reader, cfg.eval, cfg.data, progress=progress)
-
-
-def settings_of(result: dict[str, Any]) -> dict[str, Any]:
-    """``{"sysu/all": ..., "sysu/indoor": ...}`` or ``{"regdb/v2t": ..., "regdb/t2v": ...}`` from a protocol
-    result (or an aggregate over trials); a mapping already keyed by setting is returned as it is."""
-    if any("/" in k for k in result):
-        return {k: v for k, v in result.items() if "/" in k}
-    proto = "sysu" if "all" in result or "indoor" in result else "regdb"
-    return {s: result[s.split("/")[1]] for s in SETTINGS[proto] if s.split("/")[1] in result}
-
-
-def format_tables(rows: dict[str, dict[str, Any]], paper_rows: Sequence[str] | bool = ("Ours (paper)",),
-                  data: Mapping[str, Any] | None = None) -> str:
-    """Paper-format tables, one per setting: ``rows`` maps a row name to a protocol result.
-
-    Args:
-        rows: row name -> protocol result.
-        paper_rows: the paper's rows to show (see :func:`~vireid_lib.evaluation.report.results_table`).
-        data: what our rows are on (:func:`vireid_lib.provenance.describe_data`): a first line says so, and on
-            synthetic data each of our rows is marked ``(synthetic)``, so no synthetic number passes for one
-            on the real dataset beside the paper's.
-    """
-    from vireid_lib.evaluation.report import results_table
-    from vireid_lib.provenance import data_label
-
-    synthetic = bool(data and data.get("synthetic"))
-    settings: dict[str, dict[str, Any]] = {}
-    for name, result in rows.items():
-        for s, r in settings_of(result).items():
-            settings.setdefault(s, {})[f"{name} (synthetic)" if synthetic else name] = r
-    tables = "\n\n".join(results_table(ours, s, paper_rows=paper_rows) for s, ours in settings.items())
-    return f"{data_label(data)}\n\n{tables}" if data else tables
-
-
-FIXED_AFTER_TRAINING = ("model", "loss", "train")
-"""Config sections a trained model's checkpoint fixes: an evaluation may change ``data`` and ``eval`` only."""
-
-def evaluate_checkpoint(checkpoint: str | Path, overrides: Sequence[str] = (), *, root: str | None = None,
-                        smoke: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Evaluate a checkpoint with the full protocol and save ``<checkpoint>.results.json`` beside it.
-
-    The data are those of the checkpoint's config (its dataset folder, or the synthetic set at the size it
-    was trained on) unless ``root``, ``smoke`` or a ``data.*`` override says otherwise. The results file
-    records the config, the data (synthetic or real, size, seed) and the checkpoint (epoch, step, SHA-256 of
-    the weights).
-
-    Args:
-        checkpoint: a ``.pt`` written by training.
-        overrides: ``section.key=value`` changes to the stored config: ``eval.*`` and ``data.*`` only.
-        root: dataset folder to evaluate on instead of the stored ``data.root``.
-        smoke: tiny synthetic data (``data.synthetic_smoke=true``).
-        progress: show progress bars.
-
-    Returns:
-        The protocol result.
+def train_and_evaluate(cfg: Config, out: Path, *, resume: bool = True, evaluate: bool = True,
+                       progress: bool = True, echo: Any = print) -> None:
+    """``vireid train``: train ``cfg`` into ``out`` (resumably), then evaluate the final model and, when it
+    differs, the best periodic one with the full protocol (:func:`vireid_lib.selection.evaluate_last_and_best`),
+    write the results files and the model card, and print the tables, labelled. Under ``torchrun`` every rank
+    trains and rank 0 alone evaluates and prints.
 
     Raises:
-        ValueError: an override of the ``model``, ``loss`` or ``train`` section, which a trained model fixes.
+        ValueError: ``train.epochs`` is not a positive integer, or ``out`` holds a run of another config.
     """
-    from vireid_lib.data import open_dataset
-    from vireid_lib.evaluation.protocols import results_path, save_results
-    from vireid_lib.provenance import checkpoint_info, describe_data
-    from vireid_lib.training import config_diff, load_model
-
-    model, stored = load_model(checkpoint)
-    cfg = apply_overrides(stored, [*overrides, *([f"data.root={root}"] if root else []),
-                                   *(["data.synthetic_smoke=true"] if smoke else [])])
-    fixed = [k for k in config_diff(stored, cfg) if k.split(".")[0] in FIXED_AFTER_TRAINING]
-    if fixed:
-        raise ValueError(f"--set {', '.join(fixed)}: cannot apply to a trained model ({checkpoint} fixes the model, "
-                         f"loss and train settings); at evaluation only data.* and eval.* may change")
+    check_epochs(cfg.train)
+    rank0 = int(os.environ.get("RANK", "0")) == 0   # rank 0 of a torchrun launch, or not launched by it
     reader = open_dataset(cfg.data)
-    result = evaluate_model(model, cfg, reader, progress=progress)
-    save_results(result, results_path(checkpoint), cfg, data=describe_data(reader),
-                 checkpoint=checkpoint_info(checkpoint))
-    _update_card(checkpoint)
-    return result
+    data = describe_data(reader)
+    if rank0:
+        echo(data_label(data))
+    # the run folder's lock spans training and the final evaluation, so the results are of this run's weights
+    with folder_lock(out, f"vireid train ({cfg.name})", enabled=rank0):
+        result = fit(cfg, out, resume=resume, progress=progress, reader=reader)
+        if result.best is not None:
+            echo(f"best trial-0 {selection_metric(cfg.train.select)} {100 * result.best_map:.2f}% -> {result.best} "
+                 f"(chosen on the test identities, so optimistic; train.select={cfg.train.select})")
+        if not evaluate:
+            echo(f"checkpoint: {result.last} (epoch {result.epochs}, step {result.steps})")
+            return
+        if not rank0:
+            return
+        models = evaluate_last_and_best(result, cfg, reader, data=data, progress=progress)
+        write_model_card(result.last)
+    rows = {f"{cfg.name}, {models['labels'][k]}": models[k] for k in ("last", "best") if models[k] is not None}
+    echo(format_tables(rows, data=data))
+    echo(f"checkpoint: {result.last} (epoch {result.epochs}, step {result.steps})\nresults: {results_path(result.last)}")
+    if models["best"] is not None:
+        echo(f"best checkpoint: {result.best}\nresults: {results_path(result.best)}")
 
 
-def _update_card(checkpoint: str | Path) -> None:
-    """Rewrite the model card of a checkpoint's run folder after new results (a lone checkpoint without its
-    run's ``config.json`` has no card)."""
-    from vireid_lib.model_card import write_model_card
+def reproduce_config(dataset: Literal["sysu", "regdb"], overrides: Sequence[str] = ()) -> Config:
+    """The ``paper-<dataset>`` preset with ``overrides`` (``data.root=...`` for the real dataset folder,
+    ``data.synthetic_smoke=true`` for the tiny synthetic set).
 
-    if (Path(checkpoint).parent / "config.json").is_file():
-        write_model_card(checkpoint)
+    Raises:
+        ValueError: an unknown dataset or override.
+    """
+    protocol_settings(dataset)   # one clear error for an unknown dataset
+    return apply_overrides(preset(f"paper-{dataset}"), overrides)
 
 
-def reproduce(dataset: Literal["sysu", "regdb"], root: str | None, out_dir: str | Path, *,
-              overrides: Sequence[str] = (), trials: Sequence[int] | None = None, smoke: bool = False,
+def reproduce(cfg: Config, out_dir: str | Path, *, trials: Sequence[int] | None = None,
               progress: bool = True) -> dict[str, Any]:
     """Train and evaluate the paper's experiment on one dataset, resumably.
 
@@ -132,79 +89,100 @@ def reproduce(dataset: Literal["sysu", "regdb"], root: str | None, out_dir: str 
     differing keys: results of two configurations are never mixed in one summary.
 
     Args:
-        dataset: ``"sysu"`` or ``"regdb"``; the preset is ``paper-<dataset>``.
-        root: the dataset folder (``.../SYSU-MM01`` or ``.../RegDB``); ``None`` for the synthetic data.
+        cfg: the experiment, usually :func:`reproduce_config` (``paper-<dataset>`` with overrides);
+            ``data.dataset`` picks the protocol, ``data.root`` the real dataset folder (``None``: the synthetic
+            data, at the tiny size with ``data.synthetic_smoke``).
         out_dir: where each run folder goes (``trial<N>/`` for RegDB, ``model/`` for SYSU-MM01) and the
             aggregate ``summary.json``.
-        overrides: ``section.key=value`` changes to the preset.
         trials: RegDB trials to run (default 1..10).
-        smoke: tiny synthetic data (tests; ``data.synthetic_smoke=true``).
         progress: show progress bars.
 
     Returns:
-        The protocol result (RegDB: the aggregate over trials).
+        ``{"last": result, "best": result or None, "labels": {"last", "best"}}``: the protocol result of the
+        final models (RegDB: aggregated over trials) and, when ``train.select`` is not ``last``, that of the
+        best periodic checkpoints, each labelled (:func:`vireid_lib.selection.labels`). ``summary.json`` holds
+        the same under ``"results"`` and ``"best"``.
 
     Raises:
         ValueError: a run folder holds a model trained with another configuration.
         FolderInUseError: another process writes ``out_dir``.
     """
-    from vireid_lib.data import open_dataset
-    from vireid_lib.evaluation.protocols import aggregate_trials, results_path, save_results
-    from vireid_lib.io import atomic_write_json
-    from vireid_lib.locks import folder_lock
-    from vireid_lib.provenance import checkpoint_info, describe_data, stale_reason
-    from vireid_lib.training import check_epochs, fit
-
-    if dataset not in SETTINGS:
-        raise ValueError(f"dataset must be 'sysu' or 'regdb', got {dataset!r}")
     out_dir = Path(out_dir)
-    cfg = apply_overrides(preset(f"paper-{dataset}"), [*overrides, *([f"data.root={root}"] if root else [])])
-    if smoke and cfg.data.root is None:
-        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, synthetic_smoke=True))
+    dataset = cfg.data.dataset
+    protocol_settings(dataset)   # one clear error for an unknown dataset
     check_epochs(cfg.train)
     runs = [("model", cfg)] if dataset == "sysu" else [
         (f"trial{t}", dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, trial=t)))
         for t in (trials or range(1, 11))]
-    results, datas, checkpoints = [], [], []
+    with_best = cfg.train.select != "last"
+    done: list[dict[str, Any]] = []
     with folder_lock(out_dir, f"vireid reproduce --dataset {dataset}"):
         for name, run_cfg in runs:
-            run = out_dir / name
-            done, last = results_path(run / "last.pt"), run / "last.pt"
-            if done.is_file():
-                reason = stale_reason(done, run_cfg, last)
-                if reason is None:
-                    print(f"{name}: already evaluated ({done})")
-                    payload = json.loads(done.read_text())
-                    results.append(payload["results"])
-                    datas.append(payload.get("data"))
-                    checkpoints.append(payload.get("checkpoint"))
-                    continue
-                print(f"{name}: not reused: {reason}")
-            _check_resumable(run, run_cfg)
-            print(f"{name}: {'resuming' if last.is_file() else 'training into'} {run}")
-            reader = open_dataset(run_cfg.data)
-            trained = fit(run_cfg, run, resume=True, progress=progress, reader=reader)
-            result = evaluate_model(trained.model, run_cfg, reader, progress=progress)
-            datas.append(describe_data(reader))
-            checkpoints.append(checkpoint_info(trained.last))
-            save_results(result, done, run_cfg, data=datas[-1], checkpoint=checkpoints[-1])
-            _update_card(run / "last.pt")
-            results.append(result)
-        summary = results[0] if dataset == "sysu" else aggregate_trials(results)
-        data = dict(datas[0]) if datas[0] else None
+            done.append(_run(name, out_dir / name, run_cfg, with_best, progress))
+        last = done[0]["last"] if dataset == "sysu" else aggregate_trials([d["last"] for d in done])
+        best = None
+        if with_best and all(d["best"] is not None for d in done):
+            best = done[0]["best"] if dataset == "sysu" else aggregate_trials([d["best"] for d in done])
+        names = labels(cfg.train.select, done[0]["best_epoch"] if dataset == "sysu" else None)
+        data = dict(done[0]["data"]) if done[0]["data"] else None
         if data is not None and dataset == "regdb":
             data.pop("trial", None)
             data["trials"] = [run_cfg.data.trial for _, run_cfg in runs]
-        atomic_write_json(out_dir / "summary.json", {"results": summary, "config": cfg.to_dict(), "data": data,
-                                                     "checkpoints": dict(zip([n for n, _ in runs], checkpoints))})
-    return summary
+        atomic_write_json(out_dir / "summary.json", {
+            "results": last, **({"best": best, "labels": names} if with_best else {}), "config": cfg.to_dict(),
+            "data": data, "checkpoints": {n: d["checkpoint"] for (n, _), d in zip(runs, done)}})
+    return {"last": last, "best": best, "labels": names}
+
+
+def format_reproduction(out_dir: str | Path) -> str:
+    """The tables of a reproduction's ``summary.json`` beside the paper's rows: the final models and, when
+    ``train.select`` is not ``last``, the best periodic ones, each row labelled; then where the summary is."""
+    path = Path(out_dir) / "summary.json"
+    summary = json.loads(path.read_text())
+    rows = {"ours (reproduced)": summary["results"]} if summary.get("best") is None else {
+        f"ours (reproduced), {summary['labels']['last']}": summary["results"],
+        f"ours (reproduced), {summary['labels']['best']}": summary["best"]}
+    return f"{format_tables(rows, paper_rows=True, data=summary.get('data'))}\nsummary: {path}"
+
+
+def _run(name: str, run: Path, cfg: Config, with_best: bool, progress: bool) -> dict[str, Any]:
+    """One run folder: reused when its results answer for ``cfg``, else trained (or resumed) and evaluated.
+
+    Returns:
+        ``{"last", "best", "best_epoch", "data", "checkpoint"}`` (``best`` is ``None`` without ``with_best``).
+    """
+    last_pt, best_pt = run / "last.pt", run / "best.pt"
+    last_file, best_file = results_path(last_pt), results_path(best_pt)
+    if last_file.is_file():
+        reason = stale_reason(last_file, cfg, last_pt)
+        if reason is None and with_best and best_pt.is_file():
+            reason = stale_reason(best_file, cfg, best_pt) if best_file.is_file() else "its best model is not evaluated"
+        if reason is None:
+            print(f"{name}: already evaluated ({last_file})")
+            payload = json.loads(last_file.read_text())
+            best = json.loads(best_file.read_text())["results"] if with_best and best_pt.is_file() else None
+            best_epoch = load_checkpoint(best_pt)["epoch"] if best is not None else None
+            return {"last": payload["results"], "best": best, "best_epoch": best_epoch, "data": payload.get("data"),
+                    "checkpoint": payload.get("checkpoint")}
+        print(f"{name}: not reused: {reason}")
+    _check_resumable(run, cfg)
+    print(f"{name}: {'resuming' if last_pt.is_file() else 'training into'} {run}")
+    reader = open_dataset(cfg.data)
+    trained = fit(cfg, run, resume=True, progress=progress, reader=reader)
+    data = describe_data(reader)
+    if with_best:
+        models = evaluate_last_and_best(trained, cfg, reader, data=data, progress=progress)
+    else:
+        models = {"last": evaluate(trained.model, cfg, reader, progress=progress), "best": None, "best_epoch": None}
+        save_results(models["last"], last_file, cfg, data=data, checkpoint=checkpoint_info(last_pt))
+    update_card(last_pt)
+    return {"last": models["last"], "best": models["best"], "best_epoch": models["best_epoch"], "data": data,
+            "checkpoint": checkpoint_info(last_pt)}
 
 
 def _check_resumable(run: Path, cfg: Config) -> None:
     """Refuse a run folder whose checkpoint was trained with another configuration (keys that change what
     training computes), naming the differing keys."""
-    from vireid_lib.training import checkpoint_config, load_checkpoint, resume_conflicts
-
     last = run / "last.pt"
     if not last.is_file():
         return

@@ -20,11 +20,12 @@ from PIL import Image
 from torch import nn
 
 from vireid_lib import explain
+from vireid_lib.checkpoints import load_model
 from vireid_lib.data import SYSUMM01, RegDB
 from vireid_lib.data.records import Record
 from vireid_lib.data.synthetic import synthetic_root
 from vireid_lib.data.transforms import test_transform
-from vireid_lib.evaluation.extract import Transform, extract_features
+from vireid_lib.evaluation.extract import Transform, extract_features, feature_options
 from vireid_lib.evaluation.metrics import rank_metrics, top_k
 from vireid_lib.evaluation.protocols import pairwise_distance
 from vireid_lib.search import FeatureCache, default_feature_cache, embed, list_folder, load_search_model, model_key
@@ -179,8 +180,6 @@ class Retrieval:
         Raises:
             ValueError: when the checkpoints were trained at different input sizes.
         """
-        from vireid_lib.training import load_model
-
         loaded = {name: load_model(path) for name, path in checkpoints.items()}
         sizes = {(cfg.data.height, cfg.data.width) for _, cfg in loaded.values()}
         if len(sizes) != 1:
@@ -193,9 +192,8 @@ class Retrieval:
         by_model = {id(m): eval_cfgs[n] for n, m in models.items()}
 
         def extract(model: nn.Module, records: Sequence[Record]) -> torch.Tensor:
-            e = by_model[id(model)]
-            return extract_features(model, records, transform, batch_size=e.batch_size, flip=e.flip,
-                                    normalize=e.normalize, feature=e.feature, branch=e.branch, progress=False)
+            return extract_features(model, records, transform, **feature_options(by_model[id(model)]),
+                                    progress=False)
 
         if sysu_root is None and regdb_root is None:
             sysu_root, regdb_root = synthetic_root("sysu", smoke=smoke), synthetic_root("regdb", smoke=smoke)

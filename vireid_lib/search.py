@@ -37,13 +37,16 @@ import torch
 from torch import nn
 
 from vireid_lib import INFRARED, VISIBLE
+from vireid_lib.checkpoints import load_model
 from vireid_lib.config import Config
 from vireid_lib.data.images import load_image
 from vireid_lib.data.records import Record
+from vireid_lib.data.synthetic import default_cache_dir
 from vireid_lib.data.transforms import build_test_transform
-from vireid_lib.evaluation.extract import extract_features
+from vireid_lib.evaluation.extract import extract_features, feature_options
 from vireid_lib.evaluation.protocols import pairwise_distance
 from vireid_lib.io import atomic_write, atomic_write_json, atomic_write_text
+from vireid_lib.visualize import ranked_results_figure, save_figure
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 MODALITY_NAMES = {"visible": VISIBLE, "infrared": INFRARED, "thermal": INFRARED}
@@ -148,8 +151,6 @@ def load_search_model(checkpoint: str | Path) -> tuple[nn.Module, Config]:
         ValueError: not a vireid checkpoint, weights that do not fit the config it stores, or an input size
             the network cannot take (the message names it).
     """
-    from vireid_lib.training import load_model
-
     model, cfg = load_model(checkpoint)   # weights that do not fit their config: one ValueError naming them
     h, w = cfg.data.height, cfg.data.width
     try:
@@ -219,8 +220,6 @@ class FeatureCache:
 
 def default_feature_cache() -> Path:
     """Where search features are cached: ``<$VIREID_CACHE or ~/.cache/vireid>/features``."""
-    from vireid_lib.data.synthetic import default_cache_dir
-
     return default_cache_dir() / "features"
 
 
@@ -251,10 +250,8 @@ def embed(model: nn.Module, cfg: Config, records: Sequence[Record], cache: Featu
         kept.append(r)
     todo = {k: r for k, r in zip(keys, kept) if cache.get(k) is None}
     if todo:
-        e = cfg.eval
-        feats = extract_features(model, list(todo.values()), build_test_transform(cfg.data), batch_size=e.batch_size,
-                                 flip=e.flip, normalize=e.normalize, feature=e.feature, branch=e.branch,
-                                 progress=progress)
+        feats = extract_features(model, list(todo.values()), build_test_transform(cfg.data),
+                                 **feature_options(cfg.eval), progress=progress)
         for k, f in zip(todo, feats):
             cache.put(k, f)
     if not kept:
@@ -356,8 +353,6 @@ def write_outputs(result: SearchResult, out_dir: str | Path, checkpoint: str | P
     Returns:
         The written paths.
     """
-    from vireid_lib.visualize import ranked_results_figure, save_figure
-
     out_dir = Path(out_dir)
     rows = ranking_rows(result)
     payload = {

@@ -30,7 +30,6 @@ from vireid_lib.ablation.paper import (NOISE_SE, PAPER_CLAIMS, PAPER_FIGURE4_BES
 from vireid_lib.ablation.report import (METRIC_LABELS, METRICS, SETTING_ORDER, data_line, format_summary, load_summary,
                                         mean_std_text, metrics_of, plot_grid, ranking, summarize, write_summary)
 from vireid_lib.ablation.run import RUN_FORMAT, SPEED_ONLY, resolve_jobs, run_grid, run_group
-from vireid_lib.machine import machine_info  # its home is vireid_lib.machine; kept here for older imports
 
 __all__ = [
     "ABLATION_SMOKE", "GRIDS", "NEUTRAL_DEFAULTS", "Cell", "Run", "ablation_config", "eval_key", "plan", "result_path",
@@ -40,5 +39,4 @@ __all__ = [
     "METRIC_LABELS", "METRICS", "SETTING_ORDER", "data_line", "format_summary", "load_summary", "mean_std_text",
     "metrics_of", "plot_grid", "ranking", "summarize", "write_summary",
     "RUN_FORMAT", "SPEED_ONLY", "resolve_jobs", "run_grid", "run_group",
-    "machine_info",
 ]

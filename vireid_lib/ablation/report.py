@@ -15,7 +15,7 @@ from vireid_lib.ablation.grids import GRIDS, Run, result_path
 from vireid_lib.data import DATASET_FOLDERS
 from vireid_lib.data.synthetic import DEFAULT_IDENTITIES, SMOKE_IDENTITIES
 from vireid_lib.io import atomic_write_json, atomic_write_text
-from vireid_lib.reproduce import settings_of
+from vireid_lib.evaluation.report import headline_metrics, settings_of
 
 METRICS = ("rank1", "rank10", "rank20", "mAP", "mINP")
 METRIC_LABELS = {"rank1": "R1", "rank10": "R10", "rank20": "R20", "mAP": "mAP", "mINP": "mINP"}
@@ -25,17 +25,7 @@ SETTING_ORDER = ("sysu/all", "sysu/indoor", "regdb/v2t", "regdb/t2v")
 def metrics_of(result: dict[str, Any]) -> dict[str, dict[str, float]]:
     """``{setting: {rank1, rank10, rank20, mAP, mINP}}`` (fractions) from a protocol result; SYSU-MM01 results
     give the mean over their gallery draws."""
-    out = {}
-    for setting, r in settings_of(result).items():
-        m = r["mean"] if "mean" in r else r
-        out[setting] = {**_ranks(m["cmc"]), "mAP": float(m["mAP"]), "mINP": float(m["mINP"])}
-    return out
-
-
-def _ranks(cmc: Sequence[float]) -> dict[str, float]:
-    """Rank-1, -10 and -20 from a CMC curve (a shorter curve gives its last value for the ranks it lacks)."""
-    return {"rank1": float(cmc[0]), "rank10": float(cmc[min(9, len(cmc) - 1)]),
-            "rank20": float(cmc[min(19, len(cmc) - 1)])}
+    return {setting: headline_metrics(r) for setting, r in settings_of(result).items()}
 
 
 # ---------------------------------------------------------------------------------------------- summaries

@@ -19,13 +19,16 @@ import torch
 
 from vireid_lib.ablation.grids import GRIDS, Run, eval_key, plan, result_path, train_dir
 from vireid_lib.ablation.report import metrics_of, summarize, write_summary
+from vireid_lib.checkpoints import config_diff
 from vireid_lib.config import Config
 from vireid_lib.data import open_dataset
 from vireid_lib.data.synthetic import GENERATOR_VERSION
+from vireid_lib.evaluation.protocols import evaluate as evaluate_model
 from vireid_lib.io import atomic_write_json
 from vireid_lib.machine import machine_info
 from vireid_lib.provenance import checkpoint_info, describe_data
-from vireid_lib.reproduce import evaluate_model
+from vireid_lib.runs import runs_dir
+from vireid_lib.training import fit
 
 RUN_FORMAT = "vireid-ablation-run-v1"
 
@@ -48,8 +51,6 @@ def run_group(runs: Sequence[Run], out: str | Path, work: str | Path, *, smoke: 
     Raises:
         ValueError: when the runs do not share their training configuration.
     """
-    from vireid_lib.training import fit
-
     if len({train_dir(work, r.cfg) for r in runs}) != 1:
         raise ValueError("run_group needs runs that share one training configuration and seed")
     cfg = runs[0].cfg
@@ -165,8 +166,6 @@ def run_grid(grid: str, seeds: Sequence[int] = (0, 1, 2), out: str | Path = "res
         The summary; its ``failed`` entry lists runs that raised (they have no result file, so running
         the grid again retries them).
     """
-    from vireid_lib.training import runs_dir
-
     runs = plan(grid, seeds, smoke=smoke, overrides=overrides, base=base)
     out = Path(out)
     work = Path(work) if work is not None else runs_dir() / ("ablations-smoke" if smoke else "ablations")
@@ -218,8 +217,6 @@ def _check_not_stale(out: str | Path, run: Run) -> None:
     Raises:
         ValueError: naming the result file and the differing keys.
     """
-    from vireid_lib.training import config_diff
-
     path = result_path(out, run)
     if not path.is_file():
         return

@@ -14,6 +14,7 @@ from vireid_lib.config import DataConfig
 from vireid_lib.data.records import Record
 from vireid_lib.data.regdb import RegDB
 from vireid_lib.data.sysu import SYSUMM01
+from vireid_lib.data.synthetic import synthetic_root
 
 __all__ = ["Record", "RegDB", "SYSUMM01", "DATASET_FOLDERS", "check_layout", "data_root_from_env", "guess_layout",
            "open_dataset", "TrainBatch", "build_train_loader", "build_test_loader"]
@@ -113,8 +114,6 @@ def open_dataset(data_cfg: DataConfig, smoke: bool = False) -> SYSUMM01 | RegDB:
         ValueError: for an unknown dataset, a RegDB trial outside 1..10, or a folder of the other dataset's
             layout (:func:`check_layout`).
     """
-    from vireid_lib.data.synthetic import synthetic_root
-
     if data_cfg.dataset not in DATASET_FOLDERS:
         raise ValueError(f"unknown dataset {data_cfg.dataset!r}; choose one of {sorted(DATASET_FOLDERS)}")
     root = data_cfg.root

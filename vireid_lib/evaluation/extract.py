@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -13,12 +13,20 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from vireid_lib import MODALITIES
-from vireid_lib.config import DataConfig
+from vireid_lib.config import DataConfig, EvalConfig
 from vireid_lib.data.dataset import ImageDataset
 from vireid_lib.data.records import Record
 from vireid_lib.data.transforms import build_test_transform
 
 Transform = Callable[[Image.Image], torch.Tensor]
+
+
+def feature_options(eval_cfg: EvalConfig) -> dict[str, Any]:
+    """The keyword arguments of :func:`extract_features` that an :class:`~vireid_lib.config.EvalConfig` sets
+    (``batch_size``, ``flip``, ``normalize``, ``feature``, ``branch``), the one place a config is unpacked into
+    them: ``extract_features(model, records, transform, **feature_options(cfg.eval))``."""
+    return {"batch_size": eval_cfg.batch_size, "flip": eval_cfg.flip, "normalize": eval_cfg.normalize,
+            "feature": eval_cfg.feature, "branch": eval_cfg.branch}
 
 
 def extract_features(

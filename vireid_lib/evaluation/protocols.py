@@ -16,12 +16,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from vireid_lib.checkpoints import results_path  # noqa: F401  (where a checkpoint's results go; re-exported)
 from vireid_lib.config import Config, DataConfig, EvalConfig
 from vireid_lib.data.records import Record
 from vireid_lib.data.sysu_official import resolve_protocol
 from vireid_lib.data.transforms import build_test_transform
-from vireid_lib.evaluation.extract import Transform, extract_features
+from vireid_lib.evaluation.extract import Transform, extract_features, feature_options
 from vireid_lib.evaluation.metrics import rank_metrics
+from vireid_lib.evaluation.report import headline_metrics
 from vireid_lib.evaluation.reranking import k_reciprocal_rerank
 from vireid_lib.io import atomic_write_json
 
@@ -72,9 +74,8 @@ def evaluate_features(
 
 def _features(model: nn.Module, records: Sequence[Record], transform: Transform, eval_cfg: EvalConfig,
               device: str | torch.device | None, progress: bool, num_workers: int) -> torch.Tensor:
-    return extract_features(model, records, transform, batch_size=eval_cfg.batch_size, flip=eval_cfg.flip,
-                            normalize=eval_cfg.normalize, feature=eval_cfg.feature, branch=eval_cfg.branch,
-                            device=device, num_workers=num_workers, progress=progress)
+    return extract_features(model, records, transform, **feature_options(eval_cfg), device=device,
+                            num_workers=num_workers, progress=progress)
 
 
 def _pool(galleries: Any) -> tuple[list[Record], dict[str, int]]:
@@ -251,6 +252,27 @@ def evaluate_regdb(
     return result
 
 
+def evaluate(model: nn.Module, cfg: Config, reader: Any, *, progress: bool = True) -> dict[str, Any]:
+    """The full test protocol of ``cfg.data.dataset`` (the model is put in evaluation mode): SYSU-MM01 all- and
+    indoor-search over ``cfg.eval.sysu_trials`` gallery draws (:func:`evaluate_sysu`), or RegDB both
+    directions on the reader's trial (:func:`evaluate_regdb`)."""
+    model.eval()
+    if cfg.data.dataset == "sysu":
+        return evaluate_sysu(model, reader, cfg.eval, cfg.data, progress=progress)
+    return evaluate_regdb(model, reader, cfg.eval, cfg.data, progress=progress)
+
+
+def evaluate_trial0(model: nn.Module, cfg: Config, reader: Any) -> dict[str, float]:
+    """The periodic evaluation during training (model selection, ``train.select``): SYSU-MM01 all-search on
+    gallery trial 0, or RegDB visible->thermal on the reader's trial. Returns fractions: ``mAP``, ``mINP``,
+    ``rank1``, ``rank10``, ``rank20`` (:func:`~vireid_lib.evaluation.report.headline_metrics`)."""
+    if cfg.data.dataset == "sysu":
+        m = evaluate_sysu(model, reader, cfg.eval, cfg.data, modes=("all",), trials=1, progress=False)["all"]
+    else:
+        m = evaluate_regdb(model, reader, cfg.eval, cfg.data, directions=("v2t",), progress=False)["v2t"]
+    return headline_metrics(m)
+
+
 def aggregate_trials(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Mean and standard deviation (numpy's, ddof=0) over trials, for every setting the trials share.
 
@@ -310,12 +332,6 @@ def save_results(results: Mapping[str, Any], path: str | Path, cfg: Config | Non
                "data": dict(data) if data is not None else None,
                "checkpoint": dict(checkpoint) if checkpoint is not None else None}
     return atomic_write_json(path, payload)
-
-
-def results_path(checkpoint: str | Path) -> Path:
-    """Where the results of a checkpoint go: ``run/model.pt`` -> ``run/model.results.json``."""
-    checkpoint = Path(checkpoint)
-    return checkpoint.with_name(checkpoint.stem + ".results.json")
 
 
 def default_transform(data_cfg: DataConfig) -> Transform:

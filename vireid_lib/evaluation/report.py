@@ -14,6 +14,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from vireid_lib.provenance import data_label
+
 COLUMNS = ("R1", "R10", "R20", "mAP", "mINP")
 
 SETTINGS = {
@@ -22,6 +24,63 @@ SETTINGS = {
     "regdb/v2t": "RegDB visible->thermal",
     "regdb/t2v": "RegDB thermal->visible",
 }
+"""Every table setting, ``"<protocol>/<mode or direction>"``, in the paper's order, with its title. A protocol
+result keys them by the part after the slash (``"all"``, ``"v2t"``); :func:`settings_of` re-keys it."""
+
+RANKS = (1, 10, 20)
+"""The CMC ranks a table reports."""
+
+
+def protocol_settings(protocol: str) -> tuple[str, ...]:
+    """The settings of ``"sysu"`` or ``"regdb"``, in the paper's order.
+
+    Raises:
+        ValueError: for an unknown protocol.
+    """
+    found = tuple(s for s in SETTINGS if s.split("/")[0] == protocol)
+    if not found:
+        raise ValueError(f"dataset must be 'sysu' or 'regdb', got {protocol!r}")
+    return found
+
+
+def settings_of(result: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"sysu/all": ..., "sysu/indoor": ...}`` or ``{"regdb/v2t": ..., "regdb/t2v": ...}`` from a protocol
+    result (or an aggregate over trials); a mapping already keyed by setting is returned as it is."""
+    if any("/" in k for k in result):
+        return {k: v for k, v in result.items() if "/" in k}
+    proto = "sysu" if "all" in result or "indoor" in result else "regdb"
+    return {s: result[s.split("/")[1]] for s in protocol_settings(proto) if s.split("/")[1] in result}
+
+
+def cmc_ranks(cmc: Sequence[float], ranks: Sequence[int] = RANKS) -> dict[str, float]:
+    """The matching rate at each rank of a CMC (fractions): ``{"rank1": cmc[0], "rank10": cmc[9], ...}``.
+
+    The one rule for a CMC shorter than a rank (a gallery smaller than it): the rate at that rank is the
+    CMC's last value, since a CMC stays constant past the end of the ranking, as
+    :func:`~vireid_lib.evaluation.metrics.rank_metrics` extends it.
+
+    Raises:
+        ValueError: an empty CMC.
+    """
+    cmc = np.asarray(cmc, dtype=float)
+    if cmc.ndim != 1 or len(cmc) == 0:
+        raise ValueError(f"a CMC must be a non-empty list of matching rates, got shape {cmc.shape}")
+    return {f"rank{k}": float(cmc[min(k, len(cmc)) - 1]) for k in ranks}
+
+
+def headline_metrics(result: Mapping[str, Any]) -> dict[str, float]:
+    """``{"rank1", "rank10", "rank20", "mAP", "mINP"}`` (fractions) of one setting's result: a metric dict, or
+    a summary over trials (its ``"mean"``). Ranks read by :func:`cmc_ranks`.
+
+    Raises:
+        ValueError: when the result lacks ``cmc``, ``mAP`` or ``mINP``, or its CMC is empty.
+    """
+    if "mean" in result:
+        result = result["mean"]
+    missing = {"cmc", "mAP", "mINP"} - set(result)
+    if missing:
+        raise ValueError(f"a result needs cmc, mAP and mINP; missing {sorted(missing)}")
+    return {**cmc_ranks(result["cmc"]), "mAP": float(result["mAP"]), "mINP": float(result["mINP"])}
 
 
 def _row(*values: float) -> dict[str, float]:
@@ -68,22 +127,14 @@ PAPER_OTHER_RESULTS: dict[str, dict[str, dict[str, float]]] = {
 
 
 def percent_row(result: Mapping[str, Any]) -> dict[str, float]:
-    """Rank-1/10/20, mAP and mINP in percent from one result (``cmc`` as fractions, length >= 20).
-
-    Accepts a plain result or a trial summary with a ``"mean"`` entry.
+    """Rank-1/10/20, mAP and mINP in percent from one result (:func:`headline_metrics`: a plain result or a
+    trial summary with a ``"mean"`` entry; a CMC shorter than a rank reads its last value there).
 
     Raises:
-        ValueError: when the result lacks ``cmc``/``mAP``/``mINP`` or its CMC is shorter than 20.
+        ValueError: when the result lacks ``cmc``/``mAP``/``mINP`` or its CMC is empty.
     """
-    if "mean" in result:
-        result = result["mean"]
-    missing = {"cmc", "mAP", "mINP"} - set(result)
-    if missing:
-        raise ValueError(f"a result needs cmc, mAP and mINP; missing {sorted(missing)}")
-    cmc = np.asarray(result["cmc"], dtype=float)
-    if len(cmc) < 20:
-        raise ValueError(f"the table needs a CMC of length >= 20 for Rank-20, got {len(cmc)}")
-    return _row(100 * cmc[0], 100 * cmc[9], 100 * cmc[19], 100 * result["mAP"], 100 * result["mINP"])
+    m = headline_metrics(result)
+    return _row(*(100 * m[k] for k in ("rank1", "rank10", "rank20", "mAP", "mINP")))
 
 
 def results_table(
@@ -124,6 +175,26 @@ def results_table(
         cells = [_fmt(row[c]) + (f" ± {spread[c]:.2f}" if spread else "") for c in COLUMNS]
         lines.append(f"| **{name}** | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def format_tables(rows: Mapping[str, Mapping[str, Any]], paper_rows: Sequence[str] | bool = ("Ours (paper)",),
+                  data: Mapping[str, Any] | None = None) -> str:
+    """Paper-format tables, one per setting: ``rows`` maps a row name to a protocol result.
+
+    Args:
+        rows: row name -> protocol result (re-keyed by :func:`settings_of`).
+        paper_rows: the paper's rows to show (see :func:`results_table`).
+        data: what our rows are on (:func:`vireid_lib.provenance.describe_data`): a first line says so, and on
+            synthetic data each of our rows is marked ``(synthetic)``, so no synthetic number passes for one
+            on the real dataset beside the paper's.
+    """
+    synthetic = bool(data and data.get("synthetic"))
+    settings: dict[str, dict[str, Any]] = {}
+    for name, result in rows.items():
+        for s, r in settings_of(result).items():
+            settings.setdefault(s, {})[f"{name} (synthetic)" if synthetic else name] = r
+    tables = "\n\n".join(results_table(ours, s, paper_rows=paper_rows) for s, ours in settings.items())
+    return f"{data_label(data)}\n\n{tables}" if data else tables
 
 
 def _fmt(value: float | None) -> str:
