@@ -12,7 +12,7 @@ from vireid_lib.config import TrainConfig
 
 
 def lr_factor(epoch: int, cfg: TrainConfig | None = None) -> float:
-    """Multiplier of the base learning rate for a 0-based ``epoch`` (paper section 2.2, SPEC 4).
+    """Multiplier of the base learning rate for a 0-based ``epoch`` (paper section 2.2, DECISIONS §8).
 
     Linear warm-up as in CAJ's ``adjust_learning_rate``: during the first ``warmup_epochs`` epochs the
     factor is ``(epoch + 1) / warmup_epochs`` (0.1, 0.2, ..., 1.0 for the paper's 10 epochs, constant within
@@ -38,7 +38,7 @@ def lr_factor(epoch: int, cfg: TrainConfig | None = None) -> float:
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """The optimiser of ``cfg.optimizer`` with two parameter groups (SPEC 7.8, as in CAJ).
+    """The optimiser of ``cfg.optimizer`` with two parameter groups (DECISIONS §8, as in CAJ).
 
     ``"sgd"``: SGD with (Nesterov) momentum and L2 weight decay, the paper's. ``"adamw"``: AdamW with
     ``betas=(momentum, 0.999)`` and decoupled weight decay. Group 0 holds ``model.backbone_parameters()`` at

@@ -92,7 +92,7 @@ def train_one_epoch(model: nn.Module, objective: Objective, batches: Iterable[An
     labels); returns the global step count after it.
 
     Each batch is concatenated as ``[visible; exchanged; infrared]`` with the matching modality names, so
-    the exchanged copy goes through the visible stem (SPEC 7.2) and the objective sees ``3N`` rows.
+    the exchanged copy goes through the visible stem (DECISIONS §2) and the objective sees ``3N`` rows.
     ``audit(step, result)``, when given, sees every step's loss before its backward pass (``vireid_lib.audit``).
 
     Raises:

@@ -1,4 +1,4 @@
-"""Test features of a list of records, each image through its own modality's stream (SPEC 7.5)."""
+"""Test features of a list of records, each image through its own modality's stream (DECISIONS §5)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def extract_features(
 ) -> torch.Tensor:
     """Features of ``records`` in their order, each image through the stem of its modality.
 
-    The paper's test feature (SPEC 7.5, CAJ) is the BN-neck feature of the global branch, averaged with
+    The paper's test feature (DECISIONS §5, as CAJ) is the BN-neck feature of the global branch, averaged with
     that of the horizontally flipped image, then L2-normalised. ``branch="local"`` uses the concatenated
     stripe embeddings and ``"both"`` concatenates global and local features, each normalised first so
     that neither dominates (Table 4).

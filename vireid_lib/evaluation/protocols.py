@@ -1,4 +1,4 @@
-"""The test protocols of SPEC section 5: SYSU-MM01 (all/indoor search, 10 random gallery draws) and RegDB
+"""The test protocols (DECISIONS §10): SYSU-MM01 (all/indoor search, 10 random gallery draws) and RegDB
 (visible->thermal and thermal->visible per trial, 10 trials each with its own model).
 
 Results are plain dicts of fractions (JSON-ready): a metric dict ``{"cmc": [...], "mAP", "mINP",

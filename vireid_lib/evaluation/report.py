@@ -1,5 +1,5 @@
 """Results in the paper's format: tables of Rank-1/10/20, mAP and mINP in percent beside the paper's rows
-(SPEC section 6, Tables 1-2), and CMC curves.
+(the paper's Tables 1-2; DECISIONS §11), and CMC curves.
 
 Our results are the dicts of :mod:`vireid_lib.evaluation.protocols` (fractions, a ``cmc`` list); the
 paper's are percentages transcribed from the paper.
