@@ -1,4 +1,8 @@
-"""The ``vireid`` command line. Argparse lives here only; every command calls a library function."""
+"""The ``vireid`` command line. Argparse lives here only; every command calls a library function.
+
+Each subcommand imports its library rooms inside its own function, on purpose: ``vireid --help`` and
+``vireid synth`` then start without importing torch, and a command pays only for what it uses.
+"""
 
 from __future__ import annotations
 

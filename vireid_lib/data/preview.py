@@ -7,17 +7,16 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from vireid_lib.data.images import load_image
+from vireid_lib.data.transforms import denormalize
+
 
 def _as_array(img: object) -> np.ndarray:
     """An (H, W, 3) array in [0, 1] from a path, a PIL image, or a normalised (3, H, W) tensor."""
     if isinstance(img, str):
-        from vireid_lib.data.images import load_image
-
         img = load_image(img)
     if isinstance(img, Image.Image):
         return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-    from vireid_lib.data.transforms import denormalize
-
     return denormalize(img.detach().cpu().float()).permute(1, 2, 0).numpy()   # (H, W, 3)
 
 
@@ -36,7 +35,7 @@ def show_images(images: Sequence[object], titles: Sequence[str] | None = None, n
     Returns:
         The ``matplotlib.figure.Figure``.
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt   # lazy: the readers import this package without needing a plotting backend
 
     if not images:
         raise ValueError("show_images needs at least one image")
