@@ -35,7 +35,7 @@ def show_images(images: Sequence[object], titles: Sequence[str] | None = None, n
     Returns:
         The ``matplotlib.figure.Figure``.
     """
-    import matplotlib.pyplot as plt   # lazy: the readers import this package without needing a plotting backend
+    import matplotlib.pyplot as plt   # lazy: only this function draws; the array helpers above need no plotting backend
 
     if not images:
         raise ValueError("show_images needs at least one image")
