@@ -94,6 +94,23 @@ def _patch_skin_luma() -> None:
     synthetic._tables = tables
 
 
+def _patch_visible_grey(probability: float) -> None:
+    from torchvision import transforms as T
+
+    from vireid_lib.data import dataset, transforms
+
+    original = transforms.train_transforms
+
+    def grey_sometimes(img):
+        return transforms._grey(img) if float(torch.rand(1)) < probability else img
+
+    def train_transforms(height, width):
+        pipes = original(height, width)
+        pipes["visible"] = T.Compose([*pipes["visible"].transforms, grey_sometimes])
+        return pipes
+    dataset.train_transforms = train_transforms
+
+
 def main() -> None:
     from vireid_lib.data import open_dataset
     from vireid_lib.data.synthetic import read_stats
@@ -118,6 +135,9 @@ def main() -> None:
     parser.add_argument("--skin-luma", action="store_true",
                         help="skin and hair levels in infrared follow their visible luma (the generator "
                              "draws them independently); use a fresh VIREID_CACHE: the images change")
+    parser.add_argument("--visible-grey", type=float, default=None,
+                        help="recipe diagnostic: the visible training pipeline turns an image grey (luma) with "
+                             "this probability (the exchanged and infrared pipelines are unchanged)")
     parser.add_argument("--note", default="", help="what this probe changes, for the table")
     parser.add_argument("--table", action="store_true")
     a = parser.parse_args()
@@ -144,6 +164,8 @@ def main() -> None:
             synthetic.FLIPPED_FABRICS = a.flips
         if a.skin_luma:
             _patch_skin_luma()
+    if a.visible_grey is not None:
+        _patch_visible_grey(a.visible_grey)
     cfg = apply_overrides(preset("cpu-demo"), a.set)
     reader = open_dataset(cfg.data)
     curve, t0, last = [], time.time(), {"step": 0}
@@ -165,7 +187,8 @@ def main() -> None:
     record = {"tag": a.tag, "set": a.set, "curve": curve, "train_s": result.seconds, "steps": result.steps,
               "finished": True, "note": a.note, "preset": "cpu-demo", "shared_stem": a.shared_stem,
               "ir_easy": a.ir_easy, "ir_luma": a.ir_luma, "flips": a.flips,
-              "skin_luma": a.skin_luma, "config": cfg.to_dict(), "synthetic": read_stats(reader.root)}
+              "skin_luma": a.skin_luma,
+              "visible_grey": a.visible_grey, "config": cfg.to_dict(), "synthetic": read_stats(reader.root)}
     PROBES.mkdir(parents=True, exist_ok=True)
     (PROBES / f"{a.tag}.json").write_text(json.dumps(record, indent=1) + "\n")
 
