@@ -11,7 +11,8 @@ from vireid_lib.ablation import (GRIDS, Run, difference, format_summary, metrics
                                  run_grid, summarize, table3_comparison, train_dir, train_key)
 from vireid_lib.ablation.run import _check_not_stale
 from vireid_lib.cli import main
-from vireid_lib.config import apply_overrides, preset
+from vireid_lib.config import apply_overrides
+from vireid_lib.presets import preset
 
 
 def _by_cell(runs):

@@ -10,10 +10,11 @@ import torch
 
 from vireid_lib.audit import AuditMonitor, TermAudit, audit_terms, format_audit, load_backbone, term_weights
 from vireid_lib.cli import main
-from vireid_lib.config import LOSS_WEIGHTS, Config, DataConfig, EvalConfig, LossConfig, ModelConfig, TrainConfig
+from vireid_lib.config import Config, DataConfig, EvalConfig, LossConfig, ModelConfig, TrainConfig
 from vireid_lib.data import open_dataset
 from vireid_lib.losses import Objective
 from vireid_lib.models import build_model
+from vireid_lib.presets import LOSS_WEIGHTS
 from vireid_lib.schedule import build_optimizer
 from vireid_lib.training import fit, train_one_epoch
 

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from matplotlib.figure import Figure
 
-from vireid_lib.config import Config, apply_overrides, preset
+from vireid_lib.config import Config, apply_overrides
 from vireid_lib.data import open_dataset
 from vireid_lib.data.synthetic import read_stats
 from vireid_lib.evaluation.extract import extract_features, feature_options
@@ -30,6 +30,7 @@ from vireid_lib.evaluation.report import format_tables, headline_metrics, plot_c
 from vireid_lib.locks import folder_lock
 from vireid_lib.machine import machine_info
 from vireid_lib.models import build_model
+from vireid_lib.presets import preset
 from vireid_lib.provenance import checkpoint_info, describe_data
 from vireid_lib.seeding import seed_everything
 from vireid_lib.training import fit
