@@ -36,8 +36,8 @@ from vireid_lib.seeding import seed_everything
 from vireid_lib.training import fit
 from vireid_lib.visualize import ranked_results_figure, save_figure
 
-DEMO_SMOKE = ("data.synthetic_smoke=true", "train.epochs=1", "train.max_steps_per_epoch=2", "train.ids_per_batch=2", "train.per_modality=2",
-                   "train.eval_every=0", "eval.sysu_trials=2", "data.num_workers=0")
+DEMO_SMOKE = ("data.synthetic_smoke=true", "train.epochs=1", "train.max_steps_per_epoch=2", "train.ids_per_batch=2",
+              "train.per_modality=2", "train.eval_every=0", "eval.sysu_trials=2", "data.num_workers=0")
 """What ``vireid demo --smoke`` changes: a couple of steps on the tiny synthetic sets (seconds, for tests). Not
 only the data (that is ``data.synthetic_smoke``): the training is cut short too."""
 
