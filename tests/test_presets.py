@@ -9,7 +9,7 @@ import pytest
 
 import vireid_lib.config
 from vireid_lib.config import Config, ModelConfig
-from vireid_lib.presets import LOSS_WEIGHTS, PRESETS, VARIANTS, model_variant, preset
+from vireid_lib.presets import LOSS_WEIGHTS, PRESETS, VARIANTS, model_variant, notebook_config, preset
 
 
 def test_paper_presets_follow_the_paper():
@@ -40,6 +40,18 @@ def test_variants_are_config_values():
 def test_an_unknown_preset_names_the_known_ones():
     with pytest.raises(ValueError, match=r"unknown preset 'paper'; choose one of \['ablation', 'cpu-demo'"):
         preset("paper")
+
+
+def test_the_notebooks_run_is_cpu_demo_shortened_in_smoke_mode():
+    assert notebook_config() == preset("cpu-demo")
+    smoke = notebook_config(smoke=True)
+    assert smoke.data.synthetic_smoke and smoke.data.root is None
+    assert (smoke.train.epochs, smoke.train.max_steps_per_epoch, smoke.train.eval_every) == (1, 3, 0)
+    assert dataclasses.replace(smoke, data=preset("cpu-demo").data, train=preset("cpu-demo").train,
+                               eval=preset("cpu-demo").eval) == preset("cpu-demo")   # data size, training, eval only
+    real = notebook_config(smoke=True, root="/data/SYSU-MM01")
+    assert real.data.root == "/data/SYSU-MM01" and not real.data.synthetic_smoke and real.train.epochs == 1
+    assert notebook_config(root="/data/SYSU-MM01").train == preset("cpu-demo").train
 
 
 def test_config_does_not_import_presets():

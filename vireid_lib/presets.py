@@ -1,5 +1,6 @@
 """Named configurations: the presets of the command line and notebooks (``paper-sysu``, ``paper-regdb``,
-``cpu-demo``, ``ablation``), the per-dataset loss weights, and the model variants of the paper's Table 3.
+``cpu-demo``, ``ablation``), the per-dataset loss weights, the model variants of the paper's Table 3, and the
+run that notebook 03 trains and notebooks 04, 06 and 07 load.
 
 Each is a :class:`~vireid_lib.config.Config` (or a part of one) built from the dataclasses of
 :mod:`vireid_lib.config`; this module imports that one, never the reverse.
@@ -11,7 +12,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from vireid_lib.config import Config, DataConfig, EvalConfig, LossConfig, ModelConfig, TrainConfig
+from vireid_lib.config import Config, DataConfig, EvalConfig, LossConfig, ModelConfig, TrainConfig, apply_overrides
 
 
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -126,3 +127,23 @@ def preset(name: str) -> Config:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     return PRESETS[name]()
+
+
+NOTEBOOK_SMOKE = ("data.synthetic_smoke=true", "train.epochs=1", "train.max_steps_per_epoch=3", "train.ids_per_batch=2",
+                  "train.per_modality=2", "train.eval_every=0", "eval.sysu_trials=1")
+"""What ``VIREID_SMOKE=1`` (CI) changes in the notebooks' run: three steps on the tiny synthetic set (seconds)."""
+
+
+def notebook_config(smoke: bool = False, root: str | None = None) -> Config:
+    """The run notebook 03 trains into :func:`~vireid_lib.runs.notebook_run_dir` and notebooks 04, 06 and 07
+    load (or train first, with :func:`~vireid_lib.training.load_or_train`): the ``cpu-demo`` preset on the
+    SYSU-MM01 layout, with :data:`NOTEBOOK_SMOKE` when ``smoke``.
+
+    Args:
+        smoke: the notebooks' smoke mode (``VIREID_SMOKE=1``); with a real ``root`` it keeps the data and only
+            shortens the training.
+        root: the real SYSU-MM01 folder (``data_root_from_env("sysu")``); ``None``: the synthetic dataset.
+    """
+    cfg = apply_overrides(preset("cpu-demo"), NOTEBOOK_SMOKE if smoke else ())
+    data = dataclasses.replace(cfg.data, root=root, synthetic_smoke=cfg.data.synthetic_smoke and root is None)
+    return dataclasses.replace(cfg, data=data)
