@@ -38,8 +38,8 @@ from typing import Any
 import torch
 
 from benchmarks import bench_browser, bench_eval, bench_loader, bench_model, bench_synth
-from vireid_lib.config import VARIANTS, preset
 from vireid_lib.machine import machine_info
+from vireid_lib.presets import VARIANTS, preset
 
 Row = tuple[str, str, str, str, str]
 """(part, measurement, value, against, ratio)."""

@@ -33,10 +33,11 @@ from typing import Any
 import torch
 
 import vireid_lib.models as models
-from vireid_lib.config import Config, preset
+from vireid_lib.config import Config
 from vireid_lib.data import open_dataset
 from vireid_lib.data.dataset import ImageDataset
 from vireid_lib.evaluation.protocols import default_transform, evaluate_sysu
+from vireid_lib.presets import preset
 from vireid_lib.provenance import checkpoint_info, describe_data
 from vireid_lib.checkpoints import load_model
 from vireid_lib.runs import read_log

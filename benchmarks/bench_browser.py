@@ -17,11 +17,11 @@ import time
 
 import torch
 
-from vireid_lib.config import preset
 from vireid_lib.data import transforms
 from vireid_lib.data.synthetic import synthetic_root
 from vireid_lib.models import build_model
 from vireid_lib.checkpoints import load_model
+from vireid_lib.presets import preset
 from vireid_lib.retrieval import DatasetSplits
 from vireid_lib.runs import notebook_run_dir
 from vireid_lib.widgets import RetrievalBrowser

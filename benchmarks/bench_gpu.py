@@ -29,11 +29,12 @@ import torch
 
 from benchmarks.bench_loader import throughput
 from benchmarks.bench_model import IDS, NUM_CLASSES, PER_MODALITY, batch
-from vireid_lib.config import DataConfig, TrainConfig, preset
+from vireid_lib.config import DataConfig, TrainConfig
 from vireid_lib.data import open_dataset
 from vireid_lib.io import atomic_write_json
 from vireid_lib.losses import Objective
 from vireid_lib.models import build_model
+from vireid_lib.presets import preset
 
 VARIANTS = {
     "fp32": dict(amp="none", channels_last=False, compile=False),

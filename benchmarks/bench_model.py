@@ -31,9 +31,10 @@ import time
 import torch
 
 from vireid_lib import EXCHANGED, INFRARED, VISIBLE
-from vireid_lib.config import VARIANTS, ModelConfig, model_variant, preset
+from vireid_lib.config import ModelConfig
 from vireid_lib.losses import Objective
 from vireid_lib.models import build_model, complexity
+from vireid_lib.presets import VARIANTS, model_variant, preset
 
 NUM_CLASSES = 395  # SYSU-MM01 training identities
 IDS, PER_MODALITY = 4, 4

@@ -18,13 +18,14 @@ import time
 from pathlib import Path
 
 from vireid_lib.ablation import metrics_of
-from vireid_lib.config import apply_overrides, preset
+from vireid_lib.config import apply_overrides
 from vireid_lib.data import open_dataset
 from vireid_lib.data.synthetic import read_stats
 from vireid_lib.evaluation.protocols import evaluate_within_visible
 from vireid_lib.io import atomic_write_json
 from vireid_lib.evaluation.protocols import evaluate as evaluate_model
 from vireid_lib.machine import machine_info
+from vireid_lib.presets import preset
 from vireid_lib.training import fit
 
 KEYS = {"seed": "data.synthetic_seed", "identities": "data.synthetic_identities"}

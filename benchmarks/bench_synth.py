@@ -144,8 +144,9 @@ def difficulty(identities: int | None, seed: int = 0, ir_correlation: float | No
     """Print and return the gap table (see the module docstring)."""
     import dataclasses
 
-    from vireid_lib.config import apply_overrides, preset
+    from vireid_lib.config import apply_overrides
     from vireid_lib.models import build_model
+    from vireid_lib.presets import preset
     from vireid_lib.seeding import seed_everything
     from vireid_lib.training import fit
 

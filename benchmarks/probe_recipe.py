@@ -26,7 +26,8 @@ from pathlib import Path
 
 import torch
 
-from vireid_lib.config import apply_overrides, preset
+from vireid_lib.config import apply_overrides
+from vireid_lib.presets import preset
 
 PROBES = Path(__file__).resolve().parents[1] / "results" / "recipe" / "probes"
 

@@ -11,7 +11,8 @@ from vireid_lib.ablation import (GRIDS, Run, difference, format_summary, metrics
                                  run_grid, summarize, table3_comparison, train_dir, train_key)
 from vireid_lib.ablation.run import _check_not_stale
 from vireid_lib.cli import main
-from vireid_lib.config import apply_overrides, preset
+from vireid_lib.config import apply_overrides
+from vireid_lib.presets import preset
 
 
 def _by_cell(runs):
@@ -205,7 +206,7 @@ def test_interrupted_training_resumes(tmp_path):
     run = plan("table4", [0], smoke=True, overrides=["train.epochs=2", "train.schedule=step"])[0]
     # the first epoch finished, then the process died: last.pt holds epoch 1 of 2
     one_epoch = apply_overrides(run.cfg, ["train.epochs=1"])
-    fit(one_epoch, train_dir(work, run.cfg), progress=False, smoke=True, eval_fn=lambda *a: {})
+    fit(one_epoch, train_dir(work, run.cfg), progress=False, eval_fn=lambda *a: {})
     first = [r for r in read_log(train_dir(work, run.cfg)) if r["event"] == "step"]
     summary = run_grid("table4", [0], out, work, smoke=True, overrides=["train.epochs=2", "train.schedule=step"],
                        progress=False, echo=lambda line: None)

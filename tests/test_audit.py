@@ -10,10 +10,11 @@ import torch
 
 from vireid_lib.audit import AuditMonitor, TermAudit, audit_terms, format_audit, load_backbone, term_weights
 from vireid_lib.cli import main
-from vireid_lib.config import LOSS_WEIGHTS, Config, DataConfig, EvalConfig, LossConfig, ModelConfig, TrainConfig
+from vireid_lib.config import Config, DataConfig, EvalConfig, LossConfig, ModelConfig, TrainConfig
 from vireid_lib.data import open_dataset
 from vireid_lib.losses import Objective
 from vireid_lib.models import build_model
+from vireid_lib.presets import LOSS_WEIGHTS
 from vireid_lib.schedule import build_optimizer
 from vireid_lib.training import fit, train_one_epoch
 
@@ -104,7 +105,8 @@ def test_format_audit_lists_every_term():
 
 def _tiny_config(**train):
     return Config(
-        name="tiny", data=DataConfig(dataset="sysu", height=32, width=16, num_workers=0, cache=False),
+        name="tiny",
+        data=DataConfig(dataset="sysu", height=32, width=16, num_workers=0, cache=False, synthetic_smoke=True),
         model=TINY, loss=LossConfig(),
         train=TrainConfig(**{**dict(epochs=1, lr=0.01, warmup_epochs=1, ids_per_batch=2, per_modality=2,
                                     max_steps_per_epoch=3, eval_every=0, device="cpu"), **train}),
@@ -112,7 +114,7 @@ def _tiny_config(**train):
 
 
 def test_fit_logs_audits_at_step_0_and_every_n(tmp_path):
-    reader = open_dataset(_tiny_config().data, smoke=True)
+    reader = open_dataset(_tiny_config().data)
     fit(_tiny_config(audit_every=2), tmp_path, progress=False, eval_fn=lambda m, c, r: {}, reader=reader)
     log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     audits = [r for r in log if r["event"] == "audit"]

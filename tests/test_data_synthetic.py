@@ -174,7 +174,7 @@ def test_synthetic_root_is_safe_under_concurrent_first_use(tmp_path):
 
 def test_open_dataset_generates_the_synthetic_dataset(tmp_path, monkeypatch):
     monkeypatch.setenv("VIREID_CACHE", str(tmp_path))
-    ds = open_dataset(DataConfig(dataset="regdb", trial=2, synthetic_identities=4), smoke=True)
+    ds = open_dataset(DataConfig(dataset="regdb", trial=2, synthetic_identities=4, synthetic_smoke=True))
     assert isinstance(ds, RegDB) and ds.num_train_ids == 2
     assert str(tmp_path) in str(ds.root)
 

@@ -202,13 +202,13 @@ def test_runners_with_the_real_readers_on_the_smoke_synthetic_data():
     from vireid_lib.config import DataConfig
     from vireid_lib.data import open_dataset
 
-    cfg = DataConfig(dataset="sysu", height=16, width=8, num_workers=0)
-    sysu = open_dataset(cfg, smoke=True)
+    cfg = DataConfig(dataset="sysu", height=16, width=8, num_workers=0, synthetic_smoke=True)
+    sysu = open_dataset(cfg)
     res = evaluate_sysu(HalvesNet(), sysu, EVAL, cfg, trials=2, progress=False)
     assert {r.modality for r in sysu.query()} == {"infrared"}
     assert 0 < res["all"]["mean"]["mAP"] <= 1 and 0 < res["indoor"]["mean"]["mAP"] <= 1
-    regdb_cfg = DataConfig(dataset="regdb", height=16, width=8, num_workers=0, trial=1)
-    regdb = evaluate_regdb(HalvesNet(), open_dataset(regdb_cfg, smoke=True), EVAL, regdb_cfg, progress=False)
+    regdb_cfg = DataConfig(dataset="regdb", height=16, width=8, num_workers=0, trial=1, synthetic_smoke=True)
+    regdb = evaluate_regdb(HalvesNet(), open_dataset(regdb_cfg), EVAL, regdb_cfg, progress=False)
     assert regdb["trial"] == 1 and 0 < regdb["v2t"]["mAP"] <= 1
 
 

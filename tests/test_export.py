@@ -24,7 +24,7 @@ def checkpoint(tmp_path_factory):
     """A tiny trained SYSU-layout run with both attention modules, flip averaging and normalisation."""
     cfg = Config(
         name="tiny-export",
-        data=DataConfig(dataset="sysu", height=32, width=16, num_workers=0, cache=False),
+        data=DataConfig(dataset="sysu", height=32, width=16, num_workers=0, cache=False, synthetic_smoke=True),
         model=ModelConfig(arch="resnet10", width=8, parts=2, local_dim=8, mca_stages=(2, 3)),
         loss=LossConfig(),
         train=TrainConfig(epochs=1, lr=0.01, warmup_epochs=1, ids_per_batch=2, per_modality=2, max_steps_per_epoch=2,
@@ -32,7 +32,7 @@ def checkpoint(tmp_path_factory):
         eval=EvalConfig(batch_size=32, flip=True, normalize=True),
     )
     out = tmp_path_factory.mktemp("run")
-    fit(cfg, out, progress=False, reader=open_dataset(cfg.data, smoke=True), eval_fn=lambda *_: {})
+    fit(cfg, out, progress=False, reader=open_dataset(cfg.data), eval_fn=lambda *_: {})
     return out / "last.pt"
 
 
@@ -51,7 +51,7 @@ def test_graph_batch_is_dynamic_and_metadata_says_what_is_inside(checkpoint, tmp
     (path,) = export_onnx(checkpoint, tmp_path, "thermal")
     assert path.name == "last.infrared.onnx"
     model, cfg = load_model(checkpoint)
-    records = open_dataset(cfg.data, smoke=True).query()[:5]
+    records = open_dataset(cfg.data).query()[:5]
     ref = extract_features(model, records, cfg.data, flip=True, normalize=True, progress=False).numpy()
     for batch in (1, 2, 5):  # exported with a batch of 2
         got = onnx_features(path, records, cfg.data.height, cfg.data.width, batch_size=batch)

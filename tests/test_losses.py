@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from vireid_lib.config import LOSS_WEIGHTS, LossConfig
+from vireid_lib.config import LossConfig
 from vireid_lib.losses import (
     Objective,
     batch_hard_triplet,
@@ -18,6 +18,7 @@ from vireid_lib.losses import (
     weighted_triplet,
 )
 from vireid_lib.models.build import ModelOutput
+from vireid_lib.presets import LOSS_WEIGHTS
 
 V, X, T = "visible", "exchanged", "infrared"
 

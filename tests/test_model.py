@@ -6,9 +6,9 @@ import pytest
 import torch
 import torchvision
 
-from vireid_lib.config import VARIANTS, model_variant
 from vireid_lib.models import MCA, ModelOutput, build_model, complexity
 from vireid_lib.models.attention import StripeConv1x1, criss_cross_affinity
+from vireid_lib.presets import VARIANTS, model_variant
 
 NUM_CLASSES = 7
 H, W = 48, 32  # resnet18 with last stride 1: a 3x2 final map, so P = 3 divides it

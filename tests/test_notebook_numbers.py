@@ -220,7 +220,7 @@ def test_notebook_06_ranks_every_query_with_top_k():
 def test_notebook_06_ranking_on_its_own_data_equals_the_protocol():
     """The data notebook 06 ranks in smoke mode (synthetic SYSU-MM01, all-search, trial 0), any distances:
     the order its ``top_k`` calls return is the one rank_metrics scores, query by query."""
-    reader = open_dataset(DataConfig(dataset="sysu"), smoke=True)
+    reader = open_dataset(DataConfig(dataset="sysu", synthetic_smoke=True))
     query, gallery = reader.query(), reader.gallery(mode="all", trial=0)
     q_pids, g_pids = np.array([r.pid for r in query]), np.array([r.pid for r in gallery])
     q_cams, g_cams = [r.camid for r in query], [r.camid for r in gallery]

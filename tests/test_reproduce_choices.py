@@ -5,7 +5,8 @@ import re
 from pathlib import Path
 
 from vireid_lib.ablation import NEUTRAL_DEFAULTS
-from vireid_lib.config import Config, preset
+from vireid_lib.config import Config
+from vireid_lib.presets import preset
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "REPRODUCE.md"
 MARKER = "<!-- choices: checked by tests/test_reproduce_choices.py -->"

@@ -25,7 +25,7 @@ from vireid_lib.training import fit
 def tiny_regdb() -> Config:
     return Config(
         name="tiny-regdb",
-        data=DataConfig(dataset="regdb", height=32, width=16, num_workers=0, cache=False),
+        data=DataConfig(dataset="regdb", height=32, width=16, num_workers=0, cache=False, synthetic_smoke=True),
         model=ModelConfig(arch="resnet10", width=8, parts=2, local_dim=8, mca_stages=(3,)),
         loss=LossConfig(),
         train=TrainConfig(epochs=1, lr=0.01, warmup_epochs=1, ids_per_batch=2, per_modality=2, max_steps_per_epoch=2,
@@ -40,7 +40,7 @@ def run(tmp_path_factory):
     ``queries/thermal/<pid>_<n>.bmp`` and ``gallery/visible/<pid>_<n>.bmp`` (the identity kept only in
     the file name, for the test to check)."""
     cfg = tiny_regdb()
-    reader = open_dataset(cfg.data, smoke=True)
+    reader = open_dataset(cfg.data)
     out = tmp_path_factory.mktemp("run")
     fit(cfg, out, progress=False, reader=reader, eval_fn=lambda *_: {})
     root = tmp_path_factory.mktemp("mine")

@@ -27,7 +27,7 @@ def scripted_eval():
 
 @pytest.fixture(scope="module")
 def reader():
-    return open_dataset(tiny_config().data, smoke=True)
+    return open_dataset(tiny_config().data)
 
 
 @pytest.mark.parametrize("select, epoch, value", [("best-rank1", 1, 0.5), ("best-map", 2, 0.4), ("last", 2, 0.4)])

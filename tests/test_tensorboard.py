@@ -18,7 +18,7 @@ from vireid_lib.training import fit  # noqa: E402
 def tiny(tensorboard: bool = True, epochs: int = 1) -> Config:
     return Config(
         name="tiny-tb",
-        data=DataConfig(dataset="sysu", height=32, width=16, num_workers=0, cache=False),
+        data=DataConfig(dataset="sysu", height=32, width=16, num_workers=0, cache=False, synthetic_smoke=True),
         model=ModelConfig(arch="resnet10", width=8, parts=2, local_dim=8, mca_stages=()),
         loss=LossConfig(),
         train=TrainConfig(epochs=epochs, lr=0.01, warmup_epochs=1, ids_per_batch=2, per_modality=2,
@@ -29,7 +29,7 @@ def tiny(tensorboard: bool = True, epochs: int = 1) -> Config:
 
 @pytest.fixture(scope="module")
 def reader():
-    return open_dataset(tiny().data, smoke=True)
+    return open_dataset(tiny().data)
 
 
 def fake_eval(model, cfg, reader):

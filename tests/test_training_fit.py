@@ -15,7 +15,7 @@ from vireid_lib.training import fit, load_or_train
 def tiny_config(epochs: int = 2, **train) -> Config:
     return Config(
         name="tiny",
-        data=DataConfig(dataset="sysu", height=32, width=16, num_workers=0, cache=False),
+        data=DataConfig(dataset="sysu", height=32, width=16, num_workers=0, cache=False, synthetic_smoke=True),
         model=ModelConfig(arch="resnet18", parts=2, local_dim=8, mca_stages=(3,)),
         loss=LossConfig(),
         train=TrainConfig(**{**dict(epochs=epochs, lr=0.01, warmup_epochs=1, milestones=(1,), ids_per_batch=2,
@@ -26,7 +26,7 @@ def tiny_config(epochs: int = 2, **train) -> Config:
 
 @pytest.fixture(scope="module")
 def reader():
-    return open_dataset(tiny_config().data, smoke=True)
+    return open_dataset(tiny_config().data)
 
 
 def fake_eval(model, cfg, reader):

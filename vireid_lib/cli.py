@@ -35,7 +35,8 @@ def _data_overrides(args: argparse.Namespace, smoke: bool = True) -> list[str]:
 
 
 def _config(args: argparse.Namespace):
-    from vireid_lib.config import Config, apply_overrides, preset
+    from vireid_lib.config import Config, apply_overrides
+    from vireid_lib.presets import preset
     from vireid_lib.provenance import resolve_data_root
 
     cfg = Config.from_json(args.config) if args.config else preset(args.preset)
@@ -167,7 +168,8 @@ def _trials(text: str) -> list[int]:
 
 def _cmd_ablate(args: argparse.Namespace) -> int:
     from vireid_lib.ablation import ablation_config, data_line, format_summary, run_grid
-    from vireid_lib.config import apply_overrides, preset
+    from vireid_lib.config import apply_overrides
+    from vireid_lib.presets import preset
     from vireid_lib.provenance import resolve_data_root
     from vireid_lib.runs import runs_dir
 

@@ -1,9 +1,11 @@
-"""Configuration: nested dataclasses, presets, JSON round-trips and ``section.key=value`` overrides.
+"""Configuration: nested dataclasses, JSON round-trips and ``section.key=value`` overrides.
 
 Every run is described by one :class:`Config`; it is saved as JSON beside every checkpoint and result, and
-an ablation is a config value (``dataclasses.replace``), never a copy of the code.
+an ablation is a config value (``dataclasses.replace``), never a copy of the code. The named configurations
+(presets, per-dataset loss weights, Table 3's model variants) are in :mod:`vireid_lib.presets`.
 
-The defaults follow the paper (SPEC sections 2-4) and the decisions of SPEC section 7.
+The defaults follow the paper and the decisions of DECISIONS §1–§8; an option the paper leaves open
+defaults to its literal reading (DECISIONS §12).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from vireid_lib.io import atomic_write_text
 
 
 SYNTHETIC_IR_CORRELATION = 0.9
@@ -59,7 +63,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The network of SPEC section 2 with every option of SPEC section 7.
+    """The network of DECISIONS §1–§6 with every option of DECISIONS §12.
 
     Attributes:
         arch: ResNet depth used for both streams: ``resnet18``, ``resnet34``, ``resnet50`` (torchvision's) or
@@ -68,24 +72,24 @@ class ModelConfig:
             train from random weights on a CPU; ImageNet weights need 64.
         pretrained: ``None`` (random initialisation), ``"imagenet"`` (torchvision's weights API; both stems
             start from the same weights), or a path to a local ResNet state dict.
-        last_stride: stride of layer4 (SPEC 7.1: 1, so 288x144 gives an 18x9 map).
-        mca_stages: after which residual stages MCA is inserted (SPEC 7.3: after layer2 and layer3); empty
+        last_stride: stride of layer4 (DECISIONS §1: 1, so 288x144 gives an 18x9 map).
+        mca_stages: after which residual stages MCA is inserted (DECISIONS §3: after layer2 and layer3); empty
             disables MCA.
-        mca_reduction: C' = C / mca_reduction for Q and K (SPEC 7.3: 8).
-        mca_pool_kernels: multi-scale max-pool kernels, stride 1, outputs summed (eqs. 1-2).
-        mca_dilations: dilation rates of the parallel 3x3 convolutions of eq. 3, outputs summed.
-        mca_value_reduction: the dilated convolutions of eq. 3 map C to C / mca_value_reduction channels and
+        mca_reduction: C' = C / mca_reduction for Q and K (DECISIONS §3: 8).
+        mca_pool_kernels: multi-scale max-pool kernels, stride 1, outputs summed (eqs. (1)–(2)).
+        mca_dilations: dilation rates of the parallel 3x3 convolutions of eq. (3), outputs summed.
+        mca_value_reduction: the dilated convolutions of eq. (3) map C to C / mca_value_reduction channels and
             its 1x1 convolution restores C (the paper gives no width; 1 keeps full width at 27 C^2 weights
             per stage).
-        mca_scale: ``"none"`` (eq. 4 literally) or ``"learnable"`` (a CCNet-style scale initialised at 0).
-        pca: insert PCA on the final map (SPEC 7.4).
-        pca_reduction: hidden width C / pca_reduction of PCA's per-stripe 1x1 convolutions (eqs. 5-6; the
+        mca_scale: ``"none"`` (eq. (4) literally) or ``"learnable"`` (a CCNet-style scale initialised at 0).
+        pca: insert PCA on the final map (DECISIONS §4).
+        pca_reduction: hidden width C / pca_reduction of PCA's per-stripe 1x1 convolutions (eqs. (5)–(6); the
             paper's "scaling transform", as in a squeeze-excitation block; 1 keeps full width).
-        pca_mode: ``"add"`` (eq. 8 literally: x + tanh(x')) or ``"gate"`` (x * (1 + tanh(x'))).
+        pca_mode: ``"add"`` (eq. (8) literally: x + tanh(x')) or ``"gate"`` (x * (1 + tanh(x'))).
         parts: number of horizontal stripes P, shared by PCA and the local branch (paper: 3).
-        local_branch: train the PCB local branch (SPEC 2.5 / 7.6).
+        local_branch: train the PCB local branch (DECISIONS §6).
         local_dim: embedding size of each stripe in the local branch.
-        gem_p: GeM pooling exponent for both branches (SPEC 7.5: 3).
+        gem_p: GeM pooling exponent for both branches (DECISIONS §5: 3).
         attention_init: ``"default"`` (PyTorch's initialisation: MCA adds a non-zero term and PCA per-stripe
             constants from step 0) or ``"identity"`` (the last layer of each attention term zeroed, so MCA and
             PCA start as the identity, as CAJ's non-local blocks and CCNet's scale do).
@@ -111,39 +115,12 @@ class ModelConfig:
     attention_init: Literal["default", "identity"] = "default"
 
 
-VARIANTS: dict[str, dict[str, Any]] = {
-    "base": dict(mca_stages=(), pca=False, local_branch=False),
-    "base+p": dict(mca_stages=(), pca=False, local_branch=True),
-    "base+p+mca": dict(mca_stages=(2, 3), pca=False, local_branch=True),
-    "base+p+pca": dict(mca_stages=(), pca=True, local_branch=True),
-    "full": dict(mca_stages=(2, 3), pca=True, local_branch=True),
-}
-"""The ablation variants of the paper's Table 3, as ModelConfig overrides. "Base" drops both attention
-modules and the local branch (and with it the local losses)."""
-
-
-def model_variant(name: str, base: ModelConfig | None = None, **overrides: Any) -> ModelConfig:
-    """A ModelConfig for a named variant of Table 3.
-
-    Args:
-        name: one of ``base``, ``base+p``, ``base+p+mca``, ``base+p+pca``, ``full``.
-        base: the config to start from (default: ``ModelConfig()``).
-        **overrides: further field overrides applied after the variant's.
-
-    Raises:
-        ValueError: for an unknown variant name.
-    """
-    if name not in VARIANTS:
-        raise ValueError(f"unknown model variant {name!r}; choose one of {sorted(VARIANTS)}")
-    return dataclasses.replace(base or ModelConfig(), **{**VARIANTS[name], **overrides})
-
-
 @dataclass(frozen=True)
 class LossConfig:
-    """The objective of eqs. (9)-(16).
+    """The objective of eqs. (9)–(16).
 
     Attributes:
-        triplet: ``"batch_hard"`` (eq. 10 as SPEC 7.7 decides), ``"weighted"`` (CAJ's weighted-
+        triplet: ``"batch_hard"`` (eq. (10) as DECISIONS §7 decides), ``"weighted"`` (CAJ's weighted-
             regularised triplet, its default ``agw`` method) or ``"adp"`` (CAJ's ``TripletLoss_ADP``, its
             published recipe ``--method adp --square 1``).
         adp_alpha: softmax sharpness of the ADP triplet (CAJ: 1).
@@ -163,8 +140,8 @@ class LossConfig:
         center_negatives: the negatives ``c^n`` of eq. (11): ``"all"`` (other identities' centres in
             every modality, HcTri's code) or ``"other_modality"`` (other identities' centres in the
             modalities other than the anchor's, the paper's text "centres of the other modalities").
-        label_smoothing: epsilon of the identity loss (eq. 9; paper: 0).
-        alpha: weight of the local objective (eq. 16).
+        label_smoothing: epsilon of the identity loss (eq. (9); paper: 0).
+        alpha: weight of the local objective (eq. (16)).
         lambda_id: l1 of eq. (15).
         lambda_center: l2 of eq. (15).
         lambda_hc: l3 of eq. (15).
@@ -187,16 +164,9 @@ class LossConfig:
     lambda_hc: float = 2.0
 
 
-LOSS_WEIGHTS: dict[str, dict[str, float]] = {
-    "regdb": dict(alpha=1.0, lambda_id=1.0, lambda_center=0.6, lambda_hc=0.6),
-    "sysu": dict(alpha=1.0, lambda_id=0.5, lambda_center=0.1, lambda_hc=2.0),
-}
-"""Per-dataset alpha and lambda values of eqs. (15)-(16) (paper section 2.2)."""
-
-
 @dataclass(frozen=True)
 class TrainConfig:
-    """The training recipe (SPEC section 4 and 7.8).
+    """The training recipe (DECISIONS §8).
 
     Attributes:
         optimizer: ``"sgd"`` (the paper's: SGD with Nesterov momentum) or ``"adamw"`` (decoupled weight decay;
@@ -205,7 +175,7 @@ class TrainConfig:
             (warm-up then a cosine decay towards zero; see ``schedule.lr_factor``).
         epochs: number of epochs (paper: 100).
         lr: base learning rate of the heads (paper: 0.1); the backbone uses ``lr * backbone_lr_mult``.
-        backbone_lr_mult: learning-rate multiplier of the pretrained backbone (SPEC 7.8: 0.1).
+        backbone_lr_mult: learning-rate multiplier of the pretrained backbone (DECISIONS §8: 0.1).
         attention_lr_mult: learning-rate multiplier of MCA and PCA in a group of their own; ``None`` keeps them
             with the heads at ``lr`` (CAJ trains its non-local blocks with the backbone, at 0.1).
         momentum: SGD momentum (AdamW: beta1).
@@ -222,7 +192,7 @@ class TrainConfig:
         amp: ``"none"``, ``"bf16"`` or ``"fp16"`` autocast (CUDA only).
         channels_last: use the channels_last memory format (CUDA only).
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
-        max_steps_per_epoch: cap on iterations per epoch (``None``: N_visible / (P x K), SPEC 7.8).
+        max_steps_per_epoch: cap on iterations per epoch (``None``: N_visible / (P x K), DECISIONS §8).
         tensorboard: also write TensorBoard event files to ``<run>/tensorboard`` (needs the optional
             ``tensorboard`` package; see ``vireid_lib/tensorboard_log.py``).
         select: which checkpoint a run reports as its model: ``"last"`` (the final epoch; unbiased),
@@ -259,7 +229,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """How test features are extracted and ranked (SPEC 7.5 and Table 4).
+    """How test features are extracted and ranked (DECISIONS §5 and Table 4).
 
     Attributes:
         branch: ``"global"`` (the paper's test feature), ``"local"`` or ``"both"`` (Table 4).
@@ -293,7 +263,8 @@ class Config:
 
     ``Config()`` holds every field at its dataclass default (the paper's equations as written, random initial
     weights) and is named ``default``, not after a preset: the ``paper-sysu`` preset differs from it (ImageNet
-    weights and the reductions chosen in ``docs/REPRODUCE.md``). Use ``preset("paper-sysu")`` for the paper's run.
+    weights and the reductions chosen in ``docs/REPRODUCE.md``). Use ``presets.preset("paper-sysu")`` for the
+    paper's run.
     """
 
     name: str = "default"
@@ -311,8 +282,6 @@ class Config:
         """Serialise to JSON; also write it to ``path`` when given (atomically)."""
         text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
         if path is not None:
-            from vireid_lib.io import atomic_write_text
-
             atomic_write_text(path, text + "\n")
         return text
 
@@ -447,79 +416,3 @@ def _parse_item(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return text.strip()
-PAPER_REDUCTIONS = dict(center_reduction="mean", center_triplet_reduction="mean")
-"""The paper presets' reading of eqs. (11)-(13): per-dimension means for eqs. (12)-(13) and the per-hinge mean of
-eq. (11). The literal sums carried most of the backbone's gradient and grew tenfold within two steps in the loss
-audit, from random weights and from a synthetic-trained ResNet-50 (docs/REPRODUCE.md, section 7)."""
-
-
-def _preset_sysu() -> Config:
-    # SPEC 2.1: the two-stream ResNet50 starts from ImageNet weights (torchvision's, or a local state dict
-    # given with --set model.pretrained=/path/resnet50.pth on a machine without internet).
-    return Config(name="paper-sysu", data=DataConfig(dataset="sysu"), model=ModelConfig(pretrained="imagenet"),
-                  loss=LossConfig(**LOSS_WEIGHTS["sysu"], **PAPER_REDUCTIONS))
-
-
-def _preset_regdb() -> Config:
-    return Config(name="paper-regdb", data=DataConfig(dataset="regdb"), model=ModelConfig(pretrained="imagenet"),
-                  loss=LossConfig(**LOSS_WEIGHTS["regdb"], **PAPER_REDUCTIONS))
-
-
-# The CPU recipe of cpu-demo and ablation, measured on the synthetic SYSU layout from random weights
-# (learning curves in docs/CPU_RECIPE.md). Each choice and why it differs from the paper:
-# - resnet10 at width 32 (one block per stage, stages of 32-256 channels) at 96x48: about twice the training
-#   images per second of the earlier resnet18 at width 64 (`python -m benchmarks --quick`, full model), and
-#   per step it learns about as well (docs/CPU_RECIPE.md); 96 rows keep a 6-row final map, divided by every
-#   part count of Figure 4 (1, 2, 3, 6).
-# - AdamW at 3e-3 with a cosine decay (warmup_epochs=1 is the full rate from the first epoch, no warm-up in
-#   effect): from random weights it reached in 600 steps what 1e-3 reached in 900; the paper's SGD at 0.1 is
-#   made for an ImageNet-pretrained ResNet50.
-# - per-dimension means for eqs. (12)-(13) and the per-hinge mean of eq. (11): the summed forms start in
-#   the tens to hundreds from scratch and keep the local classifiers at chance.
-# - short epochs of 50 steps, so the schedule's shape fits a few CPU minutes.
-CPU_MODEL = dict(arch="resnet10", width=32)
-CPU_LOSS = dict(center_reduction="mean", center_triplet_reduction="mean")
-CPU_TRAIN = dict(optimizer="adamw", schedule="cosine", lr=3e-3, weight_decay=0.05, backbone_lr_mult=1.0,
-                 warmup_epochs=1, max_steps_per_epoch=50)
-
-
-def _preset_cpu_demo() -> Config:
-    return Config(
-        name="cpu-demo",
-        data=DataConfig(dataset="sysu", height=96, width=48, num_workers=1),
-        model=ModelConfig(**CPU_MODEL),
-        loss=LossConfig(**LOSS_WEIGHTS["sysu"], **CPU_LOSS),
-        train=TrainConfig(**CPU_TRAIN, epochs=16, eval_every=0),
-        eval=EvalConfig(batch_size=128),
-    )
-
-
-def _preset_ablation() -> Config:
-    # The cpu-demo network and recipe on the synthetic RegDB layout (the paper's Table 3 is on RegDB) with
-    # 100 identities (50 train, 50 test), 10 epochs of 50 steps (at 250 steps Rank-1 was about 12%, chance
-    # 2%): 11 trainings x 5 seeds, two at a time with one thread each, fit in about an hour on 2 cores. Written out in full so that tuning the demo does not move a running grid.
-    return Config(
-        name="ablation",
-        data=DataConfig(dataset="regdb", trial=1, height=96, width=48, synthetic_identities=100, num_workers=1),
-        model=ModelConfig(arch="resnet10", width=32),
-        loss=LossConfig(**LOSS_WEIGHTS["sysu"], center_reduction="mean", center_triplet_reduction="mean"),
-        train=TrainConfig(optimizer="adamw", schedule="cosine", lr=3e-3, weight_decay=0.05, backbone_lr_mult=1.0,
-                          warmup_epochs=1, max_steps_per_epoch=50, epochs=10, eval_every=0),
-        eval=EvalConfig(batch_size=128),
-    )
-
-
-PRESETS = {"paper-sysu": _preset_sysu, "paper-regdb": _preset_regdb, "cpu-demo": _preset_cpu_demo,
-           "ablation": _preset_ablation}
-
-
-def preset(name: str) -> Config:
-    """A named preset: ``paper-sysu``, ``paper-regdb`` (the paper's recipe exactly), ``cpu-demo`` or
-    ``ablation`` (the short synthetic-RegDB schedule of ``vireid ablate``).
-
-    Raises:
-        ValueError: for an unknown preset name.
-    """
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    return PRESETS[name]()

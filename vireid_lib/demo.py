@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from matplotlib.figure import Figure
 
-from vireid_lib.config import Config, apply_overrides, preset
+from vireid_lib.config import Config, apply_overrides
 from vireid_lib.data import open_dataset
 from vireid_lib.data.synthetic import read_stats
 from vireid_lib.evaluation.extract import extract_features, feature_options
@@ -30,13 +30,14 @@ from vireid_lib.evaluation.report import format_tables, headline_metrics, plot_c
 from vireid_lib.locks import folder_lock
 from vireid_lib.machine import machine_info
 from vireid_lib.models import build_model
+from vireid_lib.presets import preset
 from vireid_lib.provenance import checkpoint_info, describe_data
 from vireid_lib.seeding import seed_everything
 from vireid_lib.training import fit
 from vireid_lib.visualize import ranked_results_figure, save_figure
 
-DEMO_SMOKE = ("data.synthetic_smoke=true", "train.epochs=1", "train.max_steps_per_epoch=2", "train.ids_per_batch=2", "train.per_modality=2",
-                   "train.eval_every=0", "eval.sysu_trials=2", "data.num_workers=0")
+DEMO_SMOKE = ("data.synthetic_smoke=true", "train.epochs=1", "train.max_steps_per_epoch=2", "train.ids_per_batch=2",
+              "train.per_modality=2", "train.eval_every=0", "eval.sysu_trials=2", "data.num_workers=0")
 """What ``vireid demo --smoke`` changes: a couple of steps on the tiny synthetic sets (seconds, for tests). Not
 only the data (that is ``data.synthetic_smoke``): the training is cut short too."""
 

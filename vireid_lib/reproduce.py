@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vireid_lib.checkpoints import checkpoint_config, load_checkpoint, resume_conflicts
-from vireid_lib.config import Config, apply_overrides, preset
+from vireid_lib.config import Config, apply_overrides
 from vireid_lib.data import open_dataset
 from vireid_lib.evaluation.protocols import aggregate_trials, evaluate, results_path, save_results
 from vireid_lib.evaluation.report import format_tables, protocol_settings
 from vireid_lib.io import atomic_write_json
 from vireid_lib.locks import folder_lock
 from vireid_lib.model_card import write_model_card
+from vireid_lib.presets import preset
 from vireid_lib.provenance import checkpoint_info, data_label, describe_data, stale_reason
 from vireid_lib.selection import evaluate_last_and_best, labels, selection_metric, update_card
 from vireid_lib.training import check_epochs, fit

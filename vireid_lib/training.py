@@ -15,7 +15,6 @@ eqs. (11)-(13) stay correct per rank), and only rank 0 logs, evaluates and write
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import sys
 import time
@@ -193,7 +192,7 @@ class _Parts(NamedTuple):
     scaler: torch.amp.GradScaler | None
 
 
-def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool = True, smoke: bool = False,
+def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool = True,
         eval_fn: EvalFn | None = None, on_step: Callable[[StepRecord], None] | None = None,
         reader: Any = None, write: Callable[[Path, Callable[[Any], None]], Any] = atomic_write) -> FitResult:
     """Train ``cfg`` into ``out_dir`` with the paper's recipe (section 2.2), resumably.
@@ -210,7 +209,6 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
         resume: continue from ``out_dir/last.pt`` when it exists (the config must match, see
             :data:`~vireid_lib.checkpoints.RESUMABLE_CHANGES`); ``False`` starts afresh and overwrites the run.
         progress: show ``tqdm.auto`` progress bars (widgets in JupyterLab).
-        smoke: tiny synthetic data: sets ``data.synthetic_smoke`` (recorded in the saved config).
         eval_fn: the periodic evaluation; default :func:`~vireid_lib.evaluation.protocols.evaluate_trial0`.
             ``lambda model, cfg, reader: {}`` skips evaluation.
         on_step: called with every :class:`StepRecord` on rank 0 (live plots in notebooks).
@@ -226,8 +224,6 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     check_epochs(cfg.train)
-    if smoke and cfg.data.root is None and not cfg.data.synthetic_smoke:
-        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, synthetic_smoke=True))
     selection_metric(cfg.train.select)  # an unknown policy fails before any training
     rank, world, local_rank, owns_group = init_distributed(cfg.train)
     try:

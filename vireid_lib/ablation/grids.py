@@ -10,12 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from vireid_lib.config import VARIANTS, Config, apply_overrides, preset
+from vireid_lib.config import Config, apply_overrides
 from vireid_lib.data.synthetic import GENERATOR_VERSION
+from vireid_lib.presets import VARIANTS, preset
 
-ABLATION_SMOKE = ("data.synthetic_identities=null", "data.synthetic_smoke=true", "data.height=96", "data.width=32", "data.num_workers=0",
-                  "model.local_dim=16", "train.epochs=1", "train.max_steps_per_epoch=1", "train.ids_per_batch=2",
-                  "train.per_modality=2", "train.lr=0.001", "eval.flip=false", "eval.batch_size=64")
+ABLATION_SMOKE = ("data.synthetic_identities=null", "data.synthetic_smoke=true", "data.height=96", "data.width=32",
+                  "data.num_workers=0", "model.local_dim=16", "train.epochs=1", "train.max_steps_per_epoch=1",
+                  "train.ids_per_batch=2", "train.per_modality=2", "train.lr=0.001", "eval.flip=false",
+                  "eval.batch_size=64")
 """What ``--smoke`` changes: one training step on the tiny synthetic set, small enough a step that the
 network stays finite. The input keeps a height of 96, whose 6-row final map is divided by every part count
 of Figure 4 (1, 2, 3, 6)."""

@@ -37,7 +37,7 @@ def _no_eval(model: Any, cfg: Config, reader: Any) -> dict[str, float]:
     return {}
 
 
-def run_group(runs: Sequence[Run], out: str | Path, work: str | Path, *, smoke: bool = False,
+def run_group(runs: Sequence[Run], out: str | Path, work: str | Path, *,
               command: str = "", progress: bool = False, echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Train once (or resume, or reuse) and evaluate every run of ``runs``, which must share one training
     configuration (:func:`train_key` and seed); write each run's result JSON.
@@ -57,8 +57,8 @@ def run_group(runs: Sequence[Run], out: str | Path, work: str | Path, *, smoke: 
     folder = train_dir(work, cfg)
     timing_path = folder / "timing.json"
     timing = json.loads(timing_path.read_text()) if timing_path.is_file() else {"train_seconds": 0.0, "steps": 0}
-    reader = open_dataset(cfg.data, smoke=smoke)
-    fitted = fit(cfg, folder, resume=True, progress=progress, smoke=smoke, eval_fn=_no_eval, reader=reader)
+    reader = open_dataset(cfg.data)
+    fitted = fit(cfg, folder, resume=True, progress=progress, eval_fn=_no_eval, reader=reader)
     trained_now = fitted.steps != timing["steps"]
     if trained_now:
         # Only calls that finish are counted: an interrupted call's partial epochs are not in the total.
@@ -116,8 +116,8 @@ def _worker_init(devices: Any, threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _worker_run(runs: list[Run], out: str, work: str, smoke: bool, command: str) -> list[dict[str, Any]]:
-    return run_group(runs, out, work, smoke=smoke, command=command, echo=lambda line: None)
+def _worker_run(runs: list[Run], out: str, work: str, command: str) -> list[dict[str, Any]]:
+    return run_group(runs, out, work, command=command, echo=lambda line: None)
 
 
 def resolve_jobs(cfg: Config, jobs: int | None = None) -> tuple[int, list[int | None], str]:
@@ -183,7 +183,7 @@ def run_grid(grid: str, seeds: Sequence[int] = (0, 1, 2), out: str | Path = "res
     if n_jobs == 1 or not groups:
         for group in groups:
             try:
-                run_group(group, out, work, smoke=smoke, command=command, progress=progress, echo=echo)
+                run_group(group, out, work, command=command, progress=progress, echo=echo)
             except Exception as e:  # one failed run must not stop the others; it is retried next time
                 failed += _failure(group, e, echo)
     else:
@@ -194,7 +194,7 @@ def run_grid(grid: str, seeds: Sequence[int] = (0, 1, 2), out: str | Path = "res
         threads = max(1, (os.cpu_count() or 1) // n_jobs) if devices[0] is None else 1
         with ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=_worker_init,
                                  initargs=(queue, threads)) as pool:
-            futures = {pool.submit(_worker_run, g, str(out), str(work), smoke, command): g for g in groups}
+            futures = {pool.submit(_worker_run, g, str(out), str(work), command): g for g in groups}
             for future in as_completed(futures):
                 try:
                     for record in future.result():

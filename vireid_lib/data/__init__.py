@@ -102,13 +102,13 @@ def check_layout(root: str | Path, dataset: str) -> None:
                      f"add `--set data.dataset=sysu` or use `--preset paper-sysu`")
 
 
-def open_dataset(data_cfg: DataConfig, smoke: bool = False) -> SYSUMM01 | RegDB:
+def open_dataset(data_cfg: DataConfig) -> SYSUMM01 | RegDB:
     """The reader for a :class:`~vireid_lib.config.DataConfig`.
 
     ``data_cfg.root`` names the real dataset's folder; ``None`` means the synthetic dataset in the same
     layout, generated on first use into the cache (``data_cfg.synthetic_identities`` and
-    ``data_cfg.synthetic_seed``; ``data_cfg.synthetic_smoke``, or ``smoke``, selects the tiny size used by
-    tests and CI notebooks).
+    ``data_cfg.synthetic_seed``; ``data_cfg.synthetic_smoke`` selects the tiny size used by tests and CI
+    notebooks).
 
     Raises:
         ValueError: for an unknown dataset, a RegDB trial outside 1..10, or a folder of the other dataset's
@@ -118,7 +118,7 @@ def open_dataset(data_cfg: DataConfig, smoke: bool = False) -> SYSUMM01 | RegDB:
         raise ValueError(f"unknown dataset {data_cfg.dataset!r}; choose one of {sorted(DATASET_FOLDERS)}")
     root = data_cfg.root
     if root is None:
-        root = synthetic_root(data_cfg.dataset, smoke=smoke or data_cfg.synthetic_smoke,
+        root = synthetic_root(data_cfg.dataset, smoke=data_cfg.synthetic_smoke,
                               identities=data_cfg.synthetic_identities, seed=data_cfg.synthetic_seed,
                               ir_correlation=data_cfg.synthetic_ir_correlation)
     else:

@@ -245,7 +245,7 @@ def complexity(model: VIReIDNet, height: int, width: int, modality: str = "visib
 
 
 def build_model(cfg: ModelConfig, num_classes: int) -> VIReIDNet:
-    """The network of DECISIONS §1–§6 for a :class:`ModelConfig` (see ``config.VARIANTS`` for Table 3).
+    """The network of DECISIONS §1–§6 for a :class:`ModelConfig` (see ``presets.VARIANTS`` for Table 3).
 
     Args:
         cfg: architecture and options.
