@@ -125,6 +125,34 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def summary(rows: list[dict[str, Any]]) -> str:
+    """Per variant, over seeds: Rank-1 and mAP after the run as mean +- standard error, and the difference of
+    Rank-1 to the default variant (``default``, heads' rate) as mean +- standard error of the per-seed
+    differences (paired by seed)."""
+    def key(r: dict[str, Any]) -> tuple[str, float | None]:
+        return r["attention_init"], r["attention_lr_mult"]
+
+    def mean_se(xs: list[float]) -> str:
+        m = sum(xs) / len(xs)
+        if len(xs) < 2:
+            return f"{m:.1f}"
+        se = (sum((x - m) ** 2 for x in xs) / (len(xs) - 1) / len(xs)) ** 0.5
+        return f"{m:.1f} ± {se:.1f}"
+
+    base = {r["seed"]: r["end"]["r1"] for r in rows if key(r) == ("default", None)}
+    lines = ["| attention_init | attention_lr_mult | seeds | R1 after the run | mAP after the run "
+             "| R1 minus the default's (paired by seed) |", "|---|---|---|---|---|---|"]
+    for variant in VARIANTS:
+        mine = sorted((r for r in rows if key(r) == variant), key=lambda r: r["seed"])
+        if not mine:
+            continue
+        diffs = [r["end"]["r1"] - base[r["seed"]] for r in mine if r["seed"] in base]
+        lines.append(f"| {variant[0]} | {variant[1] or 'heads (1)'} | {len(mine)} "
+                     f"| {mean_se([r['end']['r1'] for r in mine])} | {mean_se([r['end']['mAP'] for r in mine])} "
+                     f"| {'-' if variant == ('default', None) else mean_se(diffs)} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default="runs/demo/last.pt")
@@ -136,7 +164,8 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="print the table of the saved results and stop")
     a = parser.parse_args()
     if a.table:
-        print(table(json.loads(a.out.read_text())["rows"]))
+        rows = json.loads(a.out.read_text())["rows"]
+        print(table(rows) + "\n\n" + summary(rows))
         return
     torch.set_num_threads(a.threads)
     trained, trained_cfg = load_model(a.checkpoint)
@@ -157,14 +186,15 @@ def main() -> None:
             cfg = short_run_config(trained_cfg, init, lr_mult, a.steps, seed)
             rows.append(run_variant(state, cfg, reader, images, a.trials))
             print(table(rows[-1:]).splitlines()[-1], flush=True)
-            record = {"command": "python " + " ".join(shlex.quote(x) for x in sys.argv),
+            command = "python " + " ".join(shlex.quote(x) for x in sys.argv)
+            record = {"commands": [*(c for c in done.get("commands", []) if c != command), command],
                       "checkpoint": checkpoint_info(a.checkpoint), "data": describe_data(reader),
                       "steps": a.steps, "rows": rows}
             a.out.parent.mkdir(parents=True, exist_ok=True)
             tmp = a.out.with_suffix(".tmp")
             tmp.write_text(json.dumps(record, indent=1) + "\n")
             tmp.replace(a.out)
-    print(table(rows))
+    print(table(rows) + "\n\n" + summary(rows))
 
 
 if __name__ == "__main__":

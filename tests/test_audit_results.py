@@ -56,3 +56,38 @@ def test_parse_audit_reads_the_printed_table():
     assert parse_audit(text) == [{"step": 4, "terms": {
         "id": {"value": 2.5, "weight": 1.0, "grad_norm": 3.0, "share": 0.25},
         "hc": {"value": 700.0, "weight": 2.0, "grad_norm": 9.0, "share": 0.75}}}]
+
+
+def test_the_attention_start_short_run_is_quoted_as_saved():
+    """docs/REPRODUCE.md quotes the short run of benchmarks/attention_start.py table for table."""
+    import json
+
+    from benchmarks.attention_start import VARIANTS, summary, table
+
+    rows = json.loads((RESULTS / "attention_start.json").read_text())["rows"]
+    doc = DOC.read_text()
+    assert table(rows) in doc
+    assert summary(rows) in doc
+    assert {(r["attention_init"], r["attention_lr_mult"]) for r in rows} == set(VARIANTS)
+    assert len({r["seed"] for r in rows}) >= 3
+    # The doc's reading: no variant differs from the default by more than about one standard error.
+    base = {r["seed"]: r["end"]["r1"] for r in rows if (r["attention_init"], r["attention_lr_mult"]) == VARIANTS[0]}
+    for variant in VARIANTS[1:]:
+        d = [r["end"]["r1"] - base[r["seed"]] for r in rows if (r["attention_init"], r["attention_lr_mult"]) == variant]
+        mean = sum(d) / len(d)
+        se = (sum((x - mean) ** 2 for x in d) / (len(d) - 1) / len(d)) ** 0.5
+        assert abs(mean) <= 1.5 * se, (variant, mean, se)
+
+
+def test_attention_start_summary_pairs_by_seed():
+    from benchmarks.attention_start import summary
+
+    def row(init, mult, seed, r1):
+        return {"attention_init": init, "attention_lr_mult": mult, "seed": seed, "end": {"r1": r1, "mAP": r1}}
+
+    rows = [row("default", None, 0, 10.0), row("default", None, 1, 20.0),
+            row("identity", None, 0, 12.0), row("identity", None, 1, 24.0)]
+    lines = summary(rows).splitlines()
+    assert lines[2] == "| default | heads (1) | 2 | 15.0 ± 5.0 | 15.0 ± 5.0 | - |"
+    # paired differences 2 and 4: mean 3, sample variance 2, standard error sqrt(2 / 2) = 1.0
+    assert lines[3] == "| identity | heads (1) | 2 | 18.0 ± 6.0 | 18.0 ± 6.0 | 3.0 ± 1.0 |"
