@@ -1,4 +1,4 @@
-"""The loss audit: each term of eqs. (14)-(16), its value and its share of the gradient on the shared backbone.
+"""The loss audit: each term of eqs. (14)–(16), its value and its share of the gradient on the shared backbone.
 
 A real run lasts hours; a loss term that carries almost all of the gradient, or one that grows without bound,
 shows in the first steps. :func:`audit_terms` takes one batch's :class:`~vireid_lib.losses.LossResult` (before

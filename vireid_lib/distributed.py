@@ -2,7 +2,7 @@
 steps :func:`~vireid_lib.training.fit` needs (equal step counts, identical buffers, every rank's RNG state).
 
 Start a distributed run with ``torchrun --nproc_per_node N vireid train ...``: each rank gets whole identities
-(so the centre losses of eqs. (11)-(13) stay correct per rank), and only rank 0 logs, evaluates and writes.
+(so the centre losses of eqs. (11)–(13) stay correct per rank), and only rank 0 logs, evaluates and writes.
 """
 
 from __future__ import annotations

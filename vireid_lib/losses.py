@@ -4,7 +4,7 @@ Every function takes the rows of one training batch: features ``(B, D)``, intege
 the centre-based losses, one modality string per row (``"visible"``, ``"infrared"``, ``"exchanged"``).
 
 Reductions. Eqs. (9) and (10) are averaged over the rows of the batch, as in the code of Ye et al. (CAJ,
-ICCV 2021) that the paper follows; the written sums differ by the constant batch size only. Eqs. (11)-(13)
+ICCV 2021) that the paper follows; the written sums differ by the constant batch size only. Eqs. (11)–(13)
 are summed over identities as written (DECISIONS §7); every other reading is a named option of
 :class:`~vireid_lib.config.LossConfig` (``center_triplet_reduction``, ``center_negatives``,
 ``center_reduction``, ``mse_reduction``), listed in ``docs/REPRODUCE.md``.

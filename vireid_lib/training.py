@@ -9,7 +9,7 @@ the new ones; ``vireid evaluate`` does on request).
 
 Distributed training: start with ``torchrun --nproc_per_node N vireid train ...``; ``fit`` joins the process
 group, wraps the model in DistributedDataParallel, gives each rank whole identities (so the centre losses of
-eqs. (11)-(13) stay correct per rank), and only rank 0 logs, evaluates and writes checkpoints
+eqs. (11)–(13) stay correct per rank), and only rank 0 logs, evaluates and writes checkpoints
 (:mod:`vireid_lib.distributed`).
 """
 
