@@ -98,3 +98,12 @@ def test_results_on_other_data_are_named(tmp_path):
     assert "Evaluated on real SYSU-MM01 at `/data/SYSU-MM01`" in card
     assert "| SYSU-MM01 all-search | 50.00 | 50.00 | 50.00 | 40.00 | 30.00 |" in card
     assert "| `last.pt` | unreadable |" in card and "Out-of-Scope Use" in card
+
+
+def test_the_card_names_the_synthetic_size_from_the_config():
+    from vireid_lib.model_card import _data_line
+
+    base = {"dataset": "sysu", "root": None, "synthetic_seed": 0, "synthetic_ir_correlation": 0.9}
+    assert "the tiny smoke size" in _data_line({"data": {**base, "synthetic_smoke": True}})[0]
+    assert "the layout's default number of identities" in _data_line({"data": {**base, "synthetic_smoke": False}})[0]
+    assert "300 identities" in _data_line({"data": {**base, "synthetic_identities": 300}})[0]

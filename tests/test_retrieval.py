@@ -157,3 +157,32 @@ def test_dataset_splits_read_both_layouts(tmp_path):
         splits["sysu", "all", 0]
     with pytest.raises(ValueError, match="at least one"):
         DatasetSplits()
+
+
+def test_from_checkpoints_browses_the_synthetic_size_the_checkpoints_were_trained_on(monkeypatch):
+    import dataclasses
+
+    from vireid_lib import retrieval
+    from vireid_lib.presets import preset
+
+    smoke_cfg = preset("cpu-demo")
+    smoke_cfg = dataclasses.replace(smoke_cfg, data=dataclasses.replace(smoke_cfg.data, synthetic_smoke=True))
+    full_cfg = preset("cpu-demo")
+    stored = {"a.pt": smoke_cfg, "b.pt": smoke_cfg, "c.pt": full_cfg}
+    monkeypatch.setattr(retrieval, "load_model", lambda path: (nn.Identity(), stored[str(path)]))
+    roots = []
+    monkeypatch.setattr(retrieval, "synthetic_root", lambda layout, smoke: roots.append((layout, smoke)) or layout)
+    monkeypatch.setattr(retrieval, "DatasetSplits", lambda sysu, regdb, sysu_trials: (sysu, regdb))
+
+    built = Retrieval.from_checkpoints({"x": "a.pt", "y": "b.pt"})
+    assert roots == [("sysu", True), ("regdb", True)]
+    assert built.splits == ("sysu", "regdb")
+    roots.clear()
+    Retrieval.from_checkpoints({"x": "c.pt"})
+    assert roots == [("sysu", False), ("regdb", False)]
+    with pytest.raises(ValueError, match="tiny smoke data and some were not"):
+        Retrieval.from_checkpoints({"x": "a.pt", "y": "c.pt"})
+    # given roots, the checkpoints' sizes do not matter
+    roots.clear()
+    Retrieval.from_checkpoints({"x": "a.pt", "y": "c.pt"}, sysu_root="s", regdb_root="r")
+    assert roots == []

@@ -127,8 +127,8 @@ def _data_line(cfg: dict[str, Any]) -> tuple[str, bool]:
     if d.get("root"):
         return f"real {name} at `{d['root']}`{split}", False
     ids = d.get("synthetic_identities")
-    size = f"{ids} identities" if ids else "the layout's default number of identities (or the smoke size, " \
-        "when trained with --smoke)"
+    size = f"{ids} identities" if ids else \
+        "the tiny smoke size" if d.get("synthetic_smoke") else "the layout's default number of identities"
     return (f"synthetic data in {name}'s layout (generator of `vireid_lib/data/synthetic.py`, "
             f"{size}, seed {d.get('synthetic_seed')}, infrared correlation "
             f"{d.get('synthetic_ir_correlation')}; see `data_cards/synthetic.md`){split}", True)

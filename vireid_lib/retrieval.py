@@ -170,15 +170,16 @@ class Retrieval:
 
     @classmethod
     def from_checkpoints(cls, checkpoints: Mapping[str, str | Path], *, sysu_root: str | Path | None = None,
-                         regdb_root: str | Path | None = None, smoke: bool = False,
-                         sysu_trials: int = 10) -> Retrieval:
+                         regdb_root: str | Path | None = None, sysu_trials: int = 10) -> Retrieval:
         """Trained checkpoints (``{"base": "runs/base/last.pt", "full": ...}``) on the test splits.
 
         Each model's test feature follows its run's ``eval`` settings. Without ``sysu_root`` and
-        ``regdb_root`` the synthetic datasets of both layouts are used (``smoke`` picks their tiny size).
+        ``regdb_root`` the synthetic datasets of both layouts are used, at the size the checkpoints were trained
+        on (their ``data.synthetic_smoke``).
 
         Raises:
-            ValueError: when the checkpoints were trained at different input sizes.
+            ValueError: when the checkpoints were trained at different input sizes, or some on the tiny smoke
+                data and some not (without roots there would be no one synthetic size to browse).
         """
         loaded = {name: load_model(path) for name, path in checkpoints.items()}
         sizes = {(cfg.data.height, cfg.data.width) for _, cfg in loaded.values()}
@@ -196,6 +197,11 @@ class Retrieval:
                                     progress=False)
 
         if sysu_root is None and regdb_root is None:
+            smokes = {cfg.data.synthetic_smoke for _, cfg in loaded.values()}
+            if len(smokes) != 1:
+                raise ValueError("some checkpoints were trained on the tiny smoke data and some were not; browse "
+                                 "models of one synthetic size, or give sysu_root / regdb_root")
+            smoke = smokes.pop()
             sysu_root, regdb_root = synthetic_root("sysu", smoke=smoke), synthetic_root("regdb", smoke=smoke)
         return cls(models, DatasetSplits(sysu_root, regdb_root, sysu_trials=sysu_trials), transform, extract)
 

@@ -137,7 +137,7 @@ class RetrievalBrowser:
 
     @classmethod
     def from_checkpoints(cls, checkpoints: Mapping[str, str | Path], *, sysu_root: str | Path | None = None,
-                         regdb_root: str | Path | None = None, smoke: bool = False, sysu_trials: int = 10,
+                         regdb_root: str | Path | None = None, sysu_trials: int = 10,
                          **kwargs: Any) -> RetrievalBrowser:
         """A browser over trained checkpoints (``{"base": "runs/base/last.pt", "full": ...}``): the view of
         :meth:`Retrieval.from_checkpoints <vireid_lib.retrieval.Retrieval.from_checkpoints>`, whose arguments
@@ -147,7 +147,7 @@ class RetrievalBrowser:
             ValueError: when the checkpoints were trained at different input sizes.
         """
         return cls._of(Retrieval.from_checkpoints(checkpoints, sysu_root=sysu_root, regdb_root=regdb_root,
-                                                  smoke=smoke, sysu_trials=sysu_trials), **kwargs)
+                                                  sysu_trials=sysu_trials), **kwargs)
 
     @classmethod
     def from_folders(cls, checkpoint: str | Path, query: str | Path | Sequence[str | Path], gallery: str | Path, *,
