@@ -118,3 +118,20 @@ def test_cpu_recipe_twice_the_steps_reading_holds():
     gain = end["cross_r1"] - 100 * demo["sysu/all"]["mean"]["cmc"][0]
     assert end["step"] == 1600 and end["vis_r1"] >= 88          # within-visible climbs to about 90
     assert 0 < gain <= 6                                          # all-search: only a few points more
+
+
+def test_cpu_recipe_candidate_claims_hold_in_the_probe_files():
+    """docs/CPU_RECIPE.md: candidate U lifts all-search Rank-1 by more than ten points on base and base+p
+    while within-visible stays within a few points; and each generator probe that removes an infrared-only
+    part lifts all-search over the one before it (R_noflip < S_noflip_skinluma < Q_irluma)."""
+    probes = ROOT / "results" / "recipe" / "probes"
+
+    def end(tag):
+        return json.loads((probes / f"{tag}.json").read_text())["curve"][-1]
+
+    for variant in ("base", "basep"):
+        old, new = end(f"V_{variant}_v2"), end(f"V_{variant}_u")
+        assert new["cross_r1"] - old["cross_r1"] > 10
+        assert abs(new["vis_r1"] - old["vis_r1"]) < 3
+    assert end("R_noflip")["cross_r1"] < end("S_noflip_skinluma")["cross_r1"] < end("Q_irluma")["cross_r1"]
+    assert end("Q_irluma")["cross_r1"] < end("Q_irluma")["vis_r1"] - 20   # still far below within-visible
