@@ -44,17 +44,19 @@ from PIL import Image, ImageDraw, ImageFilter
 from vireid_lib.config import SYNTHETIC_IR_CORRELATION
 from vireid_lib.locks import folder_lock, is_lock_file
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 """Bumped whenever the generator's output changes; part of the cache folder name. Version 2: infrared
 garment brightness correlated with visible luminance (``ir_correlation``), most patterns kept in infrared,
-larger stripes, checks and logos, skin no longer the whole top of the infrared range."""
+larger stripes, checks and logos, skin no longer the whole top of the infrared range. Version 3: skin and hair
+follow their visible luma in infrared like the garments (``ir_correlation``), and 5% of fabrics flip instead
+of 15% (the calibration of ``data_cards/synthetic.md``); every other draw is version 2's."""
 
 HARD_IR_CORRELATION = 0.0
 """The harder research setting of ``ir_correlation``: infrared brightness independent of the garment's colour
 (as version 1 drew it; the rest of version 2's rendering stays). The calibrated default is
 ``config.SYNTHETIC_IR_CORRELATION``."""
 
-FLIPPED_FABRICS = 0.15
+FLIPPED_FABRICS = 0.05
 """Share of fabrics whose infrared brightness follows the inverse of their visible luminance (dark in
 visible, bright in infrared or the reverse), so grey-level matching alone cannot solve the task."""
 
@@ -226,11 +228,12 @@ def make_identities(n: int, seed: int, ir_correlation: float = SYNTHETIC_IR_CORR
             torso=float(0.49 + 0.07 * rng.random()),
             head=float(0.06 + 0.014 * rng.random()),
             limb=float(0.8 + 0.45 * rng.random()),
-            # Skin is bright in near-infrared whatever its tone, but no longer above every fabric.
-            skin_rgb=skin, skin_heat=float(0.62 + 0.2 * rng.random()),
-            # Hair: dark hair stays darker than fair hair, with a fabric-like independent part.
+            # Skin and hair (version 3): at their visible luma like a garment that does not flip, with the
+            # same independent part; version 2 drew skin in a fixed bright band whatever its tone, which left
+            # the face and arms, a large share of a small image, carrying nothing of the visible person.
+            skin_rgb=skin, skin_heat=_garment_heat(garment_ir(skin, float(rng.random()), False, ir_correlation)),
             hair=str(hair), hair_rgb=hair_rgb,
-            hair_heat=float(0.3 + 0.45 * garment_ir(hair_rgb, float(rng.random()), False, ir_correlation)),
+            hair_heat=_garment_heat(garment_ir(hair_rgb, float(rng.random()), False, ir_correlation)),
             up_pattern=str(pattern), up_emissivity=up_e, up2_emissivity=up2_e, up_ir=up_ir, up2_ir=up2_ir,
             sleeve=str(rng.choice(["none", "short", "long"], p=[0.15, 0.4, 0.45])),
             low_pattern=str(low_pattern), low_emissivity=low_e, low2_emissivity=low2_e, low_ir=low_ir,
