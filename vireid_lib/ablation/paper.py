@@ -236,6 +236,16 @@ def conclusions(summaries: dict[str, dict[str, Any]], settings: Sequence[str] | 
     return "\n".join(lines)
 
 
+def _generator(summary: dict) -> str:
+    """``" (generator version N)"`` for a synthetic grid's summary; summaries and records written before the
+    version was recorded say so."""
+    if summary["base_config"]["data"].get("root") is not None:
+        return ""
+    versions = [str(v) if v else "not recorded (written before version 3)"
+                for v in summary.get("synthetic_generator_versions", [0])]
+    return f" (generator version {', '.join(versions)})"
+
+
 def grids_readme(out: str | Path = "results/ablations") -> str:
     """``<out>/README.md``: what produced the grids (command, preset, seeds, machine, wall time, all read from
     their summaries), each grid's table with standard errors, Table 3 beside the paper's gains, and the
@@ -257,7 +267,7 @@ def grids_readme(out: str | Path = "results/ablations") -> str:
                   f"{base['data']['height']}x{base['data']['width']} input, {base['train'].get('optimizer', 'sgd')} at "
                   f"{base['train']['lr']:g}, {base['train']['epochs']} epochs of {base['train']['max_steps_per_epoch']} "
                   f"steps; synthetic {base['data']['dataset']} layout, {base['data']['synthetic_identities']} "
-                  f"identities, dataset seed {base['data']['synthetic_seed']}, infrared correlation "
+                  f"identities{_generator(s)}, dataset seed {base['data']['synthetic_seed']}, infrared correlation "
                   f"{base['data'].get('synthetic_ir_correlation', 0.0):g}, trial {base['data']['trial']}. "
                   f"{w['runs']} runs; training {w['train'] / 60:.0f} min and evaluation {w['eval'] / 60:.0f} min of "
                   f"wall time in all (shared trainings counted once)."

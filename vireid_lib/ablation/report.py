@@ -70,6 +70,8 @@ def summarize(grid: str, runs: Sequence[Run], out: str | Path, seeds: Sequence[i
         "wall_seconds": {"train": float(sum(trained.values())), "eval": float(sum(evaluated.values())),
                          "runs": len(records)},
         "base_config": records[0]["config"] if records else None,
+        # Records written before the field existed carry no version (they are generator version 2's).
+        "synthetic_generator_versions": sorted({r.get("synthetic_generator_version") or 0 for r in records}),
     }
 
 
