@@ -100,13 +100,15 @@ def test_metrics_of_reads_ranks_from_the_cmc():
     assert m["regdb/t2v"]["rank10"] == 1.0 and m["regdb/t2v"]["rank20"] == 1.0   # a gallery shorter than 20
 
 
-def _fake_record(out, run, rank1, m_ap):
+def _fake_record(out, run, rank1, m_ap, version=None):
     metrics = {"regdb/v2t": {"rank1": rank1, "rank10": 0.9, "rank20": 1.0, "mAP": m_ap, "mINP": 0.1}}
     record = {"format": ablation.RUN_FORMAT, "grid": run.grid, "cell": run.cell.name, "seed": run.seed,
               "overrides": list(run.cell.overrides), "metrics": metrics, "config": run.cfg.to_dict(),
               "train_dir": f"w/{run.cell.slug}-{run.seed}", "command": "vireid ablate --grid table3",
               "wall_seconds": {"train": 10.0, "eval": 2.0, "train_reused": False, "eval_reused": False},
               "machine": {"cpu": "x", "nproc": 2, "load_average_1min": 1.0}}
+    if version is not None:
+        record["synthetic_generator_version"] = version
     path = result_path(out, run)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record))
@@ -263,6 +265,17 @@ def test_grids_readme_is_written_from_the_summaries(tmp_path):
     assert "resnet10 at width 32" in text and "10 runs" in text
     assert "Grids without results yet: table4, parts, options." in text
     assert "## Conclusions" in text
+    assert "(generator version not recorded (written before version 3))" in text
+
+
+def test_grids_readme_names_the_generator_versions_of_its_runs(tmp_path):
+    runs = plan("table3", [0, 1])
+    for run in runs:
+        _fake_record(tmp_path, run, 0.3, 0.2, version=3 if run.seed == 0 else 2)
+    summary = summarize("table3", runs, tmp_path)
+    assert summary["synthetic_generator_versions"] == [2, 3]
+    (tmp_path / "table3" / "summary.json").write_text(json.dumps(summary))
+    assert "identities (generator version 2, 3), dataset seed" in ablation.grids_readme(tmp_path)
 
 
 def test_a_result_of_another_config_is_not_reused(tmp_path):

@@ -102,7 +102,7 @@ def test_cpu_recipe_modalities_table_is_the_measurement_and_its_reading_holds():
     from benchmarks import diag_modalities
 
     assert diag_modalities.doc_section((ROOT / "docs" / "CPU_RECIPE.md").read_text()) == diag_modalities.table()
-    demo = json.loads((ROOT / "results" / "recipe" / "modalities" / "demo_cpu-demo.json").read_text())
+    demo = json.loads((ROOT / "results" / "recipe" / "modalities" / "demo_v2_cpu-demo.json").read_text())
     # What the guide says of it: infrared finds infrared far less often than visible finds visible, and the
     # cross-modal rows sit below both.
     assert demo["within infrared"]["r1"] < demo["within visible"]["r1"] - 20

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The committed ablation grids on the `ablation` preset (synthetic RegDB layout, resnet10 at width 32, AdamW,
 # 500 steps), seeds 0-4, two runs at a time with one thread each, grid after grid (Table 3 first: the
-# central claim; Table 4 only re-evaluates Table 3's full models). Table 3's seeds 0 and 1 were run first
-# on their own (`--seeds 0 1`, as each result's "command" records); the rest by the loop below. Resumable:
+# central claim; Table 4 only re-evaluates Table 3's full models; `parts` P=3 and `options` default share
+# Table 3's full trainings through $VIREID_RUNS), on synthetic generator version 3. Resumable:
 # run it again and finished runs are skipped; a finished result of another configuration is refused.
 # Training folders: $VIREID_RUNS/ablations (VIREID_RUNS defaults to ./runs, here the checkout's).
 # Then the README is written from the summaries.
