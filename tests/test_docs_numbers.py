@@ -108,6 +108,13 @@ def test_cpu_recipe_modalities_table_is_the_measurement_and_its_reading_holds():
     assert demo["within infrared"]["r1"] < demo["within visible"]["r1"] - 20
     for cross in ("infrared -> visible", "visible -> infrared"):
         assert demo[cross]["r1"] < demo["within infrared"]["r1"]
+    # ... and of the version-3 demo: the cross-modal rows within a few points of within-infrared, within-visible
+    # far above all three.
+    v3 = json.loads((ROOT / "results" / "recipe" / "modalities" / "demo_v3_cpu-demo.json").read_text())
+    for cross in ("infrared -> visible", "visible -> infrared"):
+        assert abs(v3[cross]["r1"] - v3["within infrared"]["r1"]) <= 8
+        assert v3["within visible"]["r1"] > v3[cross]["r1"] + 20
+    assert v3["within visible"]["r1"] > v3["within infrared"]["r1"] + 20
 
 
 V2_DEMO = ROOT / "results" / "recipe" / "demo_generator_v2.results.json"
