@@ -159,3 +159,11 @@ def test_cpu_recipe_candidate_claims_hold_in_the_probe_files():
         assert abs(new["vis_r1"] - old["vis_r1"]) < 3
     assert end("R_noflip")["cross_r1"] < end("S_noflip_skinluma")["cross_r1"] < end("Q_irluma")["cross_r1"]
     assert end("Q_irluma")["cross_r1"] < end("Q_irluma")["vis_r1"] - 20   # still far below within-visible
+
+
+def test_cpu_recipe_version_3_demo_lands_near_probe_u():
+    """docs/CPU_RECIPE.md: the demo on generator version 3 ends within a few points of probe U at 800 steps."""
+    end = json.loads((ROOT / "results" / "recipe" / "probes" / "U_flips05_skinluma.json").read_text())["curve"][-1]
+    record = json.loads((ROOT / "results" / "demo" / "demo.results.json").read_text())["results"]
+    assert record["run"]["synthetic"]["sysu"]["generator_version"] == 3 and end["step"] == record["run"]["steps"]
+    assert abs(end["cross_r1"] - 100 * record["trained"]["sysu/all"]["mean"]["cmc"][0]) <= 5
