@@ -189,7 +189,7 @@ def difficulty(identities: int | None, seed: int = 0, ir_correlation: float | No
         rows.append({"matcher": name, "cross_rank1": cr1, "cross_mAP": cmap, "visible_rank1": vr1,
                      "visible_mAP": vmap})
         print(f"| {name} | {cr1:.1f} | {cmap:.1f} | {vr1:.1f} | {vmap:.1f} |")
-    meta = {"seed": seed, "identities": ds.num_train_ids + len(ds.test_ids),
+    meta = {"seed": seed, "identities": ds.num_train_ids + len(ds.test_ids), "generator_version": synthetic.GENERATOR_VERSION,
             "ir_correlation": cfg.data.synthetic_ir_correlation, "config": dataclasses.asdict(cfg)}
     return [{"meta": meta}, *rows]
 
@@ -234,7 +234,8 @@ def gap_table(path: Path = RESULTS / "gap_seed0.json") -> str:
                      f"| {r['visible_mAP']:.1f} | {ratio:.2f} |")
     m = meta["meta"]
     return "\n".join(lines) + (f"\n\nDataset: synthetic SYSU-MM01 layout, {m['identities']} identities, seed "
-                               f"{m['seed']}, infrared correlation {m['ir_correlation']:g}.")
+                               f"{m['seed']}, infrared correlation {m['ir_correlation']:g}"
+                               + (f", generator version {m['generator_version']}." if "generator_version" in m else "."))
 
 
 CARD = Path(__file__).resolve().parents[1] / "data_cards" / "synthetic.md"
