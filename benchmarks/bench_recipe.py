@@ -20,7 +20,7 @@ from pathlib import Path
 from vireid_lib.ablation import metrics_of
 from vireid_lib.config import apply_overrides
 from vireid_lib.data import open_dataset
-from vireid_lib.data.synthetic import read_stats
+from vireid_lib.data.synthetic import GENERATOR_VERSION, read_stats
 from vireid_lib.evaluation.protocols import evaluate_within_visible
 from vireid_lib.io import atomic_write_json
 from vireid_lib.evaluation.protocols import evaluate as evaluate_model
@@ -29,6 +29,8 @@ from vireid_lib.presets import preset
 from vireid_lib.training import fit
 
 KEYS = {"seed": "data.synthetic_seed", "identities": "data.synthetic_identities"}
+DEFAULT_DATA = ("seed=1", "seed=2", "identities=300")
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "recipe"
 
 
 def run(spec: str, out: Path) -> dict:
@@ -50,28 +52,54 @@ def run(spec: str, out: Path) -> dict:
     return record
 
 
+HEADER = ("| dataset | generator | all-search R1 | mAP | indoor R1 | mAP | within-visible R1 | mAP |\n"
+          "|---|---|---|---|---|---|---|---|")
+
+
+def row(record: dict) -> str:
+    """One Markdown row of a measured dataset: Rank-1 and mAP in percent."""
+    m = record["metrics"]
+    return (f"| {record['dataset']} | v{record['synthetic']['generator_version']} | "
+            + " | ".join(f"{100 * m[s]['rank1']:.1f} | {100 * m[s]['mAP']:.1f}"
+                         for s in ("sysu/all", "sysu/indoor", "within-visible")) + " |")
+
+
+def stale(record: dict, spec: str) -> str | None:
+    """Why ``record`` no longer measures today's ``cpu-demo`` on ``spec`` (None when it does)."""
+    key, value = spec.split("=")
+    now = apply_overrides(preset("cpu-demo"), [f"{KEYS[key]}={int(value)}"]).to_dict()
+    if record["config"] != json.loads(json.dumps(now)):   # as stored: tuples read back as lists
+        return "was measured with another cpu-demo configuration"
+    if record["synthetic"].get("generator_version") != GENERATOR_VERSION:
+        return (f"was measured on synthetic generator version {record['synthetic'].get('generator_version')} "
+                f"(now {GENERATOR_VERSION})")
+    return None
+
+
+def table(folder: Path = RESULTS, specs: tuple[str, ...] = DEFAULT_DATA) -> str:
+    """The Markdown table of the committed measurements (the README's copy)."""
+    return "\n".join([HEADER] + [row(json.loads((folder / f"{spec.replace('=', '-')}.json").read_text()))
+                                 for spec in specs])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", nargs="+", default=["seed=1", "seed=2", "identities=300"],
+    parser.add_argument("--data", nargs="+", default=list(DEFAULT_DATA),
                         help="datasets: seed=S or identities=N (default: seed=1 seed=2 identities=300)")
     parser.add_argument("--out", default="results/recipe")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print("| dataset | all-search R1 | mAP | indoor R1 | mAP | within-visible R1 | mAP |")
-    print("|---|---|---|---|---|---|---|")
+    print(HEADER)
     for spec in args.data:
         if spec.split("=")[0] not in KEYS:
             parser.error(f"--data {spec!r}: expected seed=S or identities=N")
         path = out / f"{spec.replace('=', '-')}.json"
         record = json.loads(path.read_text()) if path.is_file() else run(spec, out)
-        key, value = spec.split("=")
-        now = apply_overrides(preset("cpu-demo"), [f"{KEYS[key]}={int(value)}"]).to_dict()
-        if record["config"] != now:
-            parser.error(f"{path} was measured with another cpu-demo configuration; delete it to measure again")
-        m = record["metrics"]
-        print(f"| {spec} | " + " | ".join(f"{100 * m[s]['rank1']:.1f} | {100 * m[s]['mAP']:.1f}"
-                                           for s in ("sysu/all", "sysu/indoor", "within-visible")) + " |")
+        why = stale(record, spec)
+        if why:
+            parser.error(f"{path} {why}; delete it to measure again")
+        print(row(record))
 
 
 if __name__ == "__main__":

@@ -170,3 +170,29 @@ def test_cpu_recipe_version_3_demo_lands_near_probe_u():
     record = json.loads((ROOT / "results" / "demo" / "demo.results.json").read_text())["results"]
     assert record["run"]["synthetic"]["sysu"]["generator_version"] == 3 and end["step"] == record["run"]["steps"]
     assert abs(end["cross_r1"] - 100 * record["trained"]["sysu/all"]["mean"]["cmc"][0]) <= 5
+
+
+def test_readme_recipe_table_is_the_measurement_and_its_reading_holds():
+    from benchmarks import bench_recipe
+    from benchmarks.bench_synth import card_section
+
+    readme = (ROOT / "README.md").read_text()
+    assert card_section(readme, "recipe_table") == bench_recipe.table()
+    records = [json.loads((bench_recipe.RESULTS / f"{spec.replace('=', '-')}.json").read_text())
+               for spec in bench_recipe.DEFAULT_DATA]
+    assert all(bench_recipe.stale(r, r["dataset"]) is None for r in records)   # today's recipe and generator
+    r1 = [r["metrics"]["sysu/all"]["rank1"] for r in records]
+    assert all(x >= 10 / r["synthetic"]["test_ids"] for x, r in zip(r1, records))   # ten times chance or more
+    demo = json.loads((ROOT / "results" / "demo" / "demo.results.json").read_text())["results"]["trained"]
+    r1.append(demo["sysu/all"]["mean"]["cmc"][0])
+    assert max(r1) - min(r1) > 0.10
+
+
+def test_bench_recipe_refuses_a_stale_record():
+    from benchmarks import bench_recipe
+
+    record = json.loads((bench_recipe.RESULTS / "seed-1.json").read_text())
+    assert bench_recipe.stale(record, "seed=1") is None
+    assert "another cpu-demo configuration" in bench_recipe.stale(record, "seed=2")
+    old = {**record, "synthetic": {**record["synthetic"], "generator_version": 2}}
+    assert "generator version 2" in bench_recipe.stale(old, "seed=1")
