@@ -189,7 +189,8 @@ def difficulty(identities: int | None, seed: int = 0, ir_correlation: float | No
         rows.append({"matcher": name, "cross_rank1": cr1, "cross_mAP": cmap, "visible_rank1": vr1,
                      "visible_mAP": vmap})
         print(f"| {name} | {cr1:.1f} | {cmap:.1f} | {vr1:.1f} | {vmap:.1f} |")
-    meta = {"seed": seed, "identities": ds.num_train_ids + len(ds.test_ids), "generator_version": synthetic.GENERATOR_VERSION,
+    meta = {"seed": seed, "identities": ds.num_train_ids + len(ds.test_ids),
+            "generator_version": synthetic.GENERATOR_VERSION,
             "ir_correlation": cfg.data.synthetic_ir_correlation, "config": dataclasses.asdict(cfg)}
     return [{"meta": meta}, *rows]
 

@@ -134,8 +134,9 @@ def main() -> None:
                         help="share of fabrics whose infrared brightness is inverted (the generator's "
                              "FLIPPED_FABRICS); use a fresh VIREID_CACHE: the images change")
     parser.add_argument("--skin-luma", action="store_true",
-                        help="skin and hair levels in infrared at exactly their visible luma (version 3 draws them "
-                             "by the ir_correlation rule, version 2 independently); use a fresh VIREID_CACHE: the images change")
+                        help="skin and hair levels in infrared at exactly their visible luma (version 3 draws "
+                             "them by the ir_correlation rule, version 2 independently); use a fresh "
+                             "VIREID_CACHE: the images change")
     parser.add_argument("--visible-grey", type=float, default=None,
                         help="recipe diagnostic: the visible training pipeline turns an image grey (luma) with "
                              "this probability (the exchanged and infrared pipelines are unchanged)")
