@@ -134,8 +134,8 @@ def main() -> None:
                         help="share of fabrics whose infrared brightness is inverted (the generator's "
                              "FLIPPED_FABRICS); use a fresh VIREID_CACHE: the images change")
     parser.add_argument("--skin-luma", action="store_true",
-                        help="skin and hair levels in infrared at exactly their visible luma (version 3 draws "
-                             "them by the ir_correlation rule, version 2 independently); use a fresh "
+                        help="skin and hair levels in infrared at exactly their visible luma (versions 2 and 3 "
+                             "draw them by the ir_correlation rule, version 2 skin in a fixed band); use a fresh "
                              "VIREID_CACHE: the images change")
     parser.add_argument("--visible-grey", type=float, default=None,
                         help="recipe diagnostic: the visible training pipeline turns an image grey (luma) with "

@@ -12,6 +12,7 @@ from vireid_lib.ablation import (GRIDS, Run, difference, format_summary, metrics
 from vireid_lib.ablation.run import _check_not_stale
 from vireid_lib.cli import main
 from vireid_lib.config import apply_overrides
+from vireid_lib.data.synthetic import GENERATOR_VERSION
 from vireid_lib.presets import preset
 
 
@@ -100,7 +101,7 @@ def test_metrics_of_reads_ranks_from_the_cmc():
     assert m["regdb/t2v"]["rank10"] == 1.0 and m["regdb/t2v"]["rank20"] == 1.0   # a gallery shorter than 20
 
 
-def _fake_record(out, run, rank1, m_ap, version=None):
+def _fake_record(out, run, rank1, m_ap, version=GENERATOR_VERSION):
     metrics = {"regdb/v2t": {"rank1": rank1, "rank10": 0.9, "rank20": 1.0, "mAP": m_ap, "mINP": 0.1}}
     record = {"format": ablation.RUN_FORMAT, "grid": run.grid, "cell": run.cell.name, "seed": run.seed,
               "overrides": list(run.cell.overrides), "metrics": metrics, "config": run.cfg.to_dict(),
@@ -256,7 +257,7 @@ def test_ablate_and_bench_commands_have_help(capfd):
 def test_grids_readme_is_written_from_the_summaries(tmp_path):
     runs = plan("table3", [0, 1])
     for run in runs:
-        _fake_record(tmp_path, run, 0.1 * (1 + run.seed) + 0.01 * len(run.cell.name), 0.2)
+        _fake_record(tmp_path, run, 0.1 * (1 + run.seed) + 0.01 * len(run.cell.name), 0.2, version=None)
     (tmp_path / "table3").mkdir(exist_ok=True)
     summary = summarize("table3", runs, tmp_path)
     (tmp_path / "table3" / "summary.json").write_text(json.dumps(summary))
@@ -265,7 +266,7 @@ def test_grids_readme_is_written_from_the_summaries(tmp_path):
     assert "resnet10 at width 32" in text and "10 runs" in text
     assert "Grids without results yet: table4, parts, options." in text
     assert "## Conclusions" in text
-    assert "(generator version not recorded (written before version 3))" in text
+    assert "(generator version not recorded, written before version 3)" in text
 
 
 def test_grids_readme_names_the_generator_versions_of_its_runs(tmp_path):
@@ -303,6 +304,10 @@ def test_a_result_of_another_generator_version_is_refused(tmp_path):
     path.write_text(json.dumps({**record, "synthetic_generator_version": 1}))
     with pytest.raises(ValueError, match="generator version 1"):
         ablation.run_grid("parts", [0], out=tmp_path, work=tmp_path / "w", summary_only=True, echo=lambda line: None)
+    # A record written before versions were recorded predates version 3: refused too, not reused as done.
+    path.write_text(json.dumps({k: v for k, v in record.items() if k != "synthetic_generator_version"}))
+    with pytest.raises(ValueError, match="generator version not recorded"):
+        _check_not_stale(tmp_path, run)
 
 
 def test_issue_11_options_are_cells_and_leave_earlier_keys_alone():

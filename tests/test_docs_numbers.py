@@ -181,6 +181,7 @@ def test_readme_recipe_table_is_the_measurement_and_its_reading_holds():
     records = [json.loads((bench_recipe.RESULTS / f"{spec.replace('=', '-')}.json").read_text())
                for spec in bench_recipe.DEFAULT_DATA]
     assert all(bench_recipe.stale(r, r["dataset"]) is None for r in records)   # today's recipe and generator
+    assert all(r["config"]["eval"]["sysu_trials"] == 10 for r in records)       # "10 gallery draws each"
     r1 = [r["metrics"]["sysu/all"]["rank1"] for r in records]
     assert all(x >= 10 / r["synthetic"]["test_ids"] for x, r in zip(r1, records))   # ten times chance or more
     demo = json.loads((ROOT / "results" / "demo" / "demo.results.json").read_text())["results"]["trained"]
@@ -196,3 +197,13 @@ def test_bench_recipe_refuses_a_stale_record():
     assert "another cpu-demo configuration" in bench_recipe.stale(record, "seed=2")
     old = {**record, "synthetic": {**record["synthetic"], "generator_version": 2}}
     assert "generator version 2" in bench_recipe.stale(old, "seed=1")
+
+
+def test_data_card_names_the_generator_constants():
+    from vireid_lib.data import synthetic
+
+    card = (ROOT / "data_cards" / "synthetic.md").read_text().replace("\n", " ")
+    assert f"**Infrared brightness** (generator version {synthetic.GENERATOR_VERSION})" in card
+    assert f"({synthetic.FLIPPED_FABRICS:.0%} of fabrics, `FLIPPED_FABRICS`" in card
+    assert f"{synthetic.SAME_FABRIC_PATTERNS:.0%} are one fabric dyed twice" in card
+    assert f"synthetic-v{synthetic.GENERATOR_VERSION}/sysu-200ids-seed0-irc0.9" in card

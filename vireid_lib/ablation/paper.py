@@ -241,7 +241,7 @@ def _generator(summary: dict) -> str:
     version was recorded say so."""
     if summary["base_config"]["data"].get("root") is not None:
         return ""
-    versions = [str(v) if v else "not recorded (written before version 3)"
+    versions = [str(v) if v else "not recorded, written before version 3"
                 for v in summary.get("synthetic_generator_versions", [0])]
     return f" (generator version {', '.join(versions)})"
 

@@ -227,8 +227,8 @@ def _check_not_stale(out: str | Path, run: Run) -> None:
         raise ValueError(f"{path} is not a readable ablation result ({e}); delete it to rerun that run") from None
     diff = [k for k in config_diff(done, run.cfg) if k not in SPEED_ONLY]
     version = record.get("synthetic_generator_version")
-    if run.cfg.data.root is None and version is not None and version != GENERATOR_VERSION:
-        diff.append(f"synthetic generator version {version} (now {GENERATOR_VERSION})")
+    if run.cfg.data.root is None and version != GENERATOR_VERSION:   # a record without one predates version 3
+        diff.append(f"synthetic generator version {version or 'not recorded'} (now {GENERATOR_VERSION})")
     if diff:
         raise ValueError(f"{path} holds a result of another configuration (differing keys: {diff[:8]}); "
                          f"delete {Path(out) / run.grid} or choose another --out to run this grid afresh")

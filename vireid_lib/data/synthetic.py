@@ -11,12 +11,15 @@ has a real modality gap:
 * Each image draws a walking phase, a viewpoint (front, back, side), scale and position jitter, sometimes
   a partial occlusion, and is seen through a camera with its own background, lighting, blur and noise.
 * Visible cameras render colours under the camera's white balance and exposure. Infrared cameras render
-  heat: exposed skin brightest, garments by emissivity (a colour pattern shows only where the material
-  differs), a cooler background, softer focus and sensor noise, stored as three identical channels as
-  SYSU-MM01's infrared images are.
+  one brightness per material: for fabrics, skin, hair and accessories a mix of the visible luma (inverted
+  for a few flipped fabrics) and the material's own response (:func:`garment_ir`, weighted by
+  ``ir_correlation``), so a colour pattern shows where its two fabrics differ; a darker background, softer
+  focus, sensor noise and a per-image gain and offset; stored as three identical channels as SYSU-MM01's
+  infrared images are.
 
-Colour therefore carries no information across modalities; the shared cues are shape (proportions, sleeve
-and leg length, hair, hat, glasses, bag) and, for half the patterned garments, the pattern's geometry.
+Hue therefore carries no information across modalities; the shared cues are shape (proportions, sleeve and
+leg length, hair, hat, glasses, bag), most patterns' geometry, and a luminance that infrared keeps with
+noise. ``ir_correlation=0`` (``HARD_IR_CORRELATION``) makes the infrared brightness independent of colour.
 ``data_cards/synthetic.md`` documents the statistics and what the data can and cannot tell you.
 
 Same ``(layout, identities, seed)``, same bytes: every image draws its randomness from a seed sequence of
@@ -47,9 +50,10 @@ from vireid_lib.locks import folder_lock, is_lock_file
 GENERATOR_VERSION = 3
 """Bumped whenever the generator's output changes; part of the cache folder name. Version 2: infrared
 garment brightness correlated with visible luminance (``ir_correlation``), most patterns kept in infrared,
-larger stripes, checks and logos, skin no longer the whole top of the infrared range. Version 3: skin and hair
-follow their visible luma in infrared like the garments (``ir_correlation``), and 5% of fabrics flip instead
-of 15% (the calibration of ``data_cards/synthetic.md``); every other draw is version 2's."""
+larger stripes, checks and logos, skin no longer the whole top of the infrared range. Version 3: skin, which version
+2 drew in a fixed bright band whatever its tone, follows its visible luma in infrared like a garment
+(``ir_correlation``), hair keeps version 2's correlation rule, now mapped onto the garments' infrared range, and 5% of fabrics flip
+instead of 15% (the calibration of ``data_cards/synthetic.md``); every other draw is version 2's."""
 
 HARD_IR_CORRELATION = 0.0
 """The harder research setting of ``ir_correlation``: infrared brightness independent of the garment's colour
@@ -230,7 +234,8 @@ def make_identities(n: int, seed: int, ir_correlation: float = SYNTHETIC_IR_CORR
             limb=float(0.8 + 0.45 * rng.random()),
             # Skin and hair (version 3): at their visible luma like a garment that does not flip, with the
             # same independent part; version 2 drew skin in a fixed bright band whatever its tone, which left
-            # the face and arms, a large share of a small image, carrying nothing of the visible person.
+            # the face and arms, a large share of a small image, carrying nothing of the visible person, and
+            # mapped hair onto a narrower range (0.3 + 0.45 x) than the garments'.
             skin_rgb=skin, skin_heat=_garment_heat(garment_ir(skin, float(rng.random()), False, ir_correlation)),
             hair=str(hair), hair_rgb=hair_rgb,
             hair_heat=_garment_heat(garment_ir(hair_rgb, float(rng.random()), False, ir_correlation)),
