@@ -207,3 +207,11 @@ def test_data_card_names_the_generator_constants():
     assert f"({synthetic.FLIPPED_FABRICS:.0%} of fabrics, `FLIPPED_FABRICS`" in card
     assert f"{synthetic.SAME_FABRIC_PATTERNS:.0%} are one fabric dyed twice" in card
     assert f"synthetic-v{synthetic.GENERATOR_VERSION}/sysu-200ids-seed0-irc0.9" in card
+
+
+def test_cpu_recipe_sharper_infrared_is_not_the_limit_on_version_3():
+    """docs/CPU_RECIPE.md: Y_v3_ireasy ends within a few points of the version-3 demo at 800 steps."""
+    end = json.loads((ROOT / "results" / "recipe" / "probes" / "Y_v3_ireasy.json").read_text())["curve"][-1]
+    record = json.loads((ROOT / "results" / "demo" / "demo.results.json").read_text())["results"]
+    assert end["step"] == record["run"]["steps"] == 800
+    assert abs(end["cross_r1"] - 100 * record["trained"]["sysu/all"]["mean"]["cmc"][0]) <= 5
