@@ -219,3 +219,14 @@ def test_cpu_recipe_version_3_probes_end_near_the_demo(tag):
     assert "generator version 3" in probe["note"]
     assert end["step"] == record["run"]["steps"] == 800
     assert abs(end["cross_r1"] - 100 * record["trained"]["sysu/all"]["mean"]["cmc"][0]) <= 5
+
+
+def test_cpu_recipe_twice_the_steps_pays_on_version_3():
+    """docs/CPU_RECIPE.md: Z_v3_1600steps ends several points above the version-3 demo, short of 60, with
+    within-visible past 90."""
+    probe = json.loads((ROOT / "results" / "recipe" / "probes" / "Z_v3_1600steps.json").read_text())
+    end = probe["curve"][-1]
+    record = json.loads((ROOT / "results" / "demo" / "demo.results.json").read_text())["results"]
+    gain = end["cross_r1"] - 100 * record["trained"]["sysu/all"]["mean"]["cmc"][0]
+    assert "generator version 3" in probe["note"] and end["step"] == 1600
+    assert 5 <= gain and end["cross_r1"] < 60 and end["vis_r1"] > 90
