@@ -249,7 +249,9 @@ def test_two_worker_processes(tmp_path):
 def test_ablate_and_bench_commands_have_help(capfd):
     with pytest.raises(SystemExit) as e:
         main(["ablate", "--help"])
-    assert e.value.code == 0 and "table3   base, base+p" in capfd.readouterr().out
+    text = capfd.readouterr().out
+    assert e.value.code == 0 and "table3   base, base+p" in text
+    assert all(cell.name in text.replace("\n", " ") for cell in GRIDS["options"])
     assert main(["bench", "--help"]) == 0   # forwarded to python -m benchmarks
     assert "usage: python -m benchmarks" in capfd.readouterr().out
 

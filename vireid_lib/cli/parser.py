@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from vireid_lib import __version__
+from vireid_lib.ablation.grids import GRIDS
 from vireid_lib.cli import commands
 from vireid_lib.config import SYNTHETIC_IR_CORRELATION
 
@@ -204,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
                "  table3   base, base+p, base+p+mca, base+p+pca, full\n"
                "  table4   the full model's test feature from the global branch, the local branch, both\n"
                "  parts    P = 1, 2, 3, 6 stripes\n"
-               "  options  PCA add vs gate, MCA scale none vs learnable, batch-hard vs weighted triplet\n"
+               "  options  default, then one option each: "
+               + ", ".join(c.name for c in GRIDS["options"] if c.name != "default") + "\n"
                "examples:\n"
                "  vireid ablate --grid table3\n"
                "  vireid ablate --grid parts --seeds 0 1 2 3 4 --set train.epochs=6\n"
