@@ -46,11 +46,10 @@ Row = tuple[str, str, str, str, str]
 
 
 def evaluation_rows(trials: int) -> list[Row]:
-    literal_eval = bench_eval._load_reference()
     rows = []
     for name, make, protocol in (("SYSU-MM01-sized", bench_eval.sysu_sized, "sysu"),
                                  ("RegDB-sized", bench_eval.regdb_sized, "regdb")):
-        r = bench_eval.run(name, make, protocol, trials, literal_eval)
+        r = bench_eval.run(name, make, protocol, trials)
         q, g = r["shape"]
         rows.append(("evaluation", f"rank_metrics {name} {q}x{g}, {trials} trials (max diff {r['diff']:.0e})",
                      f"{r['fast']:.3f} s", f"loop {r['slow']:.2f} s", f"{r['slow'] / r['fast']:.0f}x faster"))
