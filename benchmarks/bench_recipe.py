@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 from vireid_lib.ablation import metrics_of
-from vireid_lib.config import apply_overrides
+from vireid_lib.checkpoints import config_diff
+from vireid_lib.config import Config, apply_overrides
 from vireid_lib.data import open_dataset
 from vireid_lib.data.synthetic import GENERATOR_VERSION, read_stats
 from vireid_lib.evaluation.protocols import evaluate_within_visible
@@ -33,10 +34,20 @@ DEFAULT_DATA = ("seed=1", "seed=2", "identities=300")
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "recipe"
 
 
+def recipe_config(spec: str) -> Config:
+    """``cpu-demo`` on the dataset ``spec`` (``seed=S`` or ``identities=N``)."""
+    key, value = spec.split("=")
+    return apply_overrides(preset("cpu-demo"), [f"{KEYS[key]}={int(value)}"])
+
+
+def result_file(folder: Path, spec: str) -> Path:
+    """Where the measurement of ``spec`` is kept: ``<folder>/seed-1.json`` for ``seed=1``."""
+    return Path(folder) / f"{spec.replace('=', '-')}.json"
+
+
 def run(spec: str, out: Path) -> dict:
     """Train and evaluate ``cpu-demo`` on the dataset ``spec`` (``seed=S`` or ``identities=N``)."""
-    key, value = spec.split("=")
-    cfg = apply_overrides(preset("cpu-demo"), [f"{KEYS[key]}={int(value)}"])
+    cfg = recipe_config(spec)
     reader = open_dataset(cfg.data)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -48,7 +59,7 @@ def run(spec: str, out: Path) -> dict:
     record = {"dataset": spec, "synthetic": read_stats(reader.root), "config": cfg.to_dict(),
               "steps": fitted.steps, "epochs": fitted.epochs, "train_seconds": seconds, "metrics": metrics,
               "machine": machine_info(), "command": "python benchmarks/bench_recipe.py --data " + spec}
-    atomic_write_json(out / f"{spec.replace('=', '-')}.json", record)
+    atomic_write_json(result_file(out, spec), record)
     return record
 
 
@@ -66,10 +77,9 @@ def row(record: dict) -> str:
 
 def stale(record: dict, spec: str) -> str | None:
     """Why ``record`` no longer measures today's ``cpu-demo`` on ``spec`` (None when it does)."""
-    key, value = spec.split("=")
-    now = apply_overrides(preset("cpu-demo"), [f"{KEYS[key]}={int(value)}"]).to_dict()
-    if record["config"] != json.loads(json.dumps(now)):   # as stored: tuples read back as lists
-        return "was measured with another cpu-demo configuration"
+    diff = config_diff(Config.from_dict(record["config"]), recipe_config(spec))
+    if diff:
+        return f"was measured with another cpu-demo configuration (differing keys: {diff[:8]})"
     if record["synthetic"].get("generator_version") != GENERATOR_VERSION:
         return (f"was measured on synthetic generator version {record['synthetic'].get('generator_version')} "
                 f"(now {GENERATOR_VERSION})")
@@ -78,8 +88,7 @@ def stale(record: dict, spec: str) -> str | None:
 
 def table(folder: Path = RESULTS, specs: tuple[str, ...] = DEFAULT_DATA) -> str:
     """The Markdown table of the committed measurements (the README's copy)."""
-    return "\n".join([HEADER] + [row(json.loads((folder / f"{spec.replace('=', '-')}.json").read_text()))
-                                 for spec in specs])
+    return "\n".join([HEADER] + [row(json.loads(result_file(folder, spec).read_text())) for spec in specs])
 
 
 def main() -> None:
@@ -94,7 +103,7 @@ def main() -> None:
     for spec in args.data:
         if spec.split("=")[0] not in KEYS:
             parser.error(f"--data {spec!r}: expected seed=S or identities=N")
-        path = out / f"{spec.replace('=', '-')}.json"
+        path = result_file(out, spec)
         record = json.loads(path.read_text()) if path.is_file() else run(spec, out)
         why = stale(record, spec)
         if why:

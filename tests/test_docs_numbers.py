@@ -178,7 +178,7 @@ def test_readme_recipe_table_is_the_measurement_and_its_reading_holds():
 
     readme = (ROOT / "README.md").read_text()
     assert card_section(readme, "recipe_table") == bench_recipe.table()
-    records = [json.loads((bench_recipe.RESULTS / f"{spec.replace('=', '-')}.json").read_text())
+    records = [json.loads(bench_recipe.result_file(bench_recipe.RESULTS, spec).read_text())
                for spec in bench_recipe.DEFAULT_DATA]
     assert all(bench_recipe.stale(r, r["dataset"]) is None for r in records)   # today's recipe and generator
     assert all(r["config"]["eval"]["sysu_trials"] == 10 for r in records)       # "10 gallery draws each"

@@ -50,10 +50,11 @@ from vireid_lib.locks import folder_lock, is_lock_file
 GENERATOR_VERSION = 3
 """Bumped whenever the generator's output changes; part of the cache folder name. Version 2: infrared
 garment brightness correlated with visible luminance (``ir_correlation``), most patterns kept in infrared,
-larger stripes, checks and logos, skin no longer the whole top of the infrared range. Version 3: skin, which version
-2 drew in a fixed bright band whatever its tone, follows its visible luma in infrared like a garment
-(``ir_correlation``), hair keeps version 2's correlation rule, now mapped onto the garments' infrared range, and 5% of fabrics flip
-instead of 15% (the calibration of ``data_cards/synthetic.md``); every other draw is version 2's."""
+larger stripes, checks and logos, skin no longer the whole top of the infrared range. Version 3: skin, which
+version 2 drew in a fixed bright band whatever its tone, follows its visible luma in infrared like a garment
+(``ir_correlation``); hair keeps version 2's correlation rule, now mapped onto the garments' infrared range;
+5% of fabrics flip instead of 15% (the calibration of ``data_cards/synthetic.md``); every other draw is
+version 2's."""
 
 HARD_IR_CORRELATION = 0.0
 """The harder research setting of ``ir_correlation``: infrared brightness independent of the garment's colour
