@@ -234,9 +234,9 @@ def gap_table(path: Path = RESULTS / "gap_seed0.json") -> str:
         lines.append(f"| {r['matcher']} | {r['cross_rank1']:.1f} | {r['cross_mAP']:.1f} | {r['visible_rank1']:.1f} "
                      f"| {r['visible_mAP']:.1f} | {ratio:.2f} |")
     m = meta["meta"]
+    version = f", generator version {m['generator_version']}" if "generator_version" in m else ""
     return "\n".join(lines) + (f"\n\nDataset: synthetic SYSU-MM01 layout, {m['identities']} identities, seed "
-                               f"{m['seed']}, infrared correlation {m['ir_correlation']:g}"
-                               + (f", generator version {m['generator_version']}." if "generator_version" in m else "."))
+                               f"{m['seed']}, infrared correlation {m['ir_correlation']:g}{version}.")
 
 
 CARD = Path(__file__).resolve().parents[1] / "data_cards" / "synthetic.md"
