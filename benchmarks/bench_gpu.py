@@ -113,11 +113,12 @@ def main(argv: list[str] | None = None) -> int:
         print("bench_gpu: no CUDA device here; run it on a machine with a GPU", file=sys.stderr)
         return 2
     device = torch.cuda.get_device_name()
-    rows = [gpu_step_speed(v, args.steps, args.warmup) for v in args.variants]
     print(f"training step at 288x144, batch {IDS * PER_MODALITY * 3}, resnet50, full model ({device})")
-    print("| variant | images/s | step ms | peak GiB |\n|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['variant']} | {r['images_per_s']:.0f} | {r['step_ms']:.1f} | {r['peak_gib']:.2f} |")
+    print("| variant | images/s | step ms | peak GiB |\n|---|---|---|---|", flush=True)
+    rows = []
+    for v in args.variants:   # each row as soon as it is measured: a later variant may be stopped by a timeout
+        rows.append(r := gpu_step_speed(v, args.steps, args.warmup))
+        print(f"| {r['variant']} | {r['images_per_s']:.0f} | {r['step_ms']:.1f} | {r['peak_gib']:.2f} |", flush=True)
     best = max(r["images_per_s"] for r in rows)
     loader = loader_speed(args.root, args.workers, args.loader_batches)
     print("\n| loader workers | images/s | keeps up with the fastest step (ratio) |\n|---|---|---|")

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from vireid_lib.config import apply_overrides
+from vireid_lib.machine import machine_info
 from vireid_lib.presets import preset
 
 PROBES = Path(__file__).resolve().parents[1] / "results" / "recipe" / "probes"
@@ -190,7 +191,8 @@ def main() -> None:
               "finished": True, "note": a.note, "preset": "cpu-demo", "shared_stem": a.shared_stem,
               "ir_easy": a.ir_easy, "ir_luma": a.ir_luma, "flips": a.flips,
               "skin_luma": a.skin_luma,
-              "visible_grey": a.visible_grey, "config": cfg.to_dict(), "synthetic": read_stats(reader.root)}
+              "visible_grey": a.visible_grey, "config": cfg.to_dict(), "synthetic": read_stats(reader.root),
+              "machine": machine_info()}
     PROBES.mkdir(parents=True, exist_ok=True)
     (PROBES / f"{a.tag}.json").write_text(json.dumps(record, indent=1) + "\n")
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from vireid_lib.config import LossConfig, ModelConfig, TrainConfig
 from vireid_lib.data.records import Record
-from vireid_lib.data.transforms import test_transform
+from vireid_lib.data import transforms  # not `import test_transform`: pytest would collect it as a test
 from vireid_lib.evaluation.extract import extract_features
 from vireid_lib.losses import Objective
 from vireid_lib.models import build_model
@@ -67,7 +67,7 @@ def test_extraction_and_bf16_rankings_match_fp32(tmp_path):
     torch.manual_seed(0)
     model = build_model(dataclasses.replace(CFG, pretrained=None), 6).cuda().eval()
     records = _records(tmp_path)
-    transform = test_transform(96, 48)
+    transform = transforms.test_transform(96, 48)
     f32 = extract_features(model, records, transform, progress=False, device="cuda")
     with torch.autocast("cuda", dtype=torch.bfloat16):
         bf16 = extract_features(model, records, transform, progress=False, device="cuda")

@@ -45,6 +45,8 @@ class DataConfig:
         synthetic_ir_correlation: how much of a garment's visible luminance its synthetic infrared brightness
             keeps (0..1; 0 is the hard setting).
         num_workers: data-loader worker processes.
+        random_erasing: probability of channel random erasing in each training pipeline (DECISIONS §9: CAJ's
+            0.5).
         cache: use the preprocessed memory-mapped image cache (resized uint8 arrays).
     """
 
@@ -58,6 +60,7 @@ class DataConfig:
     synthetic_seed: int = 0
     synthetic_ir_correlation: float = SYNTHETIC_IR_CORRELATION
     num_workers: int = 2
+    random_erasing: float = 0.5
     cache: bool = True
 
 

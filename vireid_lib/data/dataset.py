@@ -66,13 +66,15 @@ class AlignedTrainDataset(Dataset):
         width: input width.
         visible_cache: optional resized-image cache of ``visible`` (same order).
         infrared_cache: optional resized-image cache of ``infrared``.
+        erasing: probability of channel random erasing in each pipeline (``DataConfig.random_erasing``).
     """
 
     def __init__(self, visible: Sequence[Record], infrared: Sequence[Record], height: int, width: int,
-                 visible_cache: ImageCache | None = None, infrared_cache: ImageCache | None = None) -> None:
+                 visible_cache: ImageCache | None = None, infrared_cache: ImageCache | None = None,
+                 erasing: float = 0.5) -> None:
         self.visible, self.infrared = list(visible), list(infrared)
         self._vis, self._ir = _Images(self.visible, visible_cache), _Images(self.infrared, infrared_cache)
-        self.transforms = train_transforms(height, width)
+        self.transforms = train_transforms(height, width, erasing)
 
     def __len__(self) -> int:
         return len(self.visible)
@@ -176,7 +178,7 @@ def build_train_loader(reader_or_records: object, data_cfg: DataConfig, train_cf
                                            rank=rank, world_size=world_size,
                                            max_batches=train_cfg.max_steps_per_epoch)
     dataset = AlignedTrainDataset(visible, infrared, data_cfg.height, data_cfg.width,
-                                  _cache(visible, data_cfg), _cache(infrared, data_cfg))
+                                  _cache(visible, data_cfg), _cache(infrared, data_cfg), data_cfg.random_erasing)
     return DataLoader(dataset, batch_sampler=sampler, num_workers=data_cfg.num_workers,
                       collate_fn=collate_train, persistent_workers=data_cfg.num_workers > 0,
                       # its own generator, so starting an epoch leaves the global torch generator untouched

@@ -144,22 +144,23 @@ def padding(width: int) -> int:
     return max(1, round(10 * width / 144))
 
 
-def _common(height: int, width: int) -> list[Callable]:
+def _common(height: int, width: int, erasing: float) -> list[Callable]:
     return [ResizeIfNeeded(height, width), T.Pad(padding(width)), T.RandomCrop((height, width)),
             T.RandomHorizontalFlip(),
-            T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD), ChannelRandomErasing(probability=0.5)]
+            T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD), ChannelRandomErasing(probability=erasing)]
 
 
-def train_transforms(height: int, width: int) -> dict[str, T.Compose]:
+def train_transforms(height: int, width: int, erasing: float = 0.5) -> dict[str, T.Compose]:
     """The three training pipelines of DECISIONS §9, by modality name.
 
     All three: resize to (height, width), pad 10 (at width 144; see :func:`padding`), random crop back to (height, width), horizontal flip, to
-    tensor, ImageNet normalisation, channel random erasing (p 0.5). Then ``"exchanged"`` adds
+    tensor, ImageNet normalisation, channel random erasing (probability ``erasing``; CAJ's and the paper
+    presets' 0.5, ``DataConfig.random_erasing``). Then ``"exchanged"`` adds
     :class:`ChannelExchange` and ``"infrared"`` adds :class:`ChannelAdapGray` (p 0.5); ``"visible"`` stops.
     """
-    return {VISIBLE: T.Compose(_common(height, width)),
-            EXCHANGED: T.Compose(_common(height, width) + [ChannelExchange(gray=2)]),
-            INFRARED: T.Compose(_common(height, width) + [ChannelAdapGray(probability=0.5)])}
+    return {VISIBLE: T.Compose(_common(height, width, erasing)),
+            EXCHANGED: T.Compose(_common(height, width, erasing) + [ChannelExchange(gray=2)]),
+            INFRARED: T.Compose(_common(height, width, erasing) + [ChannelAdapGray(probability=0.5)])}
 
 
 def test_transform(height: int, width: int) -> T.Compose:
