@@ -2,9 +2,9 @@
 4 exchanged + 4 infrared)), the paper-sysu objective, an SGD step. Needs CUDA; without it the script says so and
 exits with status 2.
 
-    python benchmarks/bench_gpu.py                          # every variant, 30 timed steps each
-    python benchmarks/bench_gpu.py --steps 50 --out results/bench_gpu.json
-    python benchmarks/bench_gpu.py --root /data/SYSU-MM01 --workers 4 8 16   # the loader on the real images
+    python -m benchmarks.bench_gpu                          # every variant, 30 timed steps each
+    python -m benchmarks.bench_gpu --steps 50 --out results/bench_gpu.json
+    python -m benchmarks.bench_gpu --root /data/SYSU-MM01 --workers 4 8 16   # the loader on the real images
 
 Variants: fp32; bf16 autocast; bf16 + channels_last; bf16 + channels_last + ``torch.compile``; fp16 autocast with a
 GradScaler + channels_last. For each: images per second (median over the timed steps, after warm-up; the compile
@@ -13,13 +13,15 @@ variant's warm-up includes compilation) and peak CUDA memory. Then the training 
 
 Anchors (issue 11): CAJ logs 0.27 s per 96-image iteration, about 355 images/s; the target on one H100 is at least
 1,500 images/s with bf16 and channels_last, which puts a 100-epoch SYSU-MM01 run (6.68 M training images,
-docs/REPRODUCE.md) under 1.5 h. No GPU was available where this script was written, so it has not been run yet.
+docs/REPRODUCE.md) under 1.5 h. Measured on one H200 (``results/gpu/``, by ``benchmarks/gpu_session.sh``): see
+docs/REPRODUCE.md section 4, whose wall-time table is ``python -m benchmarks.bench_gpu --table`` (tested).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import statistics
 import sys
 import time
@@ -35,6 +37,15 @@ from vireid_lib.io import atomic_write_json
 from vireid_lib.losses import Objective
 from vireid_lib.models import build_model
 from vireid_lib.presets import preset
+
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "gpu"
+
+EXPERIMENTS = (   # (what, how its training images are counted (docs/DECISIONS.md §8), that count)
+    ("SYSU-MM01, one model", "100 epochs x 1,391 steps x 48", 100 * 1391 * 48),
+    ("RegDB, 10 trials", "10 x 100 x 128 x 48", 10 * 100 * 128 * 48),
+    ("Table 3, 5 variants x 3 seeds (RegDB)", "15 x 100 x 128 x 48", 15 * 100 * 128 * 48),
+    ("Figure 4, 3 more part counts x 3 seeds", "9 x 100 x 128 x 48", 9 * 100 * 128 * 48),
+)
 
 VARIANTS = {
     "fp32": dict(amp="none", channels_last=False, compile=False),
@@ -99,6 +110,24 @@ def loader_speed(root: str | None, workers: list[int], batches: int) -> list[dic
     return rows
 
 
+def wall_time_table(files: list[Path] | None = None) -> str:
+    """Training hours of each paper experiment at the measured images per second of each eager variant
+    (``results/gpu/bench_gpu_*.json``; the compiled variant is listed in its own file, but ``vireid train`` does
+    not compile). Evaluation is not counted (minutes)."""
+    files = sorted(RESULTS.glob("bench_gpu_*.json")) if files is None else files
+    measured = []
+    for f in files:
+        d = json.loads(f.read_text())
+        measured += [(d["device"], r) for r in d["gpu"] if not VARIANTS[r["variant"]]["compile"]]
+    head = "| experiment | training images | " + " | ".join(f"{r['variant']} on {dev} ({r['images_per_s']:.0f} img/s)"
+                                                       for dev, r in measured) + " |"
+    rows = [head, "|" + "---|" * (2 + len(measured))]
+    for what, how, n in EXPERIMENTS:
+        rows.append(f"| {what} | {how} = {n / 1e6:.2f} M | "
+                    + " | ".join(f"{n / r['images_per_s'] / 3600:.1f} h" for _, r in measured) + " |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--steps", type=int, default=30, help="timed steps per variant (default 30)")
@@ -108,7 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, nargs="+", default=[4, 8], help="loader worker counts (default 4 8)")
     p.add_argument("--loader-batches", type=int, default=40, help="batches timed per worker count (default 40)")
     p.add_argument("--out", help="write the rows as JSON here")
+    p.add_argument("--table", action="store_true",
+                   help="print the wall-time table of docs/REPRODUCE.md from results/gpu/ and exit (no GPU needed)")
     args = p.parse_args(argv)
+    if args.table:
+        print(wall_time_table())
+        return 0
     if not torch.cuda.is_available():
         print("bench_gpu: no CUDA device here; run it on a machine with a GPU", file=sys.stderr)
         return 2

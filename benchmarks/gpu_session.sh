@@ -29,7 +29,7 @@ stamp "pytest exit $?: $(tail -1 "$OUT/pytest_gpu.log")"
 wait $prime; stamp "prime exit $?"; rm -f results/recipe/probes/prime.json
 
 stamp "2. bench_gpu, eager variants and the loader"
-timeout 200 $PY benchmarks/bench_gpu.py --steps 30 --variants fp32 bf16 bf16+cl fp16+scaler+cl --workers 4 8 \
+timeout 200 $PY -m benchmarks.bench_gpu --steps 30 --variants fp32 bf16 bf16+cl fp16+scaler+cl --workers 4 8 \
     --out "$OUT/bench_gpu.json" 2>&1 | tee "$OUT/bench_gpu.log"
 
 stamp "3. probes"
@@ -62,6 +62,6 @@ stamp "probes done"; grep -h "{" "$VIREID_RUNS"/G_*.log | tail -40
 tar czf "$OUT/probes.tar.gz" results/recipe/probes/G_*.json -C "$VIREID_RUNS" $(cd "$VIREID_RUNS" && ls G_*.log)
 
 stamp "4. bench_gpu, torch.compile"
-timeout 150 $PY benchmarks/bench_gpu.py --steps 30 --variants bf16+cl+compile --workers 4 \
+timeout 150 $PY -m benchmarks.bench_gpu --steps 30 --variants bf16+cl+compile --workers 4 \
     --loader-batches 5 --out "$OUT/bench_gpu_compile.json" 2>&1 | tee "$OUT/bench_gpu_compile.log"
 stamp "end"

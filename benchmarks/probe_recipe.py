@@ -43,7 +43,11 @@ def table(folder: Path = PROBES) -> str:
         every = next((int(s.split("=")[1]) for s in d["set"] if s.startswith("train.eval_every=")), 6) * 50
         points = ", ".join(f"{c.get('step', every * (i + 1))}: {c['cross_r1']:.1f} / {c['vis_r1']:.1f}"
                            for i, c in enumerate(d["curve"]))
-        rows.append(f"| {d['tag']} | {d['note']} | {points}{'' if d['finished'] else ' (stopped)'} |")
+        machine = d.get("machine")   # older records name no machine (the 2-core CPU) and say their version in the note
+        note = d["note"] if machine is None else (
+            f"{d['note']} (generator version {d['synthetic']['generator_version']}; "
+            f"ran on {machine['cuda'][0] if machine['cuda'] else 'the CPU'})")
+        rows.append(f"| {d['tag']} | {note} | {points}{'' if d['finished'] else ' (stopped)'} |")
     return "\n".join(rows)
 
 
