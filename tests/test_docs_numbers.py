@@ -121,7 +121,15 @@ def test_cpu_recipe_modalities_table_is_the_measurement_and_its_reading_holds():
 
 
 V2_DEMO = ROOT / "results" / "recipe" / "demo_generator_v2.results.json"
+V3_800_DEMO = ROOT / "results" / "recipe" / "demo_v3_800steps.results.json"   # before the 1,500-step recipe
 """The demo's run on generator version 2, which the probes of docs/CPU_RECIPE.md were compared with."""
+
+
+def test_v3_800_step_demo_record_is_the_earlier_recipe():
+    record = json.loads(V3_800_DEMO.read_text())
+    run, cfg = record["results"]["run"], record["config"]
+    assert run["synthetic"]["sysu"]["generator_version"] == 3 and run["steps"] == 800
+    assert cfg["data"].get("random_erasing", 0.5) == 0.5 and cfg["train"]["per_modality"] == 4
 
 
 def test_v2_demo_record_is_generator_version_2():
@@ -167,7 +175,7 @@ def test_cpu_recipe_candidate_claims_hold_in_the_probe_files():
 def test_cpu_recipe_version_3_demo_lands_near_probe_u():
     """docs/CPU_RECIPE.md: the demo on generator version 3 ends within a few points of probe U at 800 steps."""
     end = json.loads((ROOT / "results" / "recipe" / "probes" / "U_flips05_skinluma.json").read_text())["curve"][-1]
-    record = json.loads((ROOT / "results" / "demo" / "demo.results.json").read_text())["results"]
+    record = json.loads(V3_800_DEMO.read_text())["results"]
     assert record["run"]["synthetic"]["sysu"]["generator_version"] == 3 and end["step"] == record["run"]["steps"]
     assert abs(end["cross_r1"] - 100 * record["trained"]["sysu/all"]["mean"]["cmc"][0]) <= 5
 
@@ -215,7 +223,7 @@ def test_cpu_recipe_version_3_probes_end_near_the_demo(tag):
     version-3 demo at 800 steps."""
     probe = json.loads((ROOT / "results" / "recipe" / "probes" / f"{tag}.json").read_text())
     end = probe["curve"][-1]
-    record = json.loads((ROOT / "results" / "demo" / "demo.results.json").read_text())["results"]
+    record = json.loads(V3_800_DEMO.read_text())["results"]
     assert "generator version 3" in probe["note"]
     assert end["step"] == record["run"]["steps"] == 800
     assert abs(end["cross_r1"] - 100 * record["trained"]["sysu/all"]["mean"]["cmc"][0]) <= 5
@@ -226,7 +234,40 @@ def test_cpu_recipe_twice_the_steps_pays_on_version_3():
     within-visible past 90."""
     probe = json.loads((ROOT / "results" / "recipe" / "probes" / "Z_v3_1600steps.json").read_text())
     end = probe["curve"][-1]
-    record = json.loads((ROOT / "results" / "demo" / "demo.results.json").read_text())["results"]
+    record = json.loads(V3_800_DEMO.read_text())["results"]
     gain = end["cross_r1"] - 100 * record["trained"]["sysu/all"]["mean"]["cmc"][0]
     assert "generator version 3" in probe["note"] and end["step"] == 1600
     assert 5 <= gain and end["cross_r1"] < 60 and end["vis_r1"] > 90
+
+
+def _end(tag):
+    return json.loads((ROOT / "results" / "recipe" / "probes" / f"{tag}.json").read_text())["curve"][-1]
+
+
+REF_SEEDS, ERASE0_SEEDS = ("G_ref", "G_ref_seed1", "H_ref_seed2"), ("G_erase0", "H_erase0_seed1", "H_erase0_seed2")
+
+
+def test_cpu_recipe_gpu_probe_readings_hold():
+    """docs/CPU_RECIPE.md's bullets on the GPU probes, read from their records."""
+    ref = [_end(t)["cross_r1"] for t in REF_SEEDS]
+    off = [_end(t)["cross_r1"] for t in ERASE0_SEEDS]
+    cpu = _end("U_flips05_skinluma")
+    assert all(_end(t)["step"] == 800 for t in REF_SEEDS + ERASE0_SEEDS) and cpu["step"] == 800
+    assert max(ref) - min(ref) >= 4 and min(ref) <= cpu["cross_r1"] <= max(ref)   # "several points apart", CPU inside
+    assert sum(off) / 3 - sum(ref) / 3 > 3                                         # erasing off pays
+    assert sum(ref) / 3 < _end("H_erase02")["cross_r1"] < sum(off) / 3            # halving it lands between
+    for tag in ("H_erase0_lr45e3", "G_erase0_lr6e3", "H_erase0_lr6e3_seed1", "H_erase0_w48", "H_erase0_r18",
+                "H_erase0_p8k2", "H_erase0_wd001"):
+        assert abs(_end(tag)["cross_r1"] - sum(off) / 3) <= 4, tag
+    assert abs(_end("G_attid")["cross_r1"] - sum(ref) / 3) <= 4
+    small, big800, big1600 = _end("H_erase0_p4k2_1600"), sum(off) / 3, _end("H_erase0_1600")["cross_r1"]
+    assert small["step"] == 1600 and big800 < small["cross_r1"] < big1600
+
+
+def test_cpu_recipe_smaller_batches_win_per_minute():
+    """I_erase0_cl_p4k2_1800 took about as long as I_erase0_cl_1000 side by side, and ended higher."""
+    probes = ROOT / "results" / "recipe" / "probes"
+    small, big = (json.loads((probes / f"{t}.json").read_text()) for t in ("I_erase0_cl_p4k2_1800", "I_erase0_cl_1000"))
+    assert abs(small["train_s"] / big["train_s"] - 1) < 0.15
+    assert small["curve"][-1]["cross_r1"] > big["curve"][-1]["cross_r1"]
+    assert (small["steps"], big["steps"]) == (1800, 1000)

@@ -193,7 +193,8 @@ class TrainConfig:
         seed: seed of the sampler, augmentation and initialisation.
         eval_every: evaluate on trial 0 every this many epochs (0: only at the end).
         amp: ``"none"``, ``"bf16"`` or ``"fp16"`` autocast (CUDA only).
-        channels_last: use the channels_last memory format (CUDA only).
+        channels_last: use the channels_last memory format (on 2 CPU cores a cpu-demo step was faster with it,
+            on an H200 the paper-size eager step slower: docs/CPU_RECIPE.md, docs/REPRODUCE.md section 4).
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
         max_steps_per_epoch: cap on iterations per epoch (``None``: N_visible / (P x K), DECISIONS §8).
         tensorboard: also write TensorBoard event files to ``<run>/tensorboard`` (needs the optional
