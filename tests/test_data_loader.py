@@ -137,3 +137,26 @@ def test_loaders_with_the_cache_give_the_same_test_images(sysu):
     cfg = DataConfig(dataset="sysu", height=16, width=8, num_workers=0, cache=True)
     batch = next(iter(build_train_loader(sysu, cfg, TRAIN)))
     assert batch.visible.shape == (6, 3, 16, 8)
+
+
+def test_random_erasing_probability_reaches_the_training_pipelines(sysu):
+    """``data.random_erasing`` is the erasing probability of all three pipelines: at 0 a batch equals the
+    default config's batch with each erasing step's probability set to 0 by hand; at 1 every image of the
+    batch differs from that one."""
+    import dataclasses
+
+    def batch(p):
+        return next(iter(build_train_loader(sysu, dataclasses.replace(CFG, random_erasing=p), TRAIN)))
+
+    loader = build_train_loader(sysu, CFG, TRAIN)   # the default: CAJ's 0.5
+    steps = [t for pipe in loader.dataset.transforms.values() for t in pipe.transforms
+             if isinstance(t, transforms.ChannelRandomErasing)]
+    assert len(steps) == 3 and {t.probability for t in steps} == {0.5}
+    for t in steps:
+        t.probability = 0.0
+    reference, off, on = next(iter(loader)), batch(0.0), batch(1.0)
+    for name in ("visible", "exchanged", "infrared"):
+        assert torch.equal(getattr(off, name), getattr(reference, name)), name
+        assert (getattr(on, name) != getattr(reference, name)).flatten(1).any(1).all(), name
+    with pytest.raises(ValueError, match="probability must be in"):
+        batch(1.5)

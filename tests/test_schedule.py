@@ -68,3 +68,25 @@ def test_adamw_optimizer_keeps_the_two_groups():
     assert [g["lr"] for g in opt.param_groups] == [0.005, 0.01] and opt.defaults["betas"] == (0.8, 0.999)
     with pytest.raises(ValueError, match="optimizer"):
         build_optimizer(model, TrainConfig(optimizer="adam"))
+
+
+def test_adamw_fused_kernel_matches_the_reference_update():
+    """build_optimizer's AdamW uses the fused kernel on the CPU; its steps match torch's for-loop AdamW."""
+    torch.manual_seed(0)
+    a, b = torch.nn.Linear(5, 3), torch.nn.Linear(5, 3)
+    b.load_state_dict(a.state_dict())
+    for m in (a, b):
+        m.backbone_parameters = lambda m=m: [m.weight]
+        m.head_parameters = lambda m=m: [m.bias]
+    cfg = TrainConfig(optimizer="adamw", lr=0.01, backbone_lr_mult=0.5, weight_decay=0.05)
+    fused = build_optimizer(a, cfg)
+    assert fused.defaults["fused"] is True
+    reference = torch.optim.AdamW([{"params": [b.weight], "lr": 0.005}, {"params": [b.bias], "lr": 0.01}],
+                                  betas=(cfg.momentum, 0.999), weight_decay=0.05, foreach=False)
+    x = torch.randn(8, 5)
+    for _ in range(5):
+        for m, opt in ((a, fused), (b, reference)):
+            opt.zero_grad()
+            m(x).square().sum().backward()
+            opt.step()
+    torch.testing.assert_close(a.weight, b.weight) and torch.testing.assert_close(a.bias, b.bias)
