@@ -7,8 +7,9 @@
    (``torch.utils.flop_counter.FlopCounterMode``: convolutions, linear layers and the einsums of the
    criss-cross attention, which lower to batched matrix products; pooling and element-wise work are not
    counted). MACs = FLOPs / 2.
-2. Training-step speed on the ``cpu-demo`` preset (resnet18, 96x48, a batch of 4 ids x (4 visible + 4
-   exchanged + 4 infrared) = 48 images): forward, the full objective, backward and an SGD step. Variants
+2. Training-step speed of the ``cpu-demo`` preset's network and input size (resnet10 at width 32, 96x48) on a
+   fixed batch of 4 ids x (4 visible + 4 exchanged + 4 infrared) = 48 images, whatever the preset's batch:
+   forward, the full objective, backward and an SGD step. Variants
    are timed in interleaved rounds; the table gives the fastest and the median wall time, images per
    second from the fastest, and the process CPU time per step (least sensitive to a shared CPU), with its
    ratio to ``base+p``.

@@ -3,6 +3,10 @@ and a smoke grid end to end through the command line."""
 
 import json
 import math
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -359,3 +363,36 @@ def test_eval_key_names_the_evaluation_cache_as_before():
     local = apply_overrides(cfg, ["eval.branch=local"])
     assert eval_key(local) != eval_key(cfg)
     assert eval_key(apply_overrides(cfg, ["eval.sysu_gallery=official"])) != eval_key(cfg)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_pool_workers_die_with_a_killed_parent(tmp_path):
+    """A killed `vireid ablate` must not leave its pool workers training: each worker asks the kernel for
+    SIGTERM when its parent exits (die_with_parent, called by the pool's initializer)."""
+    ready = tmp_path / "child.pid"
+    child = ("import os, time; from vireid_lib.ablation.run import die_with_parent; "
+             f"die_with_parent(os.getppid()); open({str(ready)!r}, 'w').write(str(os.getpid())); time.sleep(120)")
+    parent = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys, time; "
+                               f"subprocess.Popen([sys.executable, '-c', {child!r}]); time.sleep(120)"])
+    try:
+        deadline = time.time() + 60
+        while not (ready.is_file() and ready.read_text()) and time.time() < deadline:
+            time.sleep(0.2)
+        pid = int(ready.read_text())
+        assert _alive(pid)
+        parent.kill()
+        parent.wait()
+        deadline = time.time() + 10
+        while _alive(pid) and time.time() < deadline:
+            time.sleep(0.1)
+        assert not _alive(pid)
+    finally:
+        parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in state   # a zombie has exited

@@ -4,11 +4,14 @@ results of another configuration."""
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import datetime
 import json
 import multiprocessing as mp
 import os
+import signal
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -108,7 +111,20 @@ def _groups(runs: Sequence[Run], work: Path) -> list[list[Run]]:
     return list(groups.values())
 
 
-def _worker_init(devices: Any, threads: int) -> None:
+def die_with_parent(parent: int) -> None:
+    """Ask Linux to send this process SIGTERM when its parent ``parent`` exits, so that a killed
+    ``vireid ablate`` leaves no pool worker training on (and holding its run folder's lock) behind. If the
+    parent is already gone, exit now. A no-op on other systems."""
+    if not sys.platform.startswith("linux"):
+        return
+    pr_set_pdeathsig = 1   # <sys/prctl.h>
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != parent:   # it exited before the request was in place
+        os._exit(1)
+
+
+def _worker_init(devices: Any, threads: int, parent: int) -> None:
+    die_with_parent(parent)
     device = devices.get()
     if device is not None:
         # Before CUDA initialises in this process: it then sees exactly one device, as cuda:0.
@@ -193,7 +209,7 @@ def run_grid(grid: str, seeds: Sequence[int] = (0, 1, 2), out: str | Path = "res
             queue.put(d)
         threads = max(1, (os.cpu_count() or 1) // n_jobs) if devices[0] is None else 1
         with ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=_worker_init,
-                                 initargs=(queue, threads)) as pool:
+                                 initargs=(queue, threads, os.getpid())) as pool:
             futures = {pool.submit(_worker_run, g, str(out), str(work), command): g for g in groups}
             for future in as_completed(futures):
                 try:
