@@ -70,3 +70,13 @@ def test_default_config_is_named_for_what_it_is():
     assert default.name == "default" and default.name not in PRESETS
     assert default.model.pretrained is None and paper.model.pretrained == "imagenet"
     assert default != dataclasses.replace(paper, name="default")
+
+
+def test_random_erasing_paper_presets_keep_it_cpu_demo_turns_it_off():
+    """Notebook 01 and docs/CPU_RECIPE.md: the paper presets erase with probability 0.5 (CAJ's), the short
+    cpu-demo recipe not at all; the frozen ablation preset keeps the default it was run with."""
+    assert preset("paper-sysu").data.random_erasing == preset("paper-regdb").data.random_erasing == 0.5
+    assert preset("ablation").data.random_erasing == 0.5
+    assert preset("cpu-demo").data.random_erasing == 0.0
+    text = (Path(__file__).resolve().parents[1] / "notebooks" / "01_data.ipynb").read_text()
+    assert "probability 0.5; the short `cpu-demo` recipe turns it off, `data.random_erasing=0`" in text.replace("\\n", "")
