@@ -28,8 +28,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 
 import torch
+from torch import nn
 
 from vireid_lib import EXCHANGED, INFRARED, VISIBLE
 from vireid_lib.config import ModelConfig
@@ -50,11 +52,13 @@ def batch(height: int, width: int, device: str = "cpu") -> tuple[torch.Tensor, t
 
 
 def make_step(cfg: ModelConfig, height: int, width: int, device: str = "cpu", amp: bool = False,
-              channels_last: bool = False):
-    """A closure running one training step of ``cfg`` on a fixed random batch."""
+              channels_last: bool = False, optimizer: Callable[[Iterator[nn.Parameter]], torch.optim.Optimizer] | None = None):
+    """A closure running one training step of ``cfg`` on a fixed random batch (``optimizer``: built from the
+    model's parameters; default the paper's SGD)."""
     model = build_model(cfg, NUM_CLASSES).to(device).train()
     objective = Objective(preset("paper-sysu").loss, cfg.local_branch)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    optimizer = (optimizer or (lambda params: torch.optim.SGD(params, lr=0.01, momentum=0.9, nesterov=True,
+                                                              weight_decay=5e-4)))(model.parameters())
     x, labels, modalities = batch(height, width, device)
     if channels_last:
         model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)

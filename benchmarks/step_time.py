@@ -21,13 +21,11 @@ from pathlib import Path
 
 import torch
 
-from vireid_lib import EXCHANGED, INFRARED, VISIBLE
+from benchmarks.bench_model import make_step
 from vireid_lib.config import apply_overrides
 from vireid_lib.data import open_dataset
 from vireid_lib.io import atomic_write_json
-from vireid_lib.losses import Objective
 from vireid_lib.machine import machine_info
-from vireid_lib.models import build_model
 from vireid_lib.presets import preset
 from vireid_lib.training import fit
 
@@ -53,25 +51,17 @@ def step_seconds(sets: list[str], steps: int, skip: int) -> float:
 
 
 def optimizer_step_seconds(fused: bool, steps: int, skip: int) -> float:
-    """Median wall seconds of a cpu-demo training step on a fixed random batch (no loader) with AdamW's fused
-    kernel or its default (``training`` always uses the fused one where PyTorch has it)."""
-    cfg = preset("cpu-demo")
+    """Median wall seconds of a training step of the cpu-demo network on bench_model's fixed 48-image batch
+    (no loader), with AdamW's fused kernel or its default (``training`` uses the fused one)."""
+    demo = preset("cpu-demo")
     torch.manual_seed(0)
-    model = build_model(cfg.model, 100).to(memory_format=torch.channels_last)
-    objective = Objective(cfg.loss, cfg.model.local_branch)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
-                                  fused=fused)
-    n = cfg.train.ids_per_batch * cfg.train.per_modality
-    x = torch.randn(3 * n, 3, cfg.data.height, cfg.data.width).contiguous(memory_format=torch.channels_last)
-    labels = torch.arange(cfg.train.ids_per_batch).repeat_interleave(cfg.train.per_modality).repeat(3)   # (3N,)
-    modalities = [VISIBLE] * n + [EXCHANGED] * n + [INFRARED] * n
+    step = make_step(demo.model, demo.data.height, demo.data.width, channels_last=True,
+                     optimizer=lambda params: torch.optim.AdamW(params, lr=demo.train.lr,
+                                                                weight_decay=demo.train.weight_decay, fused=fused))
     times = []
     for i in range(steps):
         t0 = time.perf_counter()
-        loss = objective(model(x, modalities), labels, modalities).total
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        step()
         if i >= skip:
             times.append(time.perf_counter() - t0)
     return statistics.median(times)
@@ -85,7 +75,7 @@ def table(record: dict) -> str:
     rows = ["| --set on the cpu-demo preset | ms per step | steps in 4 minutes |", "|---|---|---|"]
     rows += [f"| {r['set'] or '(the preset as it is)'} | {r['ms_per_step']:.0f} | {240_000 / r['ms_per_step']:.0f} |"
              for r in record["rows"]]
-    rows += [f"| AdamW {name} kernel, fixed batch, no loader | {ms:.0f} | |" for name, ms in record["optimizer"].items()]
+    rows += [f"| AdamW {name} kernel, fixed 48-image batch, no loader | {ms:.0f} | |" for name, ms in record["optimizer"].items()]
     return "\n".join(rows)
 
 
@@ -112,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
         for name in fused:
             fused[name].append(optimizer_step_seconds(name == "fused", a.steps, a.skip))
     # the fastest round: other work on the machine only ever adds time
-    record = {"rows": [{"set": v, "ms_per_step": round(1000 * min(ts), 1),
+    record = {"rounds": a.rounds, "rows": [{"set": v, "ms_per_step": round(1000 * min(ts), 1),
                         "rounds_ms": [round(1000 * t, 1) for t in ts]} for v, ts in times.items()],
               "optimizer": {k: round(1000 * min(ts), 1) for k, ts in fused.items()},
               "threads": a.threads, "steps": a.steps, "skip": a.skip, "machine": machine_info()}

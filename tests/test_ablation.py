@@ -3,6 +3,8 @@ and a smoke grid end to end through the command line."""
 
 import json
 import math
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -374,20 +376,24 @@ def test_pool_workers_die_with_a_killed_parent(tmp_path):
              f"die_with_parent(os.getppid()); open({str(ready)!r}, 'w').write(str(os.getpid())); time.sleep(120)")
     parent = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys, time; "
                                f"subprocess.Popen([sys.executable, '-c', {child!r}]); time.sleep(120)"])
+    pid = None
     try:
-        deadline = time.time() + 60
+        deadline = time.time() + 180   # the child imports torch: slow on a busy machine
         while not (ready.is_file() and ready.read_text()) and time.time() < deadline:
             time.sleep(0.2)
+        assert ready.is_file(), "the child process never started"
         pid = int(ready.read_text())
         assert _alive(pid)
         parent.kill()
         parent.wait()
-        deadline = time.time() + 10
+        deadline = time.time() + 30
         while _alive(pid) and time.time() < deadline:
             time.sleep(0.1)
-        assert not _alive(pid)
+        assert not _alive(pid), "the child outlived its killed parent"
     finally:
         parent.kill()
+        if pid is not None and _alive(pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _alive(pid: int) -> bool:

@@ -79,11 +79,11 @@ def _preset_regdb() -> Config:
 # - per-dimension means for eqs. (12)–(13) and the per-hinge mean of eq. (11): the summed forms start in
 #   the tens to hundreds from scratch and keep the local classifiers at chance.
 # - short epochs of 50 steps, so the schedule's shape fits a few CPU minutes.
-# - no random erasing (CAJ's 0.5 per pipeline): with it off, all-search Rank-1 after 800 steps rose by about
-#   five points over three training seeds (the GPU probes G_ref*, H_ref_seed2 against G_erase0, H_erase0_seed*);
-#   a short schedule from random weights gains nothing from the regularisation.
+# - no random erasing (CAJ's 0.5 per pipeline): with it off, all-search Rank-1 after 800 steps rose by more than
+#   two standard errors over three training seeds (docs/CPU_RECIPE.md, the GPU probes G_ref*, H_ref_seed2
+#   against G_erase0, H_erase0_seed*); a short schedule from random weights gains nothing from the regularisation.
 # - 24-image batches (4 identities x 2 images per modality, the paper's 4 x 4) over 1,400 steps: a step costs
-#   about 0.55 of a 48-image one on 2 cores, and per image seen the smaller batch learned as well or better
+#   a little over half a 48-image one on 2 cores, and per image seen the smaller batch learned as well or better
 #   (I_erase0_cl_p4k2_1800 against I_erase0_cl_1000), so the same minutes buy more steps.
 # - channels_last and no loader worker: on 2 cores both made a step faster (a worker process competes with
 #   the two compute threads; benchmarks in docs/CPU_RECIPE.md).
@@ -105,7 +105,8 @@ def _preset_cpu_demo() -> Config:
 
 
 def _preset_ablation() -> Config:
-    # The cpu-demo network and recipe on the synthetic RegDB layout (the paper's Table 3 is on RegDB) with
+    # The cpu-demo network and the recipe cpu-demo had when the grids ran (48-image batches, random erasing 0.5,
+    # one loader worker; cpu-demo has since changed, docs/CPU_RECIPE.md) on the synthetic RegDB layout (the paper's Table 3 is on RegDB) with
     # 100 identities (50 train, 50 test), 10 epochs of 50 steps (at 250 steps Rank-1 was about 12%, chance
     # 2%): 11 trainings x 5 seeds, two at a time with one thread each, fit in about an hour on 2 cores.
     # Written out in full so that tuning the demo does not move a running grid.
