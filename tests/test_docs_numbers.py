@@ -295,9 +295,10 @@ def test_cpu_recipe_step_time_table_is_the_measurement_and_its_reading_holds():
     ms = [r["ms_per_step"] for r in record["rows"]]
     assert ms == [min(r["rounds_ms"]) for r in record["rows"]] and record["rounds"] >= 3   # what the code writes
     assert [r["set"] for r in record["rows"]] == list(step_time.VARIANTS)
-    assert all(a > b for a, b in zip(ms[1:], ms[2:]))   # channels_last, 24-image batches, no worker: each faster
+    assert ms[1] > ms[2] > ms[3]                         # channels_last, then 24-image batches: each faster
+    assert abs(ms[4] / ms[3] - 1) < 0.05                 # no loader worker: "within a few percent"
     assert 0.5 < ms[3] / ms[2] < 0.7                     # "a little over half a 48-image one"
-    assert record["optimizer"]["fused"] <= 1.02 * record["optimizer"]["default"]   # "no slower"
+    assert record["optimizer"]["fused"] >= record["optimizer"]["default"]   # "not faster in the table's run"
 
 
 def test_step_time_table_by_hand():

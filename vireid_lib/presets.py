@@ -85,8 +85,8 @@ def _preset_regdb() -> Config:
 # - 24-image batches (4 identities x 2 images per modality, the paper's 4 x 4) over 1,400 steps: a step costs
 #   a little over half a 48-image one on 2 cores, and per image seen the smaller batch learned as well or better
 #   (I_erase0_cl_p4k2_1800 against I_erase0_cl_1000), so the same minutes buy more steps.
-# - channels_last and no loader worker: on 2 cores both made a step faster (a worker process competes with
-#   the two compute threads; benchmarks in docs/CPU_RECIPE.md).
+# - channels_last (a step faster on 2 cores) and no loader worker (as fast as one worker process there, which
+#   competes with the two compute threads): `python -m benchmarks.step_time`, table in docs/CPU_RECIPE.md.
 CPU_MODEL = dict(arch="resnet10", width=32)
 CPU_LOSS = dict(center_reduction="mean", center_triplet_reduction="mean")
 CPU_TRAIN = dict(optimizer="adamw", schedule="cosine", lr=3e-3, weight_decay=0.05, backbone_lr_mult=1.0,
