@@ -34,11 +34,12 @@ timeout 200 $PY -m benchmarks.bench_gpu --steps 30 --variants fp32 bf16 bf16+cl 
 
 stamp "3. probes"
 # The probes change the cpu-demo recipe of the time they ran (800 steps of 48-image batches, random erasing 0.5,
-# one loader worker); BASE pins it, so that a rerun measures the same thing on today's preset.
+# one loader worker); BASE pins it, so that a rerun measures the same thing on today's preset. The probe table
+# names each record's machine itself (probe_recipe.table).
 BASE="train.epochs=16 train.per_modality=4 data.random_erasing=0.5 data.num_workers=1 train.channels_last=false"
 PROBES=(
   "G_ref|the 800-step cpu-demo recipe of the time|"
-  "G_ref_seed1|cpu-demo recipe, training seed 1|train.seed=1"
+  "G_ref_seed1|the 800-step cpu-demo recipe of the time, training seed 1|train.seed=1"
   "G_ref_1600|the cosine stretched over 1,600 steps|train.epochs=32"
   "G_lr6e3|lr 6e-3 instead of 3e-3|train.lr=6e-3"
   "G_lr1e2|lr 1e-2 instead of 3e-3|train.lr=1e-2"
@@ -56,7 +57,7 @@ pids=()
 for p in "${PROBES[@]}"; do
   IFS='|' read -r tag note sets <<<"$p"
   # shellcheck disable=SC2086
-  $PY benchmarks/probe_recipe.py --tag "$tag" --threads 1 --note "$note; on the GPU machine" \
+  $PY benchmarks/probe_recipe.py --tag "$tag" --threads 1 --note "$note" \
       --set train.eval_every=8 $BASE $sets >"$VIREID_RUNS/$tag.log" 2>&1 &
   pids+=($!)
 done

@@ -93,12 +93,13 @@ def main(argv: list[str] | None = None) -> None:
         print(table(json.loads(RESULTS.read_text())))
         return
     torch.set_num_threads(a.threads)
+    sets = {v: [s for s in v.split(",") if s] for v in a.variants}
     times: dict[str, list[float]] = {v: [] for v in a.variants}
     fused: dict[str, list[float]] = {"default": [], "fused": []}
-    step_seconds([s for s in a.variants[0].split(",") if s], a.skip + 2, a.skip)   # untimed: first reads, caches
+    step_seconds(sets[a.variants[0]], a.skip + 2, a.skip)   # untimed: first reads, caches
     for _ in range(a.rounds):   # interleaved rounds, so a burst of other work hits every variant alike
         for v in a.variants:
-            times[v].append(step_seconds([s for s in v.split(",") if s], a.steps, a.skip))
+            times[v].append(step_seconds(sets[v], a.steps, a.skip))
         for name in fused:
             fused[name].append(optimizer_step_seconds(name == "fused", a.steps, a.skip))
     # the fastest round: other work on the machine only ever adds time

@@ -14,6 +14,11 @@ from benchmarks.probe_recipe import table
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _end(tag):
+    """The last evaluated point of a probe in results/recipe/probes."""
+    return json.loads((ROOT / "results" / "recipe" / "probes" / f"{tag}.json").read_text())["curve"][-1]
+
+
 def test_cpu_recipe_table_is_the_probe_results():
     doc = (ROOT / "docs" / "CPU_RECIPE.md").read_text()
     assert table() in doc
@@ -148,8 +153,7 @@ def test_v2_demo_record_is_generator_version_2():
 
 
 def test_cpu_recipe_four_data_changes_end_within_a_few_points():
-    ends = [json.loads((ROOT / "results" / "recipe" / "probes" / f"{tag}.json").read_text())["curve"][-1]
-            for tag in ("P_c1", "P_c1easy", "X_px1", "X_px2")]
+    ends = [_end(tag) for tag in ("P_c1", "P_c1easy", "X_px1", "X_px2")]
     assert all(e["step"] == 800 for e in ends)
     assert max(e["cross_r1"] for e in ends) - min(e["cross_r1"] for e in ends) <= 5
     demo = json.loads(V2_DEMO.read_text())["results"]["trained"]
@@ -169,22 +173,17 @@ def test_cpu_recipe_candidate_claims_hold_in_the_probe_files():
     """docs/CPU_RECIPE.md: candidate U lifts all-search Rank-1 by more than ten points on base and base+p
     while within-visible stays within a few points; and each generator probe that removes an infrared-only
     part lifts all-search over the one before it (R_noflip < S_noflip_skinluma < Q_irluma)."""
-    probes = ROOT / "results" / "recipe" / "probes"
-
-    def end(tag):
-        return json.loads((probes / f"{tag}.json").read_text())["curve"][-1]
-
     for variant in ("base", "basep"):
-        old, new = end(f"V_{variant}_v2"), end(f"V_{variant}_u")
+        old, new = _end(f"V_{variant}_v2"), _end(f"V_{variant}_u")
         assert new["cross_r1"] - old["cross_r1"] > 10
         assert abs(new["vis_r1"] - old["vis_r1"]) < 3
-    assert end("R_noflip")["cross_r1"] < end("S_noflip_skinluma")["cross_r1"] < end("Q_irluma")["cross_r1"]
-    assert end("Q_irluma")["cross_r1"] < end("Q_irluma")["vis_r1"] - 20   # still far below within-visible
+    assert _end("R_noflip")["cross_r1"] < _end("S_noflip_skinluma")["cross_r1"] < _end("Q_irluma")["cross_r1"]
+    assert _end("Q_irluma")["cross_r1"] < _end("Q_irluma")["vis_r1"] - 20   # still far below within-visible
 
 
 def test_cpu_recipe_version_3_demo_lands_near_probe_u():
     """docs/CPU_RECIPE.md: the demo on generator version 3 ends within a few points of probe U at 800 steps."""
-    end = json.loads((ROOT / "results" / "recipe" / "probes" / "U_flips05_skinluma.json").read_text())["curve"][-1]
+    end = _end("U_flips05_skinluma")
     record = json.loads(V3_800_DEMO.read_text())["results"]
     assert record["run"]["synthetic"]["sysu"]["generator_version"] == 3 and end["step"] == record["run"]["steps"]
     assert abs(end["cross_r1"] - 100 * record["trained"]["sysu/all"]["mean"]["cmc"][0]) <= 5
@@ -248,10 +247,6 @@ def test_cpu_recipe_twice_the_steps_pays_on_version_3():
     gain = end["cross_r1"] - 100 * record["trained"]["sysu/all"]["mean"]["cmc"][0]
     assert "generator version 3" in probe["note"] and end["step"] == 1600
     assert 5 <= gain and end["cross_r1"] < 60 and end["vis_r1"] > 90
-
-
-def _end(tag):
-    return json.loads((ROOT / "results" / "recipe" / "probes" / f"{tag}.json").read_text())["curve"][-1]
 
 
 REF_SEEDS, ERASE0_SEEDS = ("G_ref", "G_ref_seed1", "H_ref_seed2"), ("G_erase0", "H_erase0_seed1", "H_erase0_seed2")
