@@ -101,6 +101,9 @@ CASES = [
                                "train.bogus=1"]),
     Case("`--set train.device=nope`", "train.device='nope' is not a device; use auto, cpu, cuda or cuda:N",
          lambda tmp, run, mp: ["train", "--smoke", "--quiet", "--out", str(tmp / "r"), *sets("train.device=nope")]),
+    Case("`--set data.random_erasing=1.5`", "data.random_erasing must be in [0, 1] (the probability of channel random "
+         "erasing in each training pipeline; 0 turns it off), got 1.5",
+         lambda tmp, run, mp: ["train", "--smoke", "--quiet", "--out", str(tmp / "r"), *sets("data.random_erasing=1.5")]),
     Case("`vireid reproduce --trials 1,x`", "--trials 1,x: expected comma-separated RegDB trials from 1 to 10, "
          "such as --trials 1,2,3",
          lambda tmp, run, mp: ["reproduce", "--dataset", "regdb", "--smoke", "--out", str(tmp / "r"),

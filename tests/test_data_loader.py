@@ -158,5 +158,5 @@ def test_random_erasing_probability_reaches_the_training_pipelines(sysu):
     for name in ("visible", "exchanged", "infrared"):
         assert torch.equal(getattr(off, name), getattr(reference, name)), name
         assert (getattr(on, name) != getattr(reference, name)).flatten(1).any(1).all(), name
-    with pytest.raises(ValueError, match="probability must be in"):
+    with pytest.raises(ValueError, match=r"data.random_erasing must be in \[0, 1\] .*got 1.5"):
         batch(1.5)

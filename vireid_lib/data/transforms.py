@@ -158,6 +158,9 @@ def train_transforms(height: int, width: int, erasing: float = 0.5) -> dict[str,
     presets' 0.5, ``DataConfig.random_erasing``). Then ``"exchanged"`` adds
     :class:`ChannelExchange` and ``"infrared"`` adds :class:`ChannelAdapGray` (p 0.5); ``"visible"`` stops.
     """
+    if not 0.0 <= erasing <= 1.0:   # named by its config key: the value comes from --set data.random_erasing
+        raise ValueError(f"data.random_erasing must be in [0, 1] (the probability of channel random erasing in each "
+                         f"training pipeline; 0 turns it off), got {erasing}")
     return {VISIBLE: T.Compose(_common(height, width, erasing)),
             EXCHANGED: T.Compose(_common(height, width, erasing) + [ChannelExchange(gray=2)]),
             INFRARED: T.Compose(_common(height, width, erasing) + [ChannelAdapGray(probability=0.5)])}
