@@ -56,6 +56,23 @@ def test_train_loader_is_reproducible_with_the_seed_and_workers(sysu):
     assert all(torch.equal(x, y) for x, y in zip(a, run(2, 4)))   # worker processes: the same batches
 
 
+def test_a_training_sample_is_its_pipelines_after_torch_manual_seed_of_the_pair_seed(sysu):
+    # The dataset seeds only the CPU generator (cheaper than torch.manual_seed on a CPU-only machine); the
+    # sample must be what the three pipelines give after the documented torch.manual_seed(pair seed).
+    from vireid_lib import EXCHANGED, INFRARED, VISIBLE
+    from vireid_lib.data.sampler import AlignedPair
+
+    dataset = build_train_loader(sysu, CFG, TRAIN).dataset
+    vi = 0
+    ii = next(i for i, r in enumerate(dataset.infrared) if r.pid == dataset.visible[vi].pid)
+    got = dataset[AlignedPair(vi, ii, 1234)]
+    vis, ir = load_image(dataset.visible[vi].path), load_image(dataset.infrared[ii].path)
+    torch.manual_seed(1234)
+    want = (dataset.transforms[VISIBLE](vis), dataset.transforms[EXCHANGED](vis), dataset.transforms[INFRARED](ir))
+    assert all(torch.equal(g, w) for g, w in zip(got[:3], want)) and got[3] == dataset.visible[vi].pid
+    assert not torch.equal(dataset[AlignedPair(vi, ii, 1235)][0], got[0])
+
+
 def test_test_loader_keeps_record_order(sysu):
     q = sysu.query()
     images, pids, camids = next(iter(build_test_loader(q, CFG, batch_size=4)))

@@ -87,7 +87,10 @@ class AlignedTrainDataset(Dataset):
                              f"{self.infrared[ii].path} has label {self.infrared[ii].pid}")
         vis_img, ir_img = self._vis[vi], self._ir[ii]
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+            # The CPU generator alone, which is all the transforms draw from: torch.manual_seed would also
+            # queue a CUDA reseed and record its call stack each time, about 1.6 ms a sample on a CPU-only
+            # machine (a tenth of a cpu-demo step; `python -m benchmarks.step_time`).
+            torch.default_generator.manual_seed(seed)
             return (self.transforms[VISIBLE](vis_img), self.transforms[EXCHANGED](vis_img),
                     self.transforms[INFRARED](ir_img), label)
 
