@@ -44,9 +44,11 @@ def table(folder: Path = PROBES) -> str:
         points = ", ".join(f"{c.get('step', every * (i + 1))}: {c['cross_r1']:.1f} / {c['vis_r1']:.1f}"
                            for i, c in enumerate(d["curve"]))
         machine = d.get("machine")   # older records name no machine (the 2-core CPU) and say their version in the note
+        draws = d.get("trials", 2)   # older records hold no count: the default 2 gallery draws
         note = d["note"] if machine is None else (
             f"{d['note']} (generator version {d['synthetic']['generator_version']}; "
-            f"ran on {machine['cuda'][0] if machine['cuda'] else 'the CPU'})")
+            f"ran on {machine['cuda'][0] if machine['cuda'] else 'the CPU'}"
+            f"{'' if draws == 2 else f'; {draws} gallery draws'})")
         rows.append(f"| {d['tag']} | {note} | {points}{'' if d['finished'] else ' (stopped)'} |")
     return "\n".join(rows)
 
@@ -195,7 +197,7 @@ def main() -> None:
               "finished": True, "note": a.note, "preset": "cpu-demo", "shared_stem": a.shared_stem,
               "ir_easy": a.ir_easy, "ir_luma": a.ir_luma, "flips": a.flips,
               "skin_luma": a.skin_luma,
-              "visible_grey": a.visible_grey, "config": cfg.to_dict(), "synthetic": read_stats(reader.root),
+              "visible_grey": a.visible_grey, "trials": a.trials, "config": cfg.to_dict(), "synthetic": read_stats(reader.root),
               "machine": machine_info()}
     PROBES.mkdir(parents=True, exist_ok=True)
     (PROBES / f"{a.tag}.json").write_text(json.dumps(record, indent=1) + "\n")

@@ -1,11 +1,13 @@
 """Wall time of one ``cpu-demo`` training step on this machine, data loading included, for ``--set`` variants:
 what the recipe's minutes buy (docs/CPU_RECIPE.md). Each variant trains a few dozen steps of the real loop
 (``training.fit``) on the synthetic SYSU-MM01 layout; the first steps (start-up, caches) are not timed. Then
-AdamW's fused kernel against its default on a fixed batch (``training`` uses the fused one).
+AdamW's fused kernel against its default on a fixed batch (``training`` uses the fused one), and with
+``--compile`` ``torch.compile`` against eager on that batch.
 
     python -m benchmarks.step_time                                    # the variants of docs/CPU_RECIPE.md
     python -m benchmarks.step_time --variants "" "train.per_modality=2" --out results/recipe/step_time.json
     python -m benchmarks.step_time --table         # the table of the committed record
+    python -m benchmarks.step_time --compile --out results/recipe/step_time.json   # with torch.compile
 
 Run it on an otherwise idle machine: the numbers are wall-clock times.
 """
@@ -67,6 +69,28 @@ def optimizer_step_seconds(fused: bool, steps: int, skip: int) -> float:
     return statistics.median(times)
 
 
+def compile_seconds(steps: int, skip: int) -> dict[str, float]:
+    """``torch.compile`` on the CPU: the cpu-demo network on bench_model's fixed 48-image batch, eager and
+    compiled (fused AdamW as in ``training``): the compiled first step's wall seconds (the compilation) and
+    each one's median step after ``skip`` steps, in ms."""
+    demo = preset("cpu-demo")
+    out: dict[str, float] = {}
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        step = make_step(demo.model, demo.data.height, demo.data.width, channels_last=True, compile=compiled,
+                         optimizer=lambda params: torch.optim.AdamW(params, lr=demo.train.lr,
+                                                                    weight_decay=demo.train.weight_decay, fused=True))
+        times = []
+        for i in range(steps):
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
+        name = "compiled" if compiled else "eager"
+        out[f"{name}_first_step_s"] = round(times[0], 1)
+        out[f"{name}_ms"] = round(1000 * statistics.median(times[skip:]), 1)
+    return out
+
+
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "recipe" / "step_time.json"
 
 
@@ -76,6 +100,10 @@ def table(record: dict) -> str:
     rows += [f"| {r['set'] or '(the preset as it is)'} | {r['ms_per_step']:.0f} | {240_000 / r['ms_per_step']:.0f} |"
              for r in record["rows"]]
     rows += [f"| AdamW {name} kernel, fixed 48-image batch, no loader | {ms:.0f} | |" for name, ms in record["optimizer"].items()]
+    if "compile" in record:
+        c = record["compile"]
+        rows += [f"| eager, fixed 48-image batch, no loader (first step {c['eager_first_step_s']:.1f} s) | {c['eager_ms']:.0f} | |",
+                 f"| `torch.compile`, the same (first step, compiling: {c['compiled_first_step_s']:.0f} s) | {c['compiled_ms']:.0f} | |"]
     return "\n".join(rows)
 
 
@@ -88,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", help="write the record as JSON here (docs/CPU_RECIPE.md reads results/recipe/step_time.json)")
     p.add_argument("--table", action="store_true", help="print the table of results/recipe/step_time.json and exit")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile against eager (minutes: it compiles)")
     a = p.parse_args(argv)
     if a.table:
         print(table(json.loads(RESULTS.read_text())))
@@ -107,6 +136,8 @@ def main(argv: list[str] | None = None) -> None:
                         "rounds_ms": [round(1000 * t, 1) for t in ts]} for v, ts in times.items()],
               "optimizer": {k: round(1000 * min(ts), 1) for k, ts in fused.items()},
               "threads": a.threads, "steps": a.steps, "skip": a.skip, "machine": machine_info()}
+    if a.compile:
+        record["compile"] = compile_seconds(a.steps, a.skip)
     print(table(record))
     if a.out:
         atomic_write_json(a.out, record)

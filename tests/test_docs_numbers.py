@@ -85,11 +85,13 @@ def test_readme_demo_table_and_time_are_the_committed_demo():
     assert f"{results['run']['steps']:,} steps of AdamW from random weights on 24-image batches without random erasing" in readme.replace("\n", " ")
     cfg = json.loads((ROOT / "results" / "demo" / "demo.results.json").read_text())["config"]
     assert 3 * cfg["train"]["ids_per_batch"] * cfg["train"]["per_modality"] == 24 and cfg["data"]["random_erasing"] == 0
-    # What the prose under the table says of it: more than half the all-search queries at Rank-1, mAP past 60,
-    # Rank-1 short of 60 on both layouts, within-visible above all-search.
+    # What the prose under the table says of it: all-search Rank-1 at the target of 60, just, mAP past 60;
+    # indoor with the higher mAP, not the higher Rank-1; RegDB short of 60 both ways; within-visible above.
     trained = results["trained"]
     r1 = trained["sysu/all"]["mean"]["cmc"][0]
-    assert 0.5 < r1 < 0.6 and trained["sysu/all"]["mean"]["mAP"] > 0.6
+    assert 0.6 <= r1 < 0.65 and trained["sysu/all"]["mean"]["mAP"] > 0.6
+    assert trained["sysu/indoor"]["mean"]["mAP"] > trained["sysu/all"]["mean"]["mAP"]
+    assert trained["sysu/indoor"]["mean"]["cmc"][0] < r1
     assert all(trained[d]["cmc"][0] < 0.6 for d in ("regdb/v2t", "regdb/t2v"))
     assert results["within_visible"]["trained"]["mean"]["cmc"][0] > r1
 
@@ -291,9 +293,12 @@ def test_cpu_recipe_step_time_table_is_the_measurement_and_its_reading_holds():
     assert ms == [min(r["rounds_ms"]) for r in record["rows"]] and record["rounds"] >= 3   # what the code writes
     assert [r["set"] for r in record["rows"]] == list(step_time.VARIANTS)
     assert ms[1] > ms[2] > ms[3]                         # channels_last, then 24-image batches: each faster
-    assert abs(ms[4] / ms[3] - 1) < 0.05                 # no loader worker: "within a few percent"
+    assert ms[4] < ms[3]                                 # no loader worker: "faster in the table's run"
     assert 0.5 < ms[3] / ms[2] < 0.7                     # "a little over half a 48-image one"
-    assert record["optimizer"]["fused"] >= record["optimizer"]["default"]   # "not faster in the table's run"
+    fused, default = record["optimizer"]["fused"], record["optimizer"]["default"]
+    assert fused < default and abs(fused / default - 1) < 0.1   # "within about a tenth", "faster in the table's run"
+    c = record["compile"]                                # torch.compile: "minutes" to compile, "within a few percent"
+    assert c["compiled_first_step_s"] > 60 and abs(c["compiled_ms"] / c["eager_ms"] - 1) < 0.05
 
 
 def test_step_time_table_by_hand():
@@ -302,6 +307,54 @@ def test_step_time_table_by_hand():
     table = step_time.table({"rows": [{"set": "", "ms_per_step": 200.0}], "optimizer": {"fused": 100.0}})
     assert table.splitlines()[2:] == ["| (the preset as it is) | 200 | 1200 |",
                                       "| AdamW fused kernel, fixed 48-image batch, no loader | 100 | |"]
+    table = step_time.table({"rows": [], "optimizer": {}, "compile": {
+        "eager_first_step_s": 0.25, "eager_ms": 190.0, "compiled_first_step_s": 142.6, "compiled_ms": 180.4}})
+    assert table.splitlines()[2:] == [
+        "| eager, fixed 48-image batch, no loader (first step 0.2 s) | 190 | |",
+        "| `torch.compile`, the same (first step, compiling: 143 s) | 180 | |"]
+
+
+def _elapsed_seconds(log: str) -> float:
+    wall = log.split("Elapsed (wall clock) time (h:mm:ss or m:ss): ")[1].split()[0]
+    minutes, seconds = wall.split(":")
+    return 60 * int(minutes) + float(seconds)
+
+
+def test_cpu_recipe_cpu_seeding_gave_the_same_demo_sooner_and_the_step_count_fits():
+    """docs/CPU_RECIPE.md: seeding the CPU generator alone gave the 28-epoch demo's metrics to the last digit, in
+    less time; 36 epochs took just over five minutes, and six parts over 34 epochs ended below three parts over 36."""
+    recipe = ROOT / "results" / "recipe"
+    before = json.loads((recipe / "demo_1400steps.results.json").read_text())["results"]
+    after = json.loads((recipe / "demo_1400steps_cpu_seed.results.json").read_text())["results"]
+    for key in ("untrained", "trained", "within_visible"):
+        assert before[key] == after[key]
+    assert before["run"]["steps"] == after["run"]["steps"] == 1400
+    assert _elapsed_seconds((recipe / "demo_1400steps_cpu_seed.log").read_text()) < \
+        _elapsed_seconds((recipe / "demo_1400steps.log").read_text())
+    assert 300 < _elapsed_seconds((recipe / "demo_1800steps.log").read_text())
+    longer = json.loads((recipe / "demo_1800steps.results.json").read_text())
+    six = json.loads((recipe / "demo_parts6_1700steps.results.json").read_text())
+    assert longer["config"]["model"]["parts"] == 3 and six["config"]["model"]["parts"] == 6
+    assert longer["results"]["run"]["steps"] == 1800 and six["results"]["run"]["steps"] == 1700
+    r1 = lambda rec: rec["results"]["trained"]["sysu/all"]["mean"]["cmc"][0]
+    assert r1(six) < r1(longer)
+    demo = json.loads((ROOT / "results" / "demo" / "demo.results.json").read_text())
+    assert demo["config"]["train"]["epochs"] == 34 and demo["config"]["model"]["parts"] == 3
+    assert _elapsed_seconds((ROOT / "results" / "demo" / "demo.log").read_text()) <= 300
+
+
+def test_cpu_recipe_correlation_and_six_parts_probes_land_within_a_few_points():
+    """docs/CPU_RECIPE.md: M_c095_1400, M_c1_1400 and N_parts6_seed0 within a few points of the 28-epoch demo;
+    N_parts6_seed1 above the seed-1 record of the 1,400-step recipe, by less than the seed spread."""
+    demo = json.loads((ROOT / "results" / "recipe" / "demo_1400steps.results.json").read_text())["results"]
+    demo_r1 = 100 * demo["trained"]["sysu/all"]["mean"]["cmc"][0]
+    for tag in ("M_c095_1400", "M_c1_1400", "N_parts6_seed0"):
+        end = _end(tag)
+        assert end["step"] == 1400 and abs(end["cross_r1"] - demo_r1) <= 3
+    seed1 = json.loads((ROOT / "results" / "recipe" / "seed-1_1400steps.json").read_text())
+    end = _end("N_parts6_seed1")
+    assert seed1["steps"] == 1400
+    assert end["step"] == 1400 and 0 < end["cross_r1"] - 100 * seed1["metrics"]["sysu/all"]["rank1"] <= 6
 
 
 def test_cpu_recipe_first_1500_step_demo_took_longer_than_five_minutes():

@@ -88,7 +88,7 @@ def _preset_regdb() -> Config:
 #   many as fit the five minutes with the demo's data generation and evaluations (36 took 5:03).
 # - three parts, the paper's P: six (the parts grid's best on the ablation preset) was not better on the
 #   demo's schedule (N_parts6_seed0/1 and a 1,700-step demo, docs/CPU_RECIPE.md).
-# - channels_last (a step faster on 2 cores) and no loader worker (as fast as one worker process there, which
+# - channels_last (a step faster on 2 cores) and no loader worker (faster than one worker process there, which
 #   competes with the two compute threads): `python -m benchmarks.step_time`, table in docs/CPU_RECIPE.md.
 CPU_MODEL = dict(arch="resnet10", width=32)
 CPU_LOSS = dict(center_reduction="mean", center_triplet_reduction="mean")
