@@ -53,9 +53,9 @@ def batch(height: int, width: int, device: str = "cpu") -> tuple[torch.Tensor, t
 
 def make_step(cfg: ModelConfig, height: int, width: int, device: str = "cpu", amp: bool = False,
               channels_last: bool = False, optimizer: Callable[[Iterator[nn.Parameter]], torch.optim.Optimizer] | None = None,
-              compile: bool = False):
+              compiled: bool = False):
     """A closure running one training step of ``cfg`` on a fixed random batch (``optimizer``: built from the
-    model's parameters; default the paper's SGD; ``compile``: the network through ``torch.compile``, whose
+    model's parameters; default the paper's SGD; ``compiled``: the network through ``torch.compile``, whose
     first call compiles)."""
     model = build_model(cfg, NUM_CLASSES).to(device).train()
     objective = Objective(preset("paper-sysu").loss, cfg.local_branch)
@@ -65,7 +65,7 @@ def make_step(cfg: ModelConfig, height: int, width: int, device: str = "cpu", am
     if channels_last:
         model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
 
-    forward = torch.compile(model) if compile else model
+    forward = torch.compile(model) if compiled else model
 
     def step() -> None:
         with torch.autocast(device, dtype=torch.bfloat16, enabled=amp):

@@ -77,7 +77,7 @@ def compile_seconds(steps: int, skip: int) -> dict[str, float]:
     out: dict[str, float] = {}
     for compiled in (False, True):
         torch.manual_seed(0)
-        step = make_step(demo.model, demo.data.height, demo.data.width, channels_last=True, compile=compiled,
+        step = make_step(demo.model, demo.data.height, demo.data.width, channels_last=True, compiled=compiled,
                          optimizer=lambda params: torch.optim.AdamW(params, lr=demo.train.lr,
                                                                     weight_decay=demo.train.weight_decay, fused=True))
         times = []

@@ -88,8 +88,8 @@ class AlignedTrainDataset(Dataset):
         vis_img, ir_img = self._vis[vi], self._ir[ii]
         with torch.random.fork_rng(devices=[]):
             # The CPU generator alone, which is all the transforms draw from: torch.manual_seed would also
-            # queue a CUDA reseed and record its call stack each time, about 1.6 ms a sample on a CPU-only
-            # machine (a tenth of a cpu-demo step; `python -m benchmarks.step_time`).
+            # reseed the CUDA generators (outside the fork, so for the whole process) and, before CUDA starts,
+            # record its call stack for a lazy reseed, a measurable share of a CPU step (docs/CPU_RECIPE.md).
             torch.default_generator.manual_seed(seed)
             return (self.transforms[VISIBLE](vis_img), self.transforms[EXCHANGED](vis_img),
                     self.transforms[INFRARED](ir_img), label)
