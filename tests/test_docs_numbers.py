@@ -70,6 +70,23 @@ def test_data_card_gap_table_is_the_measurement_and_its_reading_holds():
     assert by["grey-level histogram (16 bins)"]["cross_rank1"] <= 2 * chance          # grey level alone little
 
 
+def test_data_card_gap_table_is_todays_recipe_and_near_the_demo():
+    """The gap table's trained rows come from the cpu-demo preset as it is now (not a stale recipe), and its
+    full-recipe row lands within a few points of the README's demo (same recipe, another thread count)."""
+    import dataclasses
+
+    from vireid_lib.presets import preset
+
+    meta, *rows = json.loads((ROOT / "results" / "synthetic" / "gap_seed0.json").read_text())
+    recorded = meta["meta"]["config"]
+    today = json.loads(json.dumps(dataclasses.asdict(preset("cpu-demo"))))   # tuples as the JSON holds them
+    for section in ("model", "loss", "train"):
+        assert recorded[section] == today[section], section
+    full = next(r for r in rows if r["matcher"] == "cpu-demo recipe (both modalities)")
+    demo = json.loads((ROOT / "results" / "demo" / "demo.results.json").read_text())["results"]["trained"]
+    assert abs(full["cross_rank1"] - 100 * demo["sysu/all"]["mean"]["cmc"][0]) <= 5
+
+
 def test_readme_demo_table_and_time_are_the_committed_demo():
     from benchmarks.bench_synth import card_section
     from vireid_lib.demo import summary_table
