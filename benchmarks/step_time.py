@@ -52,40 +52,36 @@ def step_seconds(sets: list[str], steps: int, skip: int) -> float:
     return statistics.median(b - a for a, b in zip(stamps[skip:], stamps[skip + 1:]))
 
 
-def optimizer_step_seconds(fused: bool, steps: int, skip: int) -> float:
-    """Median wall seconds of a training step of the cpu-demo network on bench_model's fixed 48-image batch
-    (no loader), with AdamW's fused kernel or its default (``training`` uses the fused one)."""
+def fixed_batch_step_times(steps: int, fused: bool = True, compiled: bool = False) -> list[float]:
+    """Wall seconds of each of ``steps`` training steps of the cpu-demo network on bench_model's fixed 48-image
+    batch (no loader), channels_last, with AdamW's fused kernel or its default (``training`` uses the fused
+    one), eager or through ``torch.compile`` (whose first step compiles)."""
     demo = preset("cpu-demo")
     torch.manual_seed(0)
-    step = make_step(demo.model, demo.data.height, demo.data.width, channels_last=True,
+    step = make_step(demo.model, demo.data.height, demo.data.width, channels_last=True, compiled=compiled,
                      optimizer=lambda params: torch.optim.AdamW(params, lr=demo.train.lr,
                                                                 weight_decay=demo.train.weight_decay, fused=fused))
     times = []
-    for i in range(steps):
+    for _ in range(steps):
         t0 = time.perf_counter()
         step()
-        if i >= skip:
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def optimizer_step_seconds(fused: bool, steps: int, skip: int) -> float:
+    """Median wall seconds of a fixed-batch step after the first ``skip``, with AdamW's fused kernel or its
+    default."""
+    return statistics.median(fixed_batch_step_times(steps, fused=fused)[skip:])
 
 
 def compile_seconds(steps: int, skip: int) -> dict[str, float]:
-    """``torch.compile`` on the CPU: the cpu-demo network on bench_model's fixed 48-image batch, eager and
-    compiled (fused AdamW as in ``training``): the compiled first step's wall seconds (the compilation) and
-    each one's median step after ``skip`` steps, in ms."""
-    demo = preset("cpu-demo")
+    """``torch.compile`` on the CPU against eager, on the fixed batch with the fused AdamW of ``training``: each
+    one's first step in wall seconds (for the compiled one, the compilation) and median step after ``skip``
+    steps, in ms."""
     out: dict[str, float] = {}
-    for compiled in (False, True):
-        torch.manual_seed(0)
-        step = make_step(demo.model, demo.data.height, demo.data.width, channels_last=True, compiled=compiled,
-                         optimizer=lambda params: torch.optim.AdamW(params, lr=demo.train.lr,
-                                                                    weight_decay=demo.train.weight_decay, fused=True))
-        times = []
-        for i in range(steps):
-            t0 = time.perf_counter()
-            step()
-            times.append(time.perf_counter() - t0)
-        name = "compiled" if compiled else "eager"
+    for name, compiled in (("eager", False), ("compiled", True)):
+        times = fixed_batch_step_times(steps, compiled=compiled)
         out[f"{name}_first_step_s"] = round(times[0], 1)
         out[f"{name}_ms"] = round(1000 * statistics.median(times[skip:]), 1)
     return out
