@@ -36,28 +36,46 @@ from vireid_lib.machine import machine_info
 from vireid_lib.presets import preset
 from vireid_lib.training import fit
 
-KEYS = {"seed": "data.synthetic_seed", "identities": "data.synthetic_identities", "regdb": "data.trial"}
+KEYS = {"seed": "data.synthetic_seed", "identities": "data.synthetic_identities", "regdb": "data.trial",
+        "train_seed": "train.seed"}
 DEFAULT_DATA = ("seed=1", "seed=2", "identities=300")
 REGDB_DATA = ("regdb=1", "regdb=2", "regdb=3")
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "recipe"
 
 
+def parse_spec(spec: str) -> dict[str, int]:
+    """``"seed=1,train_seed=2"`` -> ``{"seed": 1, "train_seed": 2}``; a ValueError names what is wrong."""
+    pairs: dict[str, int] = {}
+    for part in spec.split(","):
+        key, _, value = part.partition("=")
+        if key not in KEYS or not value.isdigit() or key in pairs:
+            raise ValueError(f"{spec!r}: expected comma-separated {', '.join(k + '=N' for k in KEYS)}, "
+                             "each at most once")
+        pairs[key] = int(value)
+    if "regdb" in pairs and not 1 <= pairs["regdb"] <= 10:
+        raise ValueError(f"{spec!r}: RegDB has trials 1-10")
+    return pairs
+
+
 def recipe_config(spec: str) -> Config:
     """``cpu-demo`` on the dataset ``spec``: ``seed=S`` or ``identities=N`` (SYSU-MM01 layout), or
     ``regdb=T``, trial ``T`` of the demo's RegDB-layout set (:data:`REGDB_IDENTITIES` identities, dataset
-    seed one above the demo's, as ``vireid demo`` draws it)."""
-    key, value = spec.split("=")
+    seed one above the demo's, as ``vireid demo`` draws it); ``train_seed=S`` changes the training seed
+    (initialisation, batches, augmentation) instead of the data. Pairs combine with commas:
+    ``seed=1,train_seed=1``."""
+    pairs = parse_spec(spec)
     cfg = preset("cpu-demo")
-    if key == "regdb":
-        return apply_overrides(cfg, ["data.dataset=regdb", f"data.trial={int(value)}",
-                                     f"data.synthetic_seed={cfg.data.synthetic_seed + 1}",
-                                     f"data.synthetic_identities={REGDB_IDENTITIES}"])
-    return apply_overrides(cfg, [f"{KEYS[key]}={int(value)}"])
+    overrides = []
+    if "regdb" in pairs:
+        overrides = ["data.dataset=regdb", f"data.synthetic_seed={cfg.data.synthetic_seed + 1}",
+                     f"data.synthetic_identities={REGDB_IDENTITIES}"]
+    return apply_overrides(cfg, overrides + [f"{KEYS[k]}={v}" for k, v in pairs.items()])
 
 
 def result_file(folder: Path, spec: str) -> Path:
-    """Where the measurement of ``spec`` is kept: ``<folder>/seed-1.json`` for ``seed=1``."""
-    return Path(folder) / f"{spec.replace('=', '-')}.json"
+    """Where the measurement of ``spec`` is kept: ``<folder>/seed-1.json`` for ``seed=1``,
+    ``<folder>/seed-1_train_seed-1.json`` for ``seed=1,train_seed=1``."""
+    return Path(folder) / f"{spec.replace('=', '-').replace(',', '_')}.json"
 
 
 def run(spec: str, out: Path) -> dict:
@@ -136,26 +154,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", default=list(DEFAULT_DATA),
                         help="datasets: seed=S or identities=N (SYSU-MM01 layout), or regdb=T (trial T of the "
-                             "demo's RegDB-layout set, trained on that trial as the RegDB protocol says; "
-                             "default: seed=1 seed=2 identities=300)")
+                             "demo's RegDB-layout set, trained on that trial as the RegDB protocol says); "
+                             "train_seed=S trains from another seed; pairs combine with commas "
+                             "(seed=1,train_seed=1); default: seed=1 seed=2 identities=300")
     parser.add_argument("--out", default="results/recipe")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for spec in args.data:
-        key, _, value = spec.partition("=")
-        if key not in KEYS or not value.isdigit():
-            parser.error(f"--data {spec!r}: expected seed=S, identities=N or regdb=T (T a trial, 1-10)")
-        if key == "regdb" and not 1 <= int(value) <= 10:
-            parser.error(f"--data {spec!r}: RegDB has trials 1-10")
+        try:
+            parse_spec(spec)
+        except ValueError as e:
+            parser.error(f"--data {e}")
+    rows: dict[str, list[str]] = {HEADER: [], REGDB_HEADER: []}
     for spec in args.data:
         path = result_file(out, spec)
         record = json.loads(path.read_text()) if path.is_file() else run(spec, out)
         why = stale(record, spec)
         if why:
             parser.error(f"{path} {why}; delete it to measure again")
-        print(regdb_row(record) if spec.startswith("regdb=") else row(record))
-
+        if "regdb" in parse_spec(spec):
+            rows[REGDB_HEADER].append(regdb_row(record))
+        else:
+            rows[HEADER].append(row(record))
+    print("\n\n".join("\n".join([header] + lines) for header, lines in rows.items() if lines))
 
 if __name__ == "__main__":
     main()
