@@ -235,6 +235,28 @@ def test_bench_recipe_refuses_a_stale_record():
     assert "generator version 2" in bench_recipe.stale(old, "seed=1")
 
 
+def test_bench_recipe_specs_name_one_dataset_and_training_each():
+    from benchmarks import bench_recipe
+    from vireid_lib.checkpoints import config_diff
+    from vireid_lib.demo import REGDB_IDENTITIES
+    from vireid_lib.presets import preset
+
+    assert bench_recipe.parse_spec("seed=1,train_seed=2") == {"seed": 1, "train_seed": 2}
+    for bad in ("seed=x", "colour=1", "seed=1,seed=2", "regdb=0", "regdb=11", "seed=1;train_seed=1"):
+        with pytest.raises(ValueError, match=repr(bad)):
+            bench_recipe.parse_spec(bad)
+    base = preset("cpu-demo")
+    cfg = bench_recipe.recipe_config("regdb=3")   # the demo's RegDB-layout set, trained on its trial 3
+    assert (cfg.data.dataset, cfg.data.trial, cfg.data.synthetic_identities, cfg.data.synthetic_seed) == (
+        "regdb", 3, REGDB_IDENTITIES, base.data.synthetic_seed + 1)
+    assert sorted(config_diff(cfg, base)) == sorted(["data.dataset", "data.trial", "data.synthetic_identities",
+                                                     "data.synthetic_seed"])
+    cfg = bench_recipe.recipe_config("seed=1,train_seed=1")
+    assert sorted(config_diff(cfg, base)) == ["data.synthetic_seed", "train.seed"]
+    assert (cfg.data.synthetic_seed, cfg.train.seed) == (1, 1)
+    assert bench_recipe.result_file(Path("r"), "seed=1,train_seed=1") == Path("r/seed-1_train_seed-1.json")
+
+
 def test_data_card_names_the_generator_constants():
     from vireid_lib.data import synthetic
 
