@@ -179,6 +179,15 @@ def test_conclusions_name_outcomes_and_missing_grids():
     assert ablation.conclusions({}) == "No grid has results yet: nothing to conclude."
 
 
+def test_conclusions_count_cells_against_the_one_point_standard_error():
+    """Rank-1 values -1, 0, +1 points around the mean: std 1 point, SE 1 / sqrt(3) = 0.58; -4, 0, +4: SE 2.31."""
+    t4 = _summary("table4", {**_cells(global_=0.30, local=0.20),
+                             "both": {"rank1": [0.26, 0.30, 0.34], "mAP": [0.1, 0.1, 0.1]}})
+    text = ablation.conclusions({"table4": t4})
+    assert "at most 1 point in 2 of 3 cells and settings" in text
+    assert "the largest per grid: table4 2.31 (both, regdb/v2t, 3 seeds)." in text
+
+
 # ---------------------------------------------------------------------------------------------- the notebooks' prose
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"

@@ -202,6 +202,16 @@ def conclusions(summaries: dict[str, dict[str, Any]], settings: Sequence[str] | 
         lines.append(f"At that median spread a true difference of d points stands beyond two standard errors "
                      f"with about 8 sigma^2 / d^2 seeds per cell: {need[min(paper)]} for the paper's smallest gain "
                      f"({min(paper):.2f}), {need[max(paper)]} for its largest ({max(paper):.2f}).")
+    # Standard error of each cell's mean Rank-1 over its seeds, std / sqrt(n), against the one-point bar.
+    ses = [(100 * c["std"][s]["rank1"] / math.sqrt(c["n"]), grid, cell, s, c["n"])
+           for grid, g in present.items() for cell, c in g["cells"].items() for s in _settings(g, settings)
+           if c["std"][s]["rank1"] is not None]
+    if ses:
+        worst = [max(x for x in ses if x[1] == grid) for grid in present if any(x[1] == grid for x in ses)]
+        lines.append(f"Standard error of a cell's mean Rank-1 (std / sqrt(seeds)): at most 1 point in "
+                     f"{sum(x[0] <= 1.0 for x in ses)} of {len(ses)} cells and settings; the largest per grid: "
+                     + "; ".join(f"{grid} {se:.2f} ({cell}, {s}, {n} seeds)" for se, grid, cell, s, n in worst)
+                     + ".")
     lines.append("")
     lines.append("The paper's claims (a - b in points ± standard error; 'supported' or 'contradicted' needs a "
                  "difference beyond two standard errors):")
