@@ -9,7 +9,7 @@ and under the RegDB protocol, which trains one model per trial on that trial's t
 trains the recipe, unchanged but for the data, on trial ``T`` of the demo's RegDB-layout set (the demo's
 own RegDB rows evaluate its SYSU-trained model there instead, a transfer to unseen people and cameras):
 
-    python benchmarks/bench_recipe.py --data regdb=1 regdb=2 regdb=3 --out results/recipe
+    python benchmarks/bench_recipe.py --data regdb=1 regdb=2 regdb=3 regdb=4 regdb=5 --out results/recipe
 
 Each dataset gets ``<out>/<name>.json``: the config, the steps, the wall time, the machine and the metrics.
 Resumable: a dataset whose JSON exists is skipped.
@@ -39,7 +39,7 @@ from vireid_lib.training import fit
 KEYS = {"seed": "data.synthetic_seed", "identities": "data.synthetic_identities", "regdb": "data.trial",
         "train_seed": "train.seed"}
 DEFAULT_DATA = ("seed=1", "seed=2", "identities=300")
-REGDB_DATA = ("regdb=1", "regdb=2", "regdb=3")
+REGDB_DATA = tuple(f"regdb={t}" for t in range(1, 6))
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "recipe"
 
 

@@ -225,6 +225,30 @@ def test_readme_recipe_table_is_the_measurement_and_its_reading_holds():
     assert max(r1) - min(r1) > 0.10
 
 
+def test_readme_regdb_protocol_table_is_the_measurement_and_its_reading_holds():
+    from benchmarks import bench_recipe
+    from benchmarks.bench_synth import card_section
+
+    readme = (ROOT / "README.md").read_text()
+    assert card_section(readme, "regdb_recipe_table") == bench_recipe.regdb_table()
+    records = [json.loads(bench_recipe.result_file(bench_recipe.RESULTS, spec).read_text())
+               for spec in bench_recipe.REGDB_DATA]
+    assert all(bench_recipe.stale(r, r["dataset"]) is None for r in records)   # today's recipe and generator
+    assert [r["config"]["data"]["trial"] for r in records] == list(range(1, len(records) + 1))
+    assert len(records) == 5 and "(five of the protocol's ten trials;" in readme.replace("\n", " ")
+    v2t = [r["metrics"]["regdb/v2t"]["rank1"] for r in records]
+    t2v = [r["metrics"]["regdb/t2v"]["rank1"] for r in records]
+    assert statistics.mean(v2t) >= 0.60 and statistics.mean(t2v) >= 0.60   # "passes 60 in both directions"
+    assert min(t2v) < 0.60                                                  # "dips below 60 on single trials"
+    # Trial 1's test half is the one the demo's transfer rows score: same set, same trial.
+    demo = json.loads((ROOT / "results" / "demo" / "demo.results.json").read_text())["results"]
+    same = demo["run"]["regdb_style_data"]
+    data = records[0]["config"]["data"]
+    assert (data["synthetic_seed"], data["synthetic_identities"], same["trial"]) == (same["seed"], same["identities"], 1)
+    for setting, trained in (("regdb/v2t", v2t[0]), ("regdb/t2v", t2v[0])):
+        assert trained > demo["trained"][setting]["cmc"][0] + 0.10   # "more than ten points above that transfer"
+
+
 def test_bench_recipe_refuses_a_stale_record():
     from benchmarks import bench_recipe
 
