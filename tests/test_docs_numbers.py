@@ -215,14 +215,48 @@ def test_readme_recipe_table_is_the_measurement_and_its_reading_holds():
     readme = (ROOT / "README.md").read_text()
     assert card_section(readme, "recipe_table") == bench_recipe.table()
     records = [json.loads(bench_recipe.result_file(bench_recipe.RESULTS, spec).read_text())
-               for spec in bench_recipe.DEFAULT_DATA]
+               for spec in bench_recipe.README_DATA]
+    assert set(bench_recipe.DEFAULT_DATA) <= set(bench_recipe.README_DATA)
     assert all(bench_recipe.stale(r, r["dataset"]) is None for r in records)   # today's recipe and generator
+    assert all(r["machine"]["torch_threads"] == 1 for r in records)            # "on one thread"
     assert all(r["config"]["eval"]["sysu_trials"] == 10 for r in records)       # "10 gallery draws each"
     r1 = [r["metrics"]["sysu/all"]["rank1"] for r in records]
     assert all(x >= 10 / r["synthetic"]["test_ids"] for x, r in zip(r1, records))   # ten times chance or more
     demo = json.loads((ROOT / "results" / "demo" / "demo.results.json").read_text())["results"]["trained"]
     r1.append(demo["sysu/all"]["mean"]["cmc"][0])
     assert max(r1) - min(r1) > 0.10
+
+
+def test_readme_reading_of_data_seed_against_training_seed_holds():
+    """README: seed 1 below seed 0 under both training seeds, by more than a second training seed moves either
+    set; within-visible barely moves; the one-thread seed-0 run a few points below the two-thread demo."""
+    from benchmarks import bench_recipe
+
+    def metric(spec, key="sysu/all"):
+        return 100 * json.loads(bench_recipe.result_file(bench_recipe.RESULTS, spec).read_text())["metrics"][key]["rank1"]
+
+    between = [metric("seed=0") - metric("seed=1"), metric("seed=0,train_seed=1") - metric("seed=1,train_seed=1")]
+    within = [abs(metric("seed=0") - metric("seed=0,train_seed=1")),
+              abs(metric("seed=1") - metric("seed=1,train_seed=1"))]
+    assert min(between) > max(within) > 0
+    visible = [metric(s, "within-visible") for s in ("seed=0", "seed=0,train_seed=1", "seed=1", "seed=1,train_seed=1")]
+    assert max(visible) - min(visible) < 5
+    demo = json.loads((ROOT / "results" / "demo" / "demo.results.json").read_text())["results"]
+    assert demo["run"]["machine"]["torch_threads"] == 2
+    assert 0 < 100 * demo["trained"]["sysu/all"]["mean"]["cmc"][0] - metric("seed=0") < 5
+
+
+def test_one_thread_recipe_run_is_the_gap_tables_recipe_row():
+    """Two tools, one training: bench_recipe's seed=0 and bench_synth's full-recipe row ran the same config on one
+    thread and must agree to the last digit (training is deterministic on a fixed thread count)."""
+    from benchmarks import bench_recipe
+
+    record = json.loads(bench_recipe.result_file(bench_recipe.RESULTS, "seed=0").read_text())
+    gap = json.loads((ROOT / "results" / "synthetic" / "gap_seed0.json").read_text())
+    assert gap[0]["meta"]["config"]["train"] == record["config"]["train"]
+    row = next(r for r in gap[1:] if r["matcher"] == "cpu-demo recipe (both modalities)")
+    assert row["cross_rank1"] == pytest.approx(100 * record["metrics"]["sysu/all"]["rank1"], abs=1e-9)
+    assert row["visible_rank1"] == pytest.approx(100 * record["metrics"]["within-visible"]["rank1"], abs=1e-9)
 
 
 def test_readme_regdb_protocol_table_is_the_measurement_and_its_reading_holds():
