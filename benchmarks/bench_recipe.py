@@ -6,9 +6,7 @@ The recipe was tuned on dataset seed 0 (200 identities); this reports it, unchan
     python benchmarks/bench_recipe.py --data seed=1 seed=2 identities=300 --out results/recipe
 
 with another training seed on the same data (``seed=1,train_seed=1``: a set's difficulty against a training
-draw),
-
-and under the RegDB protocol, which trains one model per trial on that trial's training half: ``regdb=T``
+draw), and under the RegDB protocol, which trains one model per trial on that trial's training half: ``regdb=T``
 trains the recipe, unchanged but for the data, on trial ``T`` of the demo's RegDB-layout set (the demo's
 own RegDB rows evaluate its SYSU-trained model there instead, a transfer to unseen people and cameras):
 
@@ -184,6 +182,7 @@ def main() -> None:
         else:
             rows[HEADER].append(row(record))
     print("\n\n".join("\n".join([header] + lines) for header, lines in rows.items() if lines))
+
 
 if __name__ == "__main__":
     main()
