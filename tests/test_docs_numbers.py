@@ -269,11 +269,12 @@ def test_readme_regdb_protocol_table_is_the_measurement_and_its_reading_holds():
                for spec in bench_recipe.REGDB_DATA]
     assert all(bench_recipe.stale(r, r["dataset"]) is None for r in records)   # today's recipe and generator
     assert [r["config"]["data"]["trial"] for r in records] == list(range(1, len(records) + 1))
-    assert len(records) == 5 and "(five of the protocol's ten trials;" in readme.replace("\n", " ")
+    assert len(records) == 10 and "averages the ten trials" in readme.replace("\n", " ")
     v2t = [r["metrics"]["regdb/v2t"]["rank1"] for r in records]
     t2v = [r["metrics"]["regdb/t2v"]["rank1"] for r in records]
     assert statistics.mean(v2t) >= 0.60 and statistics.mean(t2v) >= 0.60   # "passes 60 in both directions"
-    assert min(t2v) < 0.60                                                  # "dips below 60 on single trials"
+    assert statistics.mean(t2v) < 0.61                                      # "thermal→visible only just"
+    assert min(v2t) < 0.60 and min(t2v) < 0.60                              # "dips below 60 ... in both directions"
     # Trial 1's test half is the one the demo's transfer rows score: same set, same trial.
     demo = json.loads((ROOT / "results" / "demo" / "demo.results.json").read_text())["results"]
     same = demo["run"]["regdb_style_data"]
