@@ -107,12 +107,20 @@ HEADER = ("| dataset | generator | all-search R1 | mAP | indoor R1 | mAP | withi
           "|---|---|---|---|---|---|---|---|")
 
 
+def read_record(spec: str, folder: Path = RESULTS) -> dict:
+    """The measurement of ``spec`` kept in ``folder`` (:func:`result_file`)."""
+    return json.loads(result_file(folder, spec).read_text())
+
+
+def _cells(metrics: dict, settings: tuple[str, ...]) -> str:
+    """``R1 | mAP`` in percent for each setting, joined as Markdown cells."""
+    return " | ".join(f"{100 * metrics[s]['rank1']:.1f} | {100 * metrics[s]['mAP']:.1f}" for s in settings)
+
+
 def row(record: dict) -> str:
     """One Markdown row of a measured dataset: Rank-1 and mAP in percent."""
-    m = record["metrics"]
     return (f"| {record['dataset']} | v{record['synthetic']['generator_version']} | "
-            + " | ".join(f"{100 * m[s]['rank1']:.1f} | {100 * m[s]['mAP']:.1f}"
-                         for s in ("sysu/all", "sysu/indoor", "within-visible")) + " |")
+            + _cells(record["metrics"], ("sysu/all", "sysu/indoor", "within-visible")) + " |")
 
 
 def stale(record: dict, spec: str) -> str | None:
@@ -128,30 +136,26 @@ def stale(record: dict, spec: str) -> str | None:
 
 def table(folder: Path = RESULTS, specs: tuple[str, ...] = README_DATA) -> str:
     """The Markdown table of the committed measurements (the README's copy)."""
-    return "\n".join([HEADER] + [row(json.loads(result_file(folder, spec).read_text())) for spec in specs])
+    return "\n".join([HEADER] + [row(read_record(spec, folder)) for spec in specs])
 
 
+REGDB_SETTINGS = ("regdb/v2t", "regdb/t2v")
 REGDB_HEADER = ("| RegDB-layout trial | generator | steps | visible→thermal R1 | mAP | thermal→visible R1 | mAP |\n"
                 "|---|---|---|---|---|---|---|")
 
 
 def regdb_row(record: dict) -> str:
     """One Markdown row of a RegDB-protocol measurement: Rank-1 and mAP in percent, both directions."""
-    m = record["metrics"]
     return (f"| {record['config']['data']['trial']} | v{record['synthetic']['generator_version']} | "
-            f"{record['steps']} | "
-            + " | ".join(f"{100 * m[s]['rank1']:.1f} | {100 * m[s]['mAP']:.1f}" for s in ("regdb/v2t", "regdb/t2v"))
-            + " |")
+            f"{record['steps']} | " + _cells(record["metrics"], REGDB_SETTINGS) + " |")
 
 
 def regdb_table(folder: Path = RESULTS, specs: tuple[str, ...] = REGDB_DATA) -> str:
     """The RegDB-protocol table (one model trained per trial) with its mean over the trials measured."""
-    records = [json.loads(result_file(folder, spec).read_text()) for spec in specs]
+    records = [read_record(spec, folder) for spec in specs]
     mean = {s: {k: sum(r["metrics"][s][k] for r in records) / len(records) for k in ("rank1", "mAP")}
-            for s in ("regdb/v2t", "regdb/t2v")}
-    last = (f"| mean of {len(records)} | | | "
-            + " | ".join(f"{100 * mean[s]['rank1']:.1f} | {100 * mean[s]['mAP']:.1f}" for s in ("regdb/v2t", "regdb/t2v"))
-            + " |")
+            for s in REGDB_SETTINGS}
+    last = f"| mean of {len(records)} | | | " + _cells(mean, REGDB_SETTINGS) + " |"
     return "\n".join([REGDB_HEADER] + [regdb_row(r) for r in records] + [last])
 
 
@@ -166,19 +170,18 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for spec in args.data:
-        try:
-            parse_spec(spec)
-        except ValueError as e:
-            parser.error(f"--data {e}")
+    try:
+        parsed = {spec: parse_spec(spec) for spec in args.data}
+    except ValueError as e:
+        parser.error(f"--data {e}")
     rows: dict[str, list[str]] = {HEADER: [], REGDB_HEADER: []}
-    for spec in args.data:
+    for spec, pairs in parsed.items():
         path = result_file(out, spec)
-        record = json.loads(path.read_text()) if path.is_file() else run(spec, out)
+        record = read_record(spec, out) if path.is_file() else run(spec, out)
         why = stale(record, spec)
         if why:
             parser.error(f"{path} {why}; delete it to measure again")
-        if "regdb" in parse_spec(spec):
+        if "regdb" in pairs:
             rows[REGDB_HEADER].append(regdb_row(record))
         else:
             rows[HEADER].append(row(record))

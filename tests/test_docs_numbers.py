@@ -214,8 +214,7 @@ def test_readme_recipe_table_is_the_measurement_and_its_reading_holds():
 
     readme = (ROOT / "README.md").read_text()
     assert card_section(readme, "recipe_table") == bench_recipe.table()
-    records = [json.loads(bench_recipe.result_file(bench_recipe.RESULTS, spec).read_text())
-               for spec in bench_recipe.README_DATA]
+    records = [bench_recipe.read_record(spec) for spec in bench_recipe.README_DATA]
     assert set(bench_recipe.DEFAULT_DATA) <= set(bench_recipe.README_DATA)
     assert all(bench_recipe.stale(r, r["dataset"]) is None for r in records)   # today's recipe and generator
     assert all(r["machine"]["torch_threads"] == 1 for r in records)            # "on one thread"
@@ -233,7 +232,7 @@ def test_readme_reading_of_data_seed_against_training_seed_holds():
     from benchmarks import bench_recipe
 
     def metric(spec, key="sysu/all"):
-        return 100 * json.loads(bench_recipe.result_file(bench_recipe.RESULTS, spec).read_text())["metrics"][key]["rank1"]
+        return 100 * bench_recipe.read_record(spec)["metrics"][key]["rank1"]
 
     def runs(seed):
         return [f"seed={seed}"] + [f"seed={seed},train_seed={t}" for t in (1, 2)]
@@ -254,7 +253,7 @@ def test_one_thread_recipe_run_is_the_gap_tables_recipe_row():
     thread and must agree to the last digit (training is deterministic on a fixed thread count)."""
     from benchmarks import bench_recipe
 
-    record = json.loads(bench_recipe.result_file(bench_recipe.RESULTS, "seed=0").read_text())
+    record = bench_recipe.read_record("seed=0")
     gap = json.loads((ROOT / "results" / "synthetic" / "gap_seed0.json").read_text())
     assert gap[0]["meta"]["config"]["train"] == record["config"]["train"]
     row = next(r for r in gap[1:] if r["matcher"] == "cpu-demo recipe (both modalities)")
@@ -268,8 +267,7 @@ def test_readme_regdb_protocol_table_is_the_measurement_and_its_reading_holds():
 
     readme = (ROOT / "README.md").read_text()
     assert card_section(readme, "regdb_recipe_table") == bench_recipe.regdb_table()
-    records = [json.loads(bench_recipe.result_file(bench_recipe.RESULTS, spec).read_text())
-               for spec in bench_recipe.REGDB_DATA]
+    records = [bench_recipe.read_record(spec) for spec in bench_recipe.REGDB_DATA]
     assert all(bench_recipe.stale(r, r["dataset"]) is None for r in records)   # today's recipe and generator
     assert [r["config"]["data"]["trial"] for r in records] == list(range(1, len(records) + 1))
     assert len(records) == 10 and "averages the ten trials" in readme.replace("\n", " ")
