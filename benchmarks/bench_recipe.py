@@ -13,7 +13,9 @@ own RegDB rows evaluate its SYSU-trained model there instead, a transfer to unse
     python benchmarks/bench_recipe.py --data $(seq -f regdb=%g 1 10) --out results/recipe
 
 Each dataset gets ``<out>/<name>.json``: the config, the steps, the wall time, the machine and the metrics.
-Resumable: a dataset whose JSON exists is skipped.
+Resumable: a dataset whose JSON exists is skipped. ``--keep DIR`` keeps each training folder (its checkpoint
+``last.pt``) as ``DIR/<name>/`` for diagnostics such as ``benchmarks/diag_identities.py``; without it the
+training runs in a temporary folder.
 """
 
 from __future__ import annotations
@@ -83,13 +85,18 @@ def result_file(folder: Path, spec: str) -> Path:
     return Path(folder) / f"{spec.replace('=', '-').replace(',', '_')}.json"
 
 
-def run(spec: str, out: Path) -> dict:
-    """Train and evaluate ``cpu-demo`` on the dataset ``spec`` (``seed=S`` or ``identities=N``)."""
+def run(spec: str, out: Path, keep: Path | None = None) -> dict:
+    """Train and evaluate ``cpu-demo`` on the dataset ``spec`` (``seed=S`` or ``identities=N``); with ``keep``,
+    the training folder is ``keep/<name>/`` (a training already finished there is reused, one cut short resumes)."""
     cfg = recipe_config(spec)
     reader = open_dataset(cfg.data)
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        fitted = fit(cfg, tmp, resume=False, progress=False, reader=reader, eval_fn=lambda m, c, r: {})
+    if keep is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            fitted = fit(cfg, tmp, resume=False, progress=False, reader=reader, eval_fn=lambda m, c, r: {})
+    else:
+        fitted = fit(cfg, result_file(keep, spec).with_suffix(""), resume=True, progress=False, reader=reader,
+                     eval_fn=lambda m, c, r: {})
     seconds = time.perf_counter() - t0
     metrics = metrics_of(evaluate_model(fitted.model, cfg, reader, progress=False))
     if cfg.data.dataset == "sysu":   # the within-visible diagnostic is drawn from SYSU-MM01's four visible cameras
@@ -99,6 +106,8 @@ def run(spec: str, out: Path) -> dict:
     record = {"dataset": spec, "synthetic": read_stats(reader.root), "config": cfg.to_dict(),
               "steps": fitted.steps, "epochs": fitted.epochs, "train_seconds": seconds, "metrics": metrics,
               "machine": machine_info(), "command": "python benchmarks/bench_recipe.py --data " + spec}
+    if keep is not None:
+        record["training_folder"] = str(result_file(keep, spec).with_suffix(""))
     atomic_write_json(result_file(out, spec), record)
     return record
 
@@ -167,6 +176,8 @@ def main() -> None:
                              "train_seed=S trains from another seed; pairs combine with commas "
                              "(seed=1,train_seed=1); default: seed=1 seed=2 identities=300")
     parser.add_argument("--out", default="results/recipe")
+    parser.add_argument("--keep", default=None, metavar="DIR",
+                        help="keep each training folder (checkpoint last.pt) as DIR/<name>/ instead of a temporary one")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -177,7 +188,8 @@ def main() -> None:
     rows: dict[str, list[str]] = {HEADER: [], REGDB_HEADER: []}
     for spec, pairs in parsed.items():
         path = result_file(out, spec)
-        record = read_record(spec, out) if path.is_file() else run(spec, out)
+        keep = None if args.keep is None else Path(args.keep)
+        record = read_record(spec, out) if path.is_file() else run(spec, out, keep)
         why = stale(record, spec)
         if why:
             parser.error(f"{path} {why}; delete it to measure again")

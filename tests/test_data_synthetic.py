@@ -106,6 +106,31 @@ def test_garment_ir_mixes_luminance_and_the_fabrics_own_response():
     assert synthetic.garment_ir((1.0, 0.0, 0.0), 0.5, False, 0.0) == pytest.approx(0.5)
 
 
+def test_identity_names_exactly_the_fabrics_that_flip_and_show():
+    # Independent truth: a garment's infrared level is garment_ir of its colour, flipped or not; Identity.flipped
+    # must name exactly the shown fabrics whose level is the flipped one.
+    c = synthetic.SYNTHETIC_IR_CORRELATION
+    people = synthetic.make_identities(600, seed=0)
+    for p in people:
+        for name, rgb, e, level, shown in (("upper", p.up_rgb, p.up_emissivity, p.up_ir, True),
+                                           ("lower", p.low_rgb, p.low_emissivity, p.low_ir, True),
+                                           ("upper 2", p.up2_rgb, p.up2_emissivity, p.up2_ir, p.up_pattern != "solid"),
+                                           ("lower 2", p.low2_rgb, p.low2_emissivity, p.low2_ir, p.low_pattern != "solid")):
+            flipped = synthetic.garment_ir(rgb, e, True, c)
+            if abs(flipped - synthetic.garment_ir(rgb, e, False, c)) < 1e-6:
+                continue                                    # mid-grey: the two levels cannot be told apart
+            own_level = level == pytest.approx(flipped)
+            # A second colour cut from the first colour's fabric carries that fabric's level, not its own.
+            same_fabric = name.endswith("2") and e == (p.up_emissivity if name == "upper 2" else p.low_emissivity)
+            if not same_fabric:
+                assert (name in p.flipped) == (shown and own_level), (p.pid, name)
+        assert ("bag" in p.flipped) <= (p.bag != "none")    # a bag that is not carried is never named
+        assert set(p.flipped) <= set(synthetic.FABRICS)
+    share = np.mean([any(f in ("upper", "lower") for f in p.flipped) for p in people])
+    expected = 1 - (1 - synthetic.FLIPPED_FABRICS) ** 2     # either of the two main fabrics
+    assert abs(share - expected) < 0.03                     # 600 draws: SE about 0.012
+
+
 def _luma_ir_correlation(people):
     luma = np.array([synthetic.luma(p.up_rgb) for p in people])
     return np.corrcoef(luma, np.array([p.up_ir for p in people]))[0, 1]

@@ -37,7 +37,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -64,6 +64,9 @@ HARD_IR_CORRELATION = 0.0
 FLIPPED_FABRICS = 0.05
 """Share of fabrics whose infrared brightness follows the inverse of their visible luminance (dark in
 visible, bright in infrared or the reverse), so grey-level matching alone cannot solve the task."""
+
+FABRICS = ("upper", "upper 2", "lower", "lower 2", "bag", "shoe")
+"""The fabrics that may flip, in the order of their draws (``Identity.flipped`` names them)."""
 
 SAME_FABRIC_PATTERNS = 0.2
 """Share of two-colour garments dyed on one fabric: the pattern vanishes in infrared."""
@@ -137,6 +140,7 @@ class Identity:
     hat_heat: float
     glasses: bool
     twin_of: int | None    # pid whose garment colours this identity copies (near-duplicate)
+    flipped: tuple[str, ...] = ()   # fabrics dark in visible and bright in infrared or back (FLIPPED_FABRICS)
 
 
 def _colour(rng: np.random.Generator) -> tuple[float, float, float]:
@@ -204,7 +208,7 @@ def make_identities(n: int, seed: int, ir_correlation: float = SYNTHETIC_IR_CORR
         low_e = float(0.15 + 0.85 * rng.random())
         same_low = bool(rng.random() < SAME_FABRIC_PATTERNS)
         low2_e = low_e if same_low else float(0.15 + 0.85 * rng.random())
-        flips = rng.random(6) < FLIPPED_FABRICS   # upper, upper 2, lower, lower 2, bag, shoe
+        flips = rng.random(6) < FLIPPED_FABRICS   # FABRICS: upper, upper 2, lower, lower 2, bag, shoe
         accessory_e = rng.random(3)               # bag, shoe, hat
         legwear = rng.choice(["shorts", "capri", "trousers", "skirt"],
                              p=[0.15, 0.1, 0.45, 0.3] if sex == "female" else [0.25, 0.1, 0.65, 0.0])
@@ -253,6 +257,12 @@ def make_identities(n: int, seed: int, ir_correlation: float = SYNTHETIC_IR_CORR
             hat_heat=_garment_heat(garment_ir(hat_rgb, float(accessory_e[2]), False, ir_correlation)),
             glasses=bool(rng.random() < 0.2), twin_of=twin_of, **colours,
         ))
+        # The flipped fabrics a camera can see: a second colour shows only on a patterned garment and, cut from
+        # the first colour's fabric (same_up, same_low), keeps that fabric's response; a bag only when carried.
+        p = people[-1]
+        shown = (True, p.up_pattern != "solid" and not same_up, True, p.low_pattern != "solid" and not same_low,
+                 p.bag != "none", True)
+        people[-1] = replace(p, flipped=tuple(name for name, f, s in zip(FABRICS, flips, shown) if f and s))
     return people
 
 
