@@ -94,10 +94,17 @@ def run(spec: str, out: Path, keep: Path | None = None) -> dict:
     if keep is None:
         with tempfile.TemporaryDirectory() as tmp:
             fitted = fit(cfg, tmp, resume=False, progress=False, reader=reader, eval_fn=lambda m, c, r: {})
+        seconds = time.perf_counter() - t0
     else:
-        fitted = fit(cfg, result_file(keep, spec).with_suffix(""), resume=True, progress=False, reader=reader,
-                     eval_fn=lambda m, c, r: {})
-    seconds = time.perf_counter() - t0
+        folder = result_file(keep, spec).with_suffix("")
+        kept_on = folder / "synthetic.json"   # the data it was trained on: the generator is not in the config
+        if kept_on.is_file() and json.loads(kept_on.read_text()) != read_stats(reader.root):
+            raise ValueError(f"{folder} was trained on other synthetic data ({kept_on}); delete it to train again")
+        atomic_write_json(kept_on, read_stats(reader.root))
+        fitted = fit(cfg, folder, resume=True, progress=False, reader=reader, eval_fn=lambda m, c, r: {})
+        # every call's training time, a resumed or reused folder included (fit logs each as a "fit" event)
+        events = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines() if line.strip()]
+        seconds = sum(e["wall_s"] for e in events if e.get("event") == "fit")
     metrics = metrics_of(evaluate_model(fitted.model, cfg, reader, progress=False))
     if cfg.data.dataset == "sysu":   # the within-visible diagnostic is drawn from SYSU-MM01's four visible cameras
         within = evaluate_within_visible(fitted.model, reader, cfg.eval, cfg.data,
@@ -189,7 +196,10 @@ def main() -> None:
     for spec, pairs in parsed.items():
         path = result_file(out, spec)
         keep = None if args.keep is None else Path(args.keep)
-        record = read_record(spec, out) if path.is_file() else run(spec, out, keep)
+        try:
+            record = read_record(spec, out) if path.is_file() else run(spec, out, keep)
+        except ValueError as e:   # a kept folder of other data, or of another config (fit's own check)
+            parser.error(str(e))
         why = stale(record, spec)
         if why:
             parser.error(f"{path} {why}; delete it to measure again")

@@ -4,10 +4,11 @@ test identity, beside what the generator drew for that person (``Identity.flippe
     python benchmarks/diag_identities.py CHECKPOINT --tag NAME   # writes results/recipe/identities/NAME.json
     python benchmarks/diag_identities.py --table                  # the Markdown table of those files
 
-The ranking is the protocol's: every cam3 and cam6 query against each of the ``--trials`` single-shot
-all-search galleries (cam3 queries do not see cam2), as ``vireid eval`` scores it; an identity's Rank-1 is the
-share of its (query, draw) pairs whose first gallery image is that person, and the mean over every pair is the
-protocol's all-search Rank-1 (a test checks the two agree). Identities are split by whether a garment fabric
+The ranking is the protocol's: every cam3 and cam6 query against each of the ``--trials`` all-search
+galleries the checkpoint's ``eval`` settings draw (shots and gallery draws as ``vireid eval``; cam3 queries do not
+see cam2; re-ranking is refused); an identity's Rank-1 is the share of its (query, draw) pairs whose first gallery
+image is that person, and the mean over every pair is the protocol's all-search Rank-1 (a test checks the two
+agree). Identities are split by whether a garment fabric
 they show flips in infrared (``FLIPPED_FABRICS``: dark in visible, bright in infrared or the reverse), the one
 drawn property meant to defeat grey-level matching, so the table says how much of a data set's difficulty the
 count of such people in its test split carries.
@@ -27,13 +28,15 @@ from vireid_lib.data import open_dataset
 from vireid_lib.data.synthetic import make_identities, read_stats
 from vireid_lib.evaluation.extract import extract_features, feature_options
 from vireid_lib.evaluation.metrics import rank_metrics
-from vireid_lib.evaluation.protocols import default_transform, pairwise_distance
+from vireid_lib.data.sysu_official import resolve_protocol
+from vireid_lib.evaluation.protocols import _pool, default_transform, pairwise_distance
 from vireid_lib.io import atomic_write_json
 from vireid_lib.provenance import checkpoint_info
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "recipe" / "identities"
 GARMENTS = ("upper", "upper 2", "lower", "lower 2")
-"""The fabrics that cover most of a person: an identity is counted as flipped when one of these flips."""
+"""The clothes' fabrics (not the bag or the shoes): an identity is counted as flipped when one it shows flips.
+"upper 2" and "lower 2" are a pattern's second colour: stripes, a block or a front logo, a check."""
 
 
 def per_query_hits(model: Any, cfg: Any, reader: Any, trials: int) -> tuple[list, np.ndarray, np.ndarray]:
@@ -41,9 +44,9 @@ def per_query_hits(model: Any, cfg: Any, reader: Any, trials: int) -> tuple[list
     whether the query has a true match at all (the protocol leaves the others out), each ``(trials, Q)``."""
     transform, options = default_transform(cfg.data), feature_options(cfg.eval)
     queries = list(reader.query())
-    galleries = [list(reader.gallery(mode="all", trial=t)) for t in range(trials)]
-    pool = sorted({r.path: r for g in galleries for r in g}.values(), key=lambda r: r.path)
-    index = {r.path: i for i, r in enumerate(pool)}
+    draw = {"protocol": "official"} if resolve_protocol(cfg.eval.sysu_gallery, reader.root) == "official" else {}
+    galleries = [list(reader.gallery(mode="all", trial=t, shots=cfg.eval.sysu_shots, **draw)) for t in range(trials)]
+    pool, index = _pool(galleries)   # each image embedded once, in evaluate_sysu's order
     qf, pf = (extract_features(model, records, transform, **options, num_workers=0, progress=False)
               for records in (queries, pool))
     hits, valid = [], []
@@ -53,13 +56,20 @@ def per_query_hits(model: Any, cfg: Any, reader: Any, trials: int) -> tuple[list
                          [r.camid for r in queries], [r.camid for r in gallery], protocol="sysu")
         hits.append(m["match_rank"] == 0)
         valid.append(m["match_rank"] >= 0)
+    # Which queries have a match does not depend on the draw (every draw takes images from each camera an identity
+    # passes), so the pairs pooled over draws weigh each draw equally, as the protocol's mean over trials does.
     return queries, np.array(hits), np.array(valid)
 
 
 def measure(checkpoint: str | Path, trials: int = 10) -> dict[str, Any]:
     """Per test identity: its scored (query, draw) pairs, its Rank-1, its flipped fabrics and near-duplicate
     source; then the two groups (a flipped garment or none) and the all-search Rank-1 over every pair."""
+    if trials < 1:
+        raise ValueError(f"trials must be at least 1 (the protocol draws 10 galleries), got {trials}")
     model, cfg = load_model(checkpoint)
+    if cfg.eval.rerank:
+        raise ValueError(f"{checkpoint}: its eval settings re-rank, whose first match this diagnostic does not read; "
+                         "evaluate without re-ranking")
     if cfg.data.dataset != "sysu" or cfg.data.root is not None:
         raise ValueError(f"{checkpoint}: trained on {cfg.data.root or cfg.data.dataset}; this diagnostic reads "
                          "the generator's draws, so it needs a checkpoint trained on the synthetic SYSU-MM01 layout")
@@ -89,7 +99,7 @@ def measure(checkpoint: str | Path, trials: int = 10) -> dict[str, Any]:
             "trials": trials, "all_search_rank1": float(per_trial.mean()), "groups": groups, "identities": rows}
 
 
-HEADER = ("| checkpoint | data | test ids | with a flipped garment | their R1 | the others' R1 | all-search R1 |\n"
+HEADER = ("| checkpoint | data | scored test ids | with a flipped garment | their R1 | the others' R1 | all-search R1 |\n"
           "|---|---|---|---|---|---|---|")
 
 
@@ -120,6 +130,8 @@ def main() -> None:
         parser.error("give a CHECKPOINT and --tag NAME, or --table")
     if not Path(args.checkpoint).is_file():
         parser.error(f"no checkpoint at {args.checkpoint}")
+    if args.trials < 1:
+        parser.error(f"--trials must be at least 1, got {args.trials}")
     try:
         result = measure(args.checkpoint, args.trials)
     except ValueError as e:

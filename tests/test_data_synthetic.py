@@ -122,13 +122,19 @@ def test_identity_names_exactly_the_fabrics_that_flip_and_show():
             own_level = level == pytest.approx(flipped)
             # A second colour cut from the first colour's fabric carries that fabric's level, not its own.
             same_fabric = name.endswith("2") and e == (p.up_emissivity if name == "upper 2" else p.low_emissivity)
-            if not same_fabric:
+            if same_fabric:
+                assert name not in p.flipped, (p.pid, name)     # its fabric is the first colour's, named there
+            else:
                 assert (name in p.flipped) == (shown and own_level), (p.pid, name)
         assert ("bag" in p.flipped) <= (p.bag != "none")    # a bag that is not carried is never named
         assert set(p.flipped) <= set(synthetic.FABRICS)
     share = np.mean([any(f in ("upper", "lower") for f in p.flipped) for p in people])
     expected = 1 - (1 - synthetic.FLIPPED_FABRICS) ** 2     # either of the two main fabrics
     assert abs(share - expected) < 0.03                     # 600 draws: SE about 0.012
+    # Shoes are always shown and bags only when carried: each flips at the fabric rate where shown.
+    assert abs(np.mean(["shoe" in p.flipped for p in people]) - synthetic.FLIPPED_FABRICS) < 0.025
+    carried = [p for p in people if p.bag != "none"]
+    assert abs(np.mean(["bag" in p.flipped for p in carried]) - synthetic.FLIPPED_FABRICS) < 0.03
 
 
 def _luma_ir_correlation(people):

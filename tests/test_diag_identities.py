@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -56,6 +58,18 @@ def test_a_regdb_checkpoint_is_refused_in_one_line(tmp_path, trained):
         diag_identities.measure(run.last)
 
 
+@pytest.mark.parametrize("argv, message", [(["--trials", "0"], "--trials must be at least 1"),
+                                           (["--trials", "2"], "no checkpoint at")])
+def test_command_line_refuses_bad_input_in_one_line(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.setattr(sys, "argv", ["diag_identities.py", str(tmp_path / "missing.pt") if "no" in message
+                                      else str(Path(__file__)), "--tag", "x", *argv])
+    with pytest.raises(SystemExit) as e:
+        diag_identities.main()
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1] and "Traceback" not in "\n".join(err)
+
+
 def test_table_reads_the_kept_files(tmp_path, trained):
     fitted, _ = trained
     result = diag_identities.measure(fitted.last, trials=1)
@@ -70,11 +84,16 @@ def test_bench_recipe_keep_trains_into_the_named_folder_and_resumes(tmp_path, mo
 
     def fake_fit(cfg, out_dir, *, resume, **kw):
         calls.append((str(out_dir), resume))
+        if resume:   # what fit logs of each call that trained: one "fit" event with its wall time
+            with open(Path(out_dir) / "log.jsonl", "a") as f:
+                f.write(json.dumps({"event": "step", "wall_s": 99.0}) + "\n")
+                f.write(json.dumps({"event": "fit", "wall_s": 7.5}) + "\n")
         return SimpleNamespace(model=None, steps=1, epochs=1)
 
     monkeypatch.setattr(bench_recipe, "fit", fake_fit)
     monkeypatch.setattr(bench_recipe, "open_dataset", lambda data: SimpleNamespace(root=tmp_path))
-    monkeypatch.setattr(bench_recipe, "read_stats", lambda root: {"generator_version": 3})
+    stats = {"generator_version": 3}
+    monkeypatch.setattr(bench_recipe, "read_stats", lambda root: dict(stats))
     monkeypatch.setattr(bench_recipe, "evaluate_model", lambda *a, **k: {})
     monkeypatch.setattr(bench_recipe, "metrics_of", lambda r: {})
     monkeypatch.setattr(bench_recipe, "evaluate_within_visible",
@@ -82,6 +101,12 @@ def test_bench_recipe_keep_trains_into_the_named_folder_and_resumes(tmp_path, mo
     record = bench_recipe.run("seed=1,train_seed=2", tmp_path / "out", keep=tmp_path / "kept")
     assert calls == [(str(tmp_path / "kept" / "seed-1_train_seed-2"), True)]
     assert record["training_folder"] == str(tmp_path / "kept" / "seed-1_train_seed-2")
+    assert record["train_seconds"] == 7.5                            # the fit events, not the step events
+    again = bench_recipe.run("seed=1,train_seed=2", tmp_path / "out", keep=tmp_path / "kept")
+    assert again["train_seconds"] == 15.0                            # both calls' training, not this call's
+    stats["generator_version"] = 4                                   # the data changed under the kept folder
+    with pytest.raises(ValueError, match="trained on other synthetic data"):
+        bench_recipe.run("seed=1,train_seed=2", tmp_path / "out", keep=tmp_path / "kept")
     bench_recipe.run("seed=1", tmp_path / "out")                  # without keep: a temporary folder, from scratch
     assert calls[-1][1] is False and "kept" not in calls[-1][0]
     assert "training_folder" not in json.loads((tmp_path / "out" / "seed-1.json").read_text())

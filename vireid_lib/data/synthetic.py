@@ -140,7 +140,9 @@ class Identity:
     hat_heat: float
     glasses: bool
     twin_of: int | None    # pid whose garment colours this identity copies (near-duplicate)
-    flipped: tuple[str, ...] = ()   # fabrics dark in visible and bright in infrared or back (FLIPPED_FABRICS)
+    # The fabrics (FABRICS) a camera shows whose infrared level is inverted (FLIPPED_FABRICS); make_identities
+    # fills it in, a hand-built Identity names none.
+    flipped: tuple[str, ...] = ()
 
 
 def _colour(rng: np.random.Generator) -> tuple[float, float, float]:
