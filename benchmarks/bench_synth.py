@@ -255,9 +255,14 @@ def write_card(card: Path = CARD) -> None:
     if (RESULTS / "gap_seed0.json").is_file():
         tables.append(("gap_table", gap_table()))
     for name, body in tables:
-        start, end = f"<!-- {name} -->\n", f"<!-- /{name} -->"
-        text = text[:text.index(start) + len(start)] + body + "\n" + text[text.index(end):]
+        text = replace_section(text, name, body)
     card.write_text(text)
+
+
+def replace_section(text: str, name: str, body: str) -> str:
+    """``text`` with ``body`` between ``<!-- name -->`` and ``<!-- /name -->`` (what :func:`card_section` reads)."""
+    start, end = f"<!-- {name} -->\n", f"<!-- /{name} -->"
+    return text[:text.index(start) + len(start)] + body + "\n" + text[text.index(end):]
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ test identity, beside what the generator drew for that person (``Identity.flippe
 
     python benchmarks/diag_identities.py CHECKPOINT --tag NAME   # writes results/recipe/identities/NAME.json
     python benchmarks/diag_identities.py --table                  # the Markdown table of those files
+    python benchmarks/diag_identities.py --doc                    # rewrite docs/CPU_RECIPE.md's copy
 
 The ranking is the protocol's: every cam3 and cam6 query against each of the ``--trials`` all-search
 galleries the checkpoint's ``eval`` settings draw (shots and gallery draws as ``vireid eval``; cam3 queries do not
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.bench_synth import replace_section
 from vireid_lib.checkpoints import load_model
 from vireid_lib.data import open_dataset
 from vireid_lib.data.synthetic import make_identities, read_stats
@@ -30,10 +32,12 @@ from vireid_lib.evaluation.extract import extract_features, feature_options
 from vireid_lib.evaluation.metrics import rank_metrics
 from vireid_lib.data.sysu_official import resolve_protocol
 from vireid_lib.evaluation.protocols import _pool, default_transform, pairwise_distance
-from vireid_lib.io import atomic_write_json
+from vireid_lib.io import atomic_write_json, atomic_write_text
 from vireid_lib.provenance import checkpoint_info
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "recipe" / "identities"
+DOC = Path(__file__).resolve().parents[1] / "docs" / "CPU_RECIPE.md"
+SECTION = "identities_table"
 GARMENTS = ("upper", "upper 2", "lower", "lower 2")
 """The clothes' fabrics (not the bag or the shoes): an identity is counted as flipped when one it shows flips.
 "upper 2" and "lower 2" are a pattern's second colour: stripes, a block or a front logo, a check."""
@@ -122,9 +126,13 @@ def main() -> None:
     parser.add_argument("--tag", help="name of the results file (results/recipe/identities/TAG.json)")
     parser.add_argument("--trials", type=int, default=10, help="single-shot gallery draws (protocol: 10)")
     parser.add_argument("--table", action="store_true", help="print the table of the kept measurements")
+    parser.add_argument("--doc", action="store_true", help="rewrite the table in docs/CPU_RECIPE.md")
     args = parser.parse_args()
     if args.table:
         print(table())
+        return
+    if args.doc:
+        atomic_write_text(DOC, replace_section(DOC.read_text(), SECTION, table()))
         return
     if not args.checkpoint or not args.tag:
         parser.error("give a CHECKPOINT and --tag NAME, or --table")

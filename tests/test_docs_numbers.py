@@ -130,6 +130,44 @@ def test_readme_benchmark_table_is_the_saved_run():
     assert card_section(readme, "benchmarks") == (ROOT / "results" / "benchmarks.md").read_text().strip()
 
 
+def test_cpu_recipe_identities_table_is_the_measurement_and_its_reading_holds():
+    from benchmarks import bench_recipe, diag_identities
+    from benchmarks.bench_synth import card_section
+
+    doc = (ROOT / "docs" / "CPU_RECIPE.md").read_text()
+    assert card_section(doc, "identities_table") == diag_identities.table()
+    sets = ("seed=0", "seed=1", "seed=2", "identities=300")
+    diag = {spec: json.loads((diag_identities.OUT / f"recipe_{bench_recipe.result_file(Path('.'), spec).stem}.json")
+                             .read_text()) for spec in sets}
+    records = {spec: bench_recipe.read_record(spec) for spec in sets}
+    for spec in sets:
+        d, rec = diag[spec], records[spec]
+        # The checkpoint the diagnostic read is the one behind the README's row: same data, same Rank-1.
+        assert (d["data"]["seed"], d["data"]["identities"]) == (rec["config"]["data"]["synthetic_seed"],
+                                                                rec["synthetic"]["identities"])
+        assert d["checkpoint"]["step"] == rec["steps"]
+        assert abs(d["all_search_rank1"] - rec["metrics"]["sysu/all"]["rank1"]) < 1e-9
+        # "In every set those people are found far less often than the others."
+        g = d["groups"]
+        assert g["a flipped garment"]["rank1"] < g["no flipped garment"]["rank1"] - 0.1
+    others = {spec: diag[spec]["groups"]["no flipped garment"]["rank1"] for spec in sets}
+    overall = {spec: diag[spec]["all_search_rank1"] for spec in sets}
+    # "the others' Rank-1 alone puts the four sets in the order of their all-search Rank-1"
+    assert sorted(sets, key=others.get) == sorted(sets, key=overall.get)
+    assert others["seed=0"] - others["seed=1"] > 0.10                         # "more than ten points"
+    cost = {spec: 100 * (others[spec] - overall[spec]) for spec in sets}
+    gap = 100 * (overall["seed=0"] - overall["seed=1"])
+    text = " ".join(doc.split())
+    assert (f"cost seed 1 {cost['seed=1']:.1f} points of all-search Rank-1 (its all-search Rank-1 against its "
+            f"others') and seed 0 {cost['seed=0']:.1f}, so of the {gap:.1f} points seed 1 lies below seed 0 they "
+            f"account for about {round(cost['seed=1'] - cost['seed=0'])};") in text
+    flipped = {spec: diag[spec]["groups"]["a flipped garment"]["identities"] for spec in sets}
+    # "Seed 2, whose split shows more flipped garments than seed 0's, still scores highest."
+    assert flipped["seed=2"] > flipped["seed=0"] and max(sets, key=overall.get) == "seed=2"
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "without them the sets keep their order and seed 1 its gap" in readme
+
+
 def test_cpu_recipe_modalities_table_is_the_measurement_and_its_reading_holds():
     from benchmarks import diag_modalities
 
