@@ -29,6 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from benchmarks.bench_synth import card_section, replace_section
 from vireid_lib.data import open_dataset
 from vireid_lib.data.records import Record
 from vireid_lib.evaluation.protocols import _features, default_transform, evaluate_features, evaluate_sysu
@@ -38,7 +39,7 @@ from vireid_lib.checkpoints import load_model
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "recipe" / "modalities"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "CPU_RECIPE.md"
-MARKERS = ("<!-- modalities_table -->", "<!-- /modalities_table -->")
+SECTION = "modalities_table"   # <!-- modalities_table --> ... <!-- /modalities_table --> in DOC
 SETTINGS = ("within infrared", "within visible", "infrared -> visible", "visible -> infrared")
 
 
@@ -109,15 +110,12 @@ def table(folder: Path = OUT) -> str:
 
 def doc_section(text: str) -> str:
     """What stands between the document's modalities markers."""
-    start, end = text.index(MARKERS[0]) + len(MARKERS[0]), text.index(MARKERS[1])
-    return text[start:end].strip("\n")
+    return card_section(text, SECTION)
 
 
 def write_doc(path: Path = DOC) -> None:
     """Put :func:`table` between the document's markers."""
-    text = path.read_text()
-    start, end = text.index(MARKERS[0]) + len(MARKERS[0]), text.index(MARKERS[1])
-    atomic_write_text(path, text[:start] + "\n" + table() + "\n" + text[end:])
+    atomic_write_text(path, replace_section(path.read_text(), SECTION, table()))
 
 
 def main() -> None:
