@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from vireid_lib import ablation
@@ -154,6 +155,51 @@ def test_summary_mean_and_std_by_hand(tmp_path):
     assert "within the seed-to-seed noise" in ablation.verdict(s, "full", "base", "regdb/v2t", "mAP")
     with pytest.raises(KeyError, match="base\\+p"):
         difference(s, "base+p", "base", "regdb/v2t")
+
+
+def _cell(seeds, rank1):
+    """A summary cell as :func:`summarize` writes it, Rank-1 only, one value per seed."""
+    sd = float(np.std(rank1, ddof=1)) if len(rank1) > 1 else None
+    return {"seeds": list(seeds), "n": len(rank1), "values": {"regdb/v2t": {"rank1": list(rank1)}},
+            "mean": {"regdb/v2t": {"rank1": float(np.mean(rank1))}}, "std": {"regdb/v2t": {"rank1": sd}}}
+
+
+def test_difference_is_paired_by_seed_by_hand():
+    """a = 0.5, 0.6, 0.7 and b = 0.4, 0.5, 0.7 on seeds 0-2: per-seed differences 10, 10, 0 points, mean
+    6.67, std sqrt((3.33^2 * 2 + 6.67^2) / 2) = 5.77, paired SE 5.77 / sqrt(3) = 3.33. Unpaired, the same
+    cells give sqrt(0.1^2 / 3 + 0.1528^2 / 3) = 10.54 points."""
+    s = {"grid": "table3", "cells": {"a": _cell([0, 1, 2], [0.5, 0.6, 0.7]), "b": _cell([0, 1, 2], [0.4, 0.5, 0.7])}}
+    d, se = difference(s, "a", "b", "regdb/v2t")
+    assert d == pytest.approx(20 / 3) and se == pytest.approx(10 / 3)
+    d, se = difference(s, "a", "b", "regdb/v2t", paired=False)
+    assert d == pytest.approx(20 / 3) and se == pytest.approx(100 * math.sqrt((0.01 + 0.07 / 3) / 3))
+
+
+def test_difference_pairs_only_the_shared_seeds_and_falls_back_to_unpaired():
+    # a has seeds 0-2, b has 1-3: seeds 1 and 2 pair, differences 10 and 20 points
+    s = {"grid": "g", "cells": {"a": _cell([0, 1, 2], [0.9, 0.6, 0.7]), "b": _cell([1, 2, 3], [0.5, 0.5, 0.1])}}
+    d, se = difference(s, "a", "b", "regdb/v2t")
+    assert d == pytest.approx(15.0) and se == pytest.approx(5.0)          # std 7.07 / sqrt(2)
+    # one shared seed: too few to pair, the unpaired error of the cell means
+    s["cells"]["b"] = _cell([2, 3, 4], [0.5, 0.5, 0.2])
+    d, se = difference(s, "a", "b", "regdb/v2t")
+    assert d == pytest.approx(100 * (0.7333333 - 0.4)) and se == pytest.approx(
+        100 * math.sqrt(np.var([0.9, 0.6, 0.7], ddof=1) / 3 + np.var([0.5, 0.5, 0.2], ddof=1) / 3))
+    # a summary written before per-seed values were kept: unpaired
+    for c in s["cells"].values():
+        del c["values"]
+    assert difference(s, "a", "b", "regdb/v2t")[1] == pytest.approx(se)
+
+
+def test_the_same_difference_on_every_seed_stands_out_unless_it_is_zero():
+    """Zero paired error: a constant per-seed difference is beyond any noise; identical cells are not."""
+    s = {"grid": "table3", "cells": {"base": _cell([0, 1, 2], [0.3, 0.4, 0.5]),
+                                     "base+p": _cell([0, 1, 2], [0.32, 0.42, 0.52]),
+                                     "full": _cell([0, 1, 2], [0.3, 0.4, 0.5])}}
+    c = ablation.compare(s, "base+p", "base", ["regdb/v2t"], ("rank1",))
+    assert c.differences["regdb/v2t", "rank1"] == pytest.approx((2.0, 0.0)) and c.outcome == "supported"
+    assert ablation.compare(s, "full", "base", ["regdb/v2t"], ("rank1",)).outcome == "within the noise"
+    assert ablation.compare(s, "base+p", "base", ["regdb/v2t"], ("rank1",)).larger == 1
 
 
 def test_one_seed_has_no_std(tmp_path):

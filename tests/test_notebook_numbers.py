@@ -168,8 +168,12 @@ def test_compare_counts_each_difference_against_two_standard_errors():
 
 
 def test_conclusions_name_outcomes_and_missing_grids():
-    t3 = _summary("table3", _cells(base=0.10, **{"base+p": 0.20, "base+p+mca": 0.205, "base+p+pca": 0.195,
-                                                  "full": 0.10}))
+    t3 = _summary("table3", _cells(base=0.10, **{"base+p": 0.20, "full": 0.10}))
+    # MCA and PCA move against base+p from seed to seed: per-seed differences -1.5, +0.5, +2.5 points
+    # (MCA) and -2.5, -0.5, +1.5 (PCA), each 2.0 ± 1.15 apart, within two standard errors of zero.
+    for name, mean in (("base+p+mca", 0.205), ("base+p+pca", 0.195)):
+        t3["cells"][name] = _summary("table3", {name: {"rank1": mean - np.array([-0.01, 0.0, 0.01]),
+                                                       "mAP": mean / 2 - np.array([-0.01, 0.0, 0.01])}})["cells"][name]
     text = ablation.conclusions({"table3": t3})
     assert "supported: base+p > base" in text
     assert "contradicted: " in text and "full > base+p" in text

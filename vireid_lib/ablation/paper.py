@@ -33,9 +33,18 @@ PAPER_FIGURE4_BEST = "P=3"
 
 # ---------------------------------------------------------------------------------------------- against the paper
 
-def difference(summary: dict[str, Any], a: str, b: str, setting: str, metric: str = "rank1") -> tuple[float, float | None]:
-    """Mean of cell ``a`` minus mean of cell ``b`` (points), and its standard error
-    ``sqrt(s_a^2 / n_a + s_b^2 / n_b)`` from the seeds (``None`` when a cell has one seed).
+def difference(summary: dict[str, Any], a: str, b: str, setting: str, metric: str = "rank1",
+               paired: bool = True) -> tuple[float, float | None]:
+    """Cell ``a`` minus cell ``b`` in points, and its standard error.
+
+    Paired (the default): every cell of a grid trains with the same seeds (``train.seed``: initial weights,
+    batch order, augmentation draws; the data set is the same), so two cells' results on one seed move
+    together, and the error of the difference is that of the per-seed differences,
+    ``std(a_k - b_k) / sqrt(n)`` over the ``n`` seeds both cells have; the difference is their mean, which
+    is the difference of the cell means when both cells have every seed. Unpaired (``paired=False``, and
+    the fallback for a summary without per-seed values or with fewer than two shared seeds):
+    ``sqrt(s_a^2 / n_a + s_b^2 / n_b)`` and the difference of the cell means. ``None`` stands for the
+    error when there is too little to estimate it.
 
     Raises:
         KeyError: a cell without results (named).
@@ -45,11 +54,25 @@ def difference(summary: dict[str, Any], a: str, b: str, setting: str, metric: st
         if name not in cells:
             raise KeyError(f"cell {name!r} has no results in grid {summary['grid']!r}; have {sorted(cells)}")
     ca, cb = cells[a], cells[b]
+    if paired:
+        per_seed = paired_differences(ca, cb, setting, metric)
+        if per_seed is not None and len(per_seed) >= 2:
+            return float(np.mean(per_seed)), float(np.std(per_seed, ddof=1) / math.sqrt(len(per_seed)))
     diff = 100 * (ca["mean"][setting][metric] - cb["mean"][setting][metric])
     sa, sb = ca["std"][setting][metric], cb["std"][setting][metric]
     if sa is None or sb is None:
         return diff, None
     return diff, 100 * math.sqrt(sa ** 2 / ca["n"] + sb ** 2 / cb["n"])
+
+
+def paired_differences(ca: dict[str, Any], cb: dict[str, Any], setting: str, metric: str) -> list[float] | None:
+    """``a_k - b_k`` in points for every seed ``k`` both cells have, in seed order; ``None`` when a cell's
+    summary keeps no per-seed values (written before they were kept)."""
+    if "values" not in ca or "values" not in cb:
+        return None
+    va = dict(zip(ca["seeds"], ca["values"][setting][metric]))
+    vb = dict(zip(cb["seeds"], cb["values"][setting][metric]))
+    return [100 * (va[k] - vb[k]) for k in sorted(va.keys() & vb.keys())]
 
 
 NOISE_SE = 2.0
@@ -149,7 +172,9 @@ def compare(summary: dict[str, Any], a: str, b: str, settings: Sequence[str], me
         for metric in metrics:
             d, se = difference(summary, a, b, setting, metric)
             diffs[setting, metric] = (d, se)
-            key = "within" if not se or abs(d / se) <= NOISE_SE else "larger" if d > 0 else "smaller"
+            # se 0: the same difference on every seed; it stands out unless it is 0 (identical cells)
+            key = ("within" if se is None or d == 0 or (se and abs(d / se) <= NOISE_SE)
+                   else "larger" if d > 0 else "smaller")
             counts[key] += 1
     return Comparison(summary["grid"], a, b, what or f"{a} against {b}", diffs, **counts)
 
@@ -195,7 +220,30 @@ def conclusions(summaries: dict[str, dict[str, Any]], settings: Sequence[str] | 
                  + (f"; seed-to-seed standard deviation of Rank-1 {min(spread):.1f}-{max(spread):.1f} points "
                     f"(median {float(np.median(spread)):.1f})" if spread else "")
                  + f", against the paper's Table 3 gains of {min(paper):.2f}-{max(paper):.2f} points.")
-    if spread:
+    # The spread of the claims' per-seed Rank-1 differences, and their paired against unpaired errors.
+    claim_sd, ratio = [], []
+    for grid, a, b, _ in PAPER_CLAIMS:
+        s = present.get(grid)
+        if s is None or a not in s["cells"] or b not in s["cells"]:
+            continue
+        for st in _settings(s, settings):
+            per_seed = paired_differences(s["cells"][a], s["cells"][b], st, "rank1")
+            _, unpaired = difference(s, a, b, st, paired=False)
+            if per_seed is not None and len(per_seed) >= 2 and unpaired:
+                claim_sd.append(float(np.std(per_seed, ddof=1)))
+                ratio.append(claim_sd[-1] / math.sqrt(len(per_seed)) / unpaired)
+    if claim_sd:
+        # Paired over n seeds: SE of the difference = s_d / sqrt(n); beyond 2 SE needs n > 4 s_d^2 / d^2.
+        s_d = float(np.median(claim_sd))
+        need = {d: math.ceil(4 * s_d ** 2 / d ** 2) for d in (min(paper), max(paper))}
+        lines.append(f"Differences are paired by seed: every cell trains with the same seeds, and a difference's "
+                     f"standard error is that of its per-seed differences (median {float(np.median(ratio)):.2f} "
+                     f"of the unpaired sqrt(s_a^2 / n_a + s_b^2 / n_b) over the claims below). At the claims' "
+                     f"median spread of per-seed Rank-1 differences, s_d = {s_d:.1f} points, a true difference "
+                     f"of d points stands beyond two standard errors with about 4 s_d^2 / d^2 seeds per cell: "
+                     f"{need[min(paper)]} for the paper's smallest gain ({min(paper):.2f}), {need[max(paper)]} for "
+                     f"its largest ({max(paper):.2f}).")
+    elif spread:
         # Two cells of n seeds each: SE of the difference = sigma * sqrt(2 / n); beyond 2 SE needs n > 8 sigma^2 / d^2.
         sigma = float(np.median(spread))
         need = {d: math.ceil(8 * sigma ** 2 / d ** 2) for d in (min(paper), max(paper))}
@@ -213,8 +261,8 @@ def conclusions(summaries: dict[str, dict[str, Any]], settings: Sequence[str] | 
                      + "; ".join(f"{grid} {se:.2f} ({cell}, {s}, {n} seeds)" for se, grid, cell, s, n in worst)
                      + ".")
     lines.append("")
-    lines.append("The paper's claims (a - b in points ± standard error; 'supported' or 'contradicted' needs a "
-                 "difference beyond two standard errors):")
+    lines.append("The paper's claims (a - b in points ± standard error, paired by seed where the summaries keep "
+                 "per-seed values; 'supported' or 'contradicted' needs a difference beyond two standard errors):")
     outcomes: dict[str, list[str]] = {}
     for grid, a, b, what in PAPER_CLAIMS:
         s = present.get(grid)
