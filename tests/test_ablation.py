@@ -16,6 +16,7 @@ import pytest
 from vireid_lib import ablation
 from vireid_lib.ablation import (GRIDS, Run, difference, format_summary, metrics_of, plan, resolve_jobs, result_path,
                                  run_grid, summarize, table3_comparison, train_dir, train_key)
+from vireid_lib.ablation.paper import paired_differences
 from vireid_lib.ablation.run import _check_not_stale
 from vireid_lib.cli import main
 from vireid_lib.config import apply_overrides
@@ -143,7 +144,8 @@ def test_summary_mean_and_std_by_hand(tmp_path):
     assert {(m["cell"], m["seed"]) for m in s["missing"]} == {(c, k) for c in ("base+p", "base+p+mca", "base+p+pca")
                                                                for k in (0, 1, 2)}
     assert s["wall_seconds"] == {"train": 60.0, "eval": 12.0, "runs": 6}
-    # full - base in points, standard error sqrt(s_a^2/n_a + s_b^2/n_b) = sqrt(0 + 0.1^2/3) * 100
+    # full - base in points; full is constant, so the paired standard error (std of the per-seed differences
+    # 30, 20, 10 over sqrt(3)) equals the unpaired sqrt(s_a^2/n_a + s_b^2/n_b) = sqrt(0 + 0.1^2/3) * 100
     d, se = difference(s, "full", "base", "regdb/v2t")
     assert d == pytest.approx(20.0) and se == pytest.approx(100 * 0.1 / math.sqrt(3))
     table = table3_comparison(s)
@@ -175,31 +177,46 @@ def test_difference_is_paired_by_seed_by_hand():
     assert d == pytest.approx(20 / 3) and se == pytest.approx(100 * math.sqrt((0.01 + 0.07 / 3) / 3))
 
 
-def test_difference_pairs_only_the_shared_seeds_and_falls_back_to_unpaired():
-    # a has seeds 0-2, b has 1-3: seeds 1 and 2 pair, differences 10 and 20 points
-    s = {"grid": "g", "cells": {"a": _cell([0, 1, 2], [0.9, 0.6, 0.7]), "b": _cell([1, 2, 3], [0.5, 0.5, 0.1])}}
+def test_difference_falls_back_to_unpaired_for_other_seeds_or_old_summaries():
+    # a has seeds 0-2, b has 1-3: not paired, the unpaired error of the cell means
+    s = {"grid": "g", "cells": {"a": _cell([0, 1, 2], [0.9, 0.6, 0.7]), "b": _cell([1, 2, 3], [0.5, 0.5, 0.2])}}
+    unpaired = 100 * math.sqrt(np.var([0.9, 0.6, 0.7], ddof=1) / 3 + np.var([0.5, 0.5, 0.2], ddof=1) / 3)
     d, se = difference(s, "a", "b", "regdb/v2t")
-    assert d == pytest.approx(15.0) and se == pytest.approx(5.0)          # std 7.07 / sqrt(2)
-    # one shared seed: too few to pair, the unpaired error of the cell means
-    s["cells"]["b"] = _cell([2, 3, 4], [0.5, 0.5, 0.2])
-    d, se = difference(s, "a", "b", "regdb/v2t")
-    assert d == pytest.approx(100 * (0.7333333 - 0.4)) and se == pytest.approx(
-        100 * math.sqrt(np.var([0.9, 0.6, 0.7], ddof=1) / 3 + np.var([0.5, 0.5, 0.2], ddof=1) / 3))
-    # a summary written before per-seed values were kept: unpaired
+    assert d == pytest.approx(100 * (0.7333333 - 0.4)) and se == pytest.approx(unpaired)
+    # the same seeds, but a summary written before per-seed values were kept: unpaired
+    s["cells"]["b"]["seeds"] = [0, 1, 2]
+    assert difference(s, "a", "b", "regdb/v2t")[1] != pytest.approx(unpaired)      # paired: differs
     for c in s["cells"].values():
         del c["values"]
-    assert difference(s, "a", "b", "regdb/v2t")[1] == pytest.approx(se)
+    assert difference(s, "a", "b", "regdb/v2t")[1] == pytest.approx(unpaired)
 
 
 def test_the_same_difference_on_every_seed_stands_out_unless_it_is_zero():
-    """Zero paired error: a constant per-seed difference is beyond any noise; identical cells are not."""
-    s = {"grid": "table3", "cells": {"base": _cell([0, 1, 2], [0.3, 0.4, 0.5]),
-                                     "base+p": _cell([0, 1, 2], [0.32, 0.42, 0.52]),
-                                     "full": _cell([0, 1, 2], [0.3, 0.4, 0.5])}}
+    """Zero paired error (binary-exact values, so the per-seed differences are exactly 12.5 points): a
+    constant difference is beyond any noise; identical cells are not."""
+    s = {"grid": "table3", "cells": {"base": _cell([0, 1, 2], [0.25, 0.5, 0.75]),
+                                     "base+p": _cell([0, 1, 2], [0.375, 0.625, 0.875]),
+                                     "full": _cell([0, 1, 2], [0.25, 0.5, 0.75])}}
+    assert difference(s, "base+p", "base", "regdb/v2t") == (12.5, 0.0)
     c = ablation.compare(s, "base+p", "base", ["regdb/v2t"], ("rank1",))
-    assert c.differences["regdb/v2t", "rank1"] == pytest.approx((2.0, 0.0)) and c.outcome == "supported"
+    assert (c.larger, c.smaller, c.within, c.outcome) == (1, 0, 0, "supported")
+    assert ablation.compare(s, "base", "base+p", ["regdb/v2t"], ("rank1",)).outcome == "contradicted"
+    assert difference(s, "full", "base", "regdb/v2t") == (0.0, 0.0)
     assert ablation.compare(s, "full", "base", ["regdb/v2t"], ("rank1",)).outcome == "within the noise"
-    assert ablation.compare(s, "base+p", "base", ["regdb/v2t"], ("rank1",)).larger == 1
+    assert ablation.verdict(s, "base+p", "base", "regdb/v2t").endswith("(the same on every seed: beyond the noise)")
+    assert ablation.verdict(s, "full", "base", "regdb/v2t").endswith("(identical on every seed)")
+
+
+def test_cells_with_other_seeds_or_values_are_not_paired():
+    a = _cell([0, 1, 2], [0.5, 0.6, 0.7])
+    assert paired_differences(a, _cell([0, 1, 3], [0.4, 0.5, 0.7]), "regdb/v2t", "rank1") is None
+    assert paired_differences(a, _cell([0, 1, 2], [0.4, 0.5, 0.7]), "regdb/t2v", "rank1") is None
+    assert paired_differences(a, _cell([0, 1, 2], [0.4, 0.5, 0.7]), "regdb/v2t", "mAP") is None
+    short = _cell([0, 1, 2], [0.4, 0.5, 0.7])
+    short["values"]["regdb/v2t"]["rank1"] = [0.4, 0.5]
+    assert paired_differences(a, short, "regdb/v2t", "rank1") is None
+    assert paired_differences(a, _cell([0, 1, 2], [0.4, 0.5, 0.7]), "regdb/v2t", "rank1") == pytest.approx(
+        [10.0, 10.0, 0.0])
 
 
 def test_one_seed_has_no_std(tmp_path):

@@ -152,8 +152,11 @@ def _summary(grid, cells, setting="regdb/v2t"):
 
 
 def _cells(**means):
+    """Cells with Rank-1 ``mean + spread`` over three seeds, the spread -1, 0, +1 points turned one seed
+    further for each cell, so per-seed differences of two cells vary (std 1.73 points, paired SE 1.0)."""
     spread = np.array([-0.01, 0.0, 0.01])
-    return {name: {"rank1": m + spread, "mAP": m / 2 + spread} for name, m in means.items()}
+    return {name: {"rank1": m + np.roll(spread, i), "mAP": m / 2 + np.roll(spread, i)}
+            for i, (name, m) in enumerate(means.items())}
 
 
 def test_compare_counts_each_difference_against_two_standard_errors():
@@ -169,8 +172,8 @@ def test_compare_counts_each_difference_against_two_standard_errors():
 
 def test_conclusions_name_outcomes_and_missing_grids():
     t3 = _summary("table3", _cells(base=0.10, **{"base+p": 0.20, "full": 0.10}))
-    # MCA and PCA move against base+p from seed to seed: per-seed differences -1.5, +0.5, +2.5 points
-    # (MCA) and -2.5, -0.5, +1.5 (PCA), each 2.0 ± 1.15 apart, within two standard errors of zero.
+    # MCA and PCA move against base+p from seed to seed: per-seed differences from base+p of +2.5, +0.5, -1.5
+    # points (MCA, mean +0.5) and +1.5, -0.5, -2.5 (PCA, mean -0.5), std 2.0, SE 1.15: within two SE of zero.
     for name, mean in (("base+p+mca", 0.205), ("base+p+pca", 0.195)):
         t3["cells"][name] = _summary("table3", {name: {"rank1": mean - np.array([-0.01, 0.0, 0.01]),
                                                        "mAP": mean / 2 - np.array([-0.01, 0.0, 0.01])}})["cells"][name]
@@ -181,6 +184,18 @@ def test_conclusions_name_outcomes_and_missing_grids():
     assert "No results yet for: table4, parts, options." in text
     assert "table3 order by mean Rank-1" in text
     assert ablation.conclusions({}) == "No grid has results yet: nothing to conclude."
+
+
+def test_conclusions_state_the_paired_error_and_the_seeds_a_gain_needs():
+    """base 30, 40, 50 and base+p 34, 42, 56 (Rank-1 %, seeds 0-2): per-seed differences 4, 2, 6, s_d = 2.0,
+    paired SE 2 / sqrt(3) = 1.155 against the unpaired sqrt((10^2 + 11.14^2) / 3) = 8.64, ratio 0.13; a gain
+    d clears two SE in four grids of five with 8 s_d^2 / d^2 seeds: 70 for 0.68, 2 for 4.56."""
+    t3 = _summary("table3", {"base": {"rank1": [0.30, 0.40, 0.50], "mAP": [0.1, 0.2, 0.3]},
+                             "base+p": {"rank1": [0.34, 0.42, 0.56], "mAP": [0.1, 0.2, 0.3]}})
+    text = ablation.conclusions({"table3": t3})
+    assert "(median 0.13 of the unpaired" in text
+    assert "s_d = 2.0 points" in text and ": 70 for the paper's smallest gain (0.68), 2 for its largest (4.56)." in text
+    assert "regdb/v2t R1 +4.00 ± 1.15" in text
 
 
 def test_conclusions_count_cells_against_the_one_point_standard_error():

@@ -40,9 +40,9 @@ def difference(summary: dict[str, Any], a: str, b: str, setting: str, metric: st
     Paired (the default): every cell of a grid trains with the same seeds (``train.seed``: initial weights,
     batch order, augmentation draws; the data set is the same), so two cells' results on one seed move
     together, and the error of the difference is that of the per-seed differences,
-    ``std(a_k - b_k) / sqrt(n)`` over the ``n`` seeds both cells have; the difference is their mean, which
-    is the difference of the cell means when both cells have every seed. Unpaired (``paired=False``, and
-    the fallback for a summary without per-seed values or with fewer than two shared seeds):
+    ``std(a_k - b_k) / sqrt(n)``. The difference is their mean, which is the difference of the cell means:
+    cells are paired only when they hold the same seeds, at least two. Unpaired (``paired=False``, and the
+    fallback for cells with other seeds or a summary without per-seed values):
     ``sqrt(s_a^2 / n_a + s_b^2 / n_b)`` and the difference of the cell means. ``None`` stands for the
     error when there is too little to estimate it.
 
@@ -66,13 +66,15 @@ def difference(summary: dict[str, Any], a: str, b: str, setting: str, metric: st
 
 
 def paired_differences(ca: dict[str, Any], cb: dict[str, Any], setting: str, metric: str) -> list[float] | None:
-    """``a_k - b_k`` in points for every seed ``k`` both cells have, in seed order; ``None`` when a cell's
-    summary keeps no per-seed values (written before they were kept)."""
-    if "values" not in ca or "values" not in cb:
+    """``a_k - b_k`` in points for every seed ``k``, in seed order, when both cells hold the same seeds and
+    a value of ``setting`` and ``metric`` for each; ``None`` otherwise (other seeds, or a summary written
+    before per-seed values were kept)."""
+    va = ca.get("values", {}).get(setting, {}).get(metric)
+    vb = cb.get("values", {}).get(setting, {}).get(metric)
+    seeds = ca.get("seeds")
+    if va is None or vb is None or seeds != cb.get("seeds") or not len(seeds) == len(va) == len(vb):
         return None
-    va = dict(zip(ca["seeds"], ca["values"][setting][metric]))
-    vb = dict(zip(cb["seeds"], cb["values"][setting][metric]))
-    return [100 * (va[k] - vb[k]) for k in sorted(va.keys() & vb.keys())]
+    return [100 * (x - y) for _, x, y in sorted(zip(seeds, va, vb))]
 
 
 NOISE_SE = 2.0
@@ -80,14 +82,14 @@ NOISE_SE = 2.0
 
 
 def verdict(summary: dict[str, Any], a: str, b: str, setting: str, metric: str = "rank1") -> str:
-    """One line comparing cell ``a`` with cell ``b``: the difference of means in points, its standard error,
-    and whether it stands out of the seed-to-seed noise (more than two standard errors)."""
+    """One line comparing cell ``a`` with cell ``b``: :func:`difference` in points, its standard error (paired
+    by seed), and whether it stands out of the seed-to-seed noise (more than two standard errors)."""
     d, se = difference(summary, a, b, setting, metric)
     label = f"{a} - {b}: {d:+.2f} {METRIC_LABELS[metric]} points"
     if se is None:
         return label + " (one seed: no error bar)"
     if se == 0:
-        return label + " (no spread over seeds)"
+        return label + (" (identical on every seed)" if d == 0 else " (the same on every seed: beyond the noise)")
     z = d / se
     what = "larger than" if abs(z) > NOISE_SE else "within"
     return label + f" ± {se:.2f} (standard error), {abs(z):.1f} SE: {what} the seed-to-seed noise"
@@ -172,8 +174,9 @@ def compare(summary: dict[str, Any], a: str, b: str, settings: Sequence[str], me
         for metric in metrics:
             d, se = difference(summary, a, b, setting, metric)
             diffs[setting, metric] = (d, se)
-            # se 0: the same difference on every seed; it stands out unless it is 0 (identical cells)
-            key = ("within" if se is None or d == 0 or (se and abs(d / se) <= NOISE_SE)
+            # A difference stands out beyond two standard errors; with se 0 (the same difference on every
+            # seed) unless it is 0 up to rounding (identical cells).
+            key = ("within" if se is None or abs(d) <= max(NOISE_SE * se, 1e-9)
                    else "larger" if d > 0 else "smaller")
             counts[key] += 1
     return Comparison(summary["grid"], a, b, what or f"{a} against {b}", diffs, **counts)
@@ -221,7 +224,7 @@ def conclusions(summaries: dict[str, dict[str, Any]], settings: Sequence[str] | 
                     f"(median {float(np.median(spread)):.1f})" if spread else "")
                  + f", against the paper's Table 3 gains of {min(paper):.2f}-{max(paper):.2f} points.")
     # The spread of the claims' per-seed Rank-1 differences, and their paired against unpaired errors.
-    claim_sd, ratio = [], []
+    table3_sd, ratio = [], []
     for grid, a, b, _ in PAPER_CLAIMS:
         s = present.get(grid)
         if s is None or a not in s["cells"] or b not in s["cells"]:
@@ -230,21 +233,24 @@ def conclusions(summaries: dict[str, dict[str, Any]], settings: Sequence[str] | 
             per_seed = paired_differences(s["cells"][a], s["cells"][b], st, "rank1")
             _, unpaired = difference(s, a, b, st, paired=False)
             if per_seed is not None and len(per_seed) >= 2 and unpaired:
-                claim_sd.append(float(np.std(per_seed, ddof=1)))
-                ratio.append(claim_sd[-1] / math.sqrt(len(per_seed)) / unpaired)
-    if claim_sd:
-        # Paired over n seeds: SE of the difference = s_d / sqrt(n); beyond 2 SE needs n > 4 s_d^2 / d^2.
-        s_d = float(np.median(claim_sd))
-        need = {d: math.ceil(4 * s_d ** 2 / d ** 2) for d in (min(paper), max(paper))}
+                ratio.append(float(np.std(per_seed, ddof=1)) / math.sqrt(len(per_seed)) / unpaired)
+                if grid == "table3":
+                    table3_sd.append(float(np.std(per_seed, ddof=1)))
+    if ratio:
         lines.append(f"Differences are paired by seed: every cell trains with the same seeds, and a difference's "
                      f"standard error is that of its per-seed differences (median {float(np.median(ratio)):.2f} "
-                     f"of the unpaired sqrt(s_a^2 / n_a + s_b^2 / n_b) over the claims below). At the claims' "
-                     f"median spread of per-seed Rank-1 differences, s_d = {s_d:.1f} points, a true difference "
-                     f"of d points stands beyond two standard errors with about 4 s_d^2 / d^2 seeds per cell: "
-                     f"{need[min(paper)]} for the paper's smallest gain ({min(paper):.2f}), {need[max(paper)]} for "
-                     f"its largest ({max(paper):.2f}).")
+                     f"of the unpaired sqrt(s_a^2 / n_a + s_b^2 / n_b) over the claims' Rank-1 differences below).")
+    if table3_sd:
+        # Paired over n seeds, SE = s_d / sqrt(n): a true gain d lies 2 SE from 0 on average at n = 4 s_d^2 / d^2,
+        # and clears 2 SE in four grids of five at n = (2 + 0.84)^2 s_d^2 / d^2, about 8 s_d^2 / d^2.
+        s_d = float(np.median(table3_sd))
+        need = {d: math.ceil(8 * s_d ** 2 / d ** 2) for d in (min(paper), max(paper))}
+        lines.append(f"At the median spread of Table 3's per-seed Rank-1 differences, s_d = {s_d:.1f} points, a "
+                     f"true gain of d points clears two standard errors in four grids of five with about "
+                     f"8 s_d^2 / d^2 seeds per cell: {need[min(paper)]} for the paper's smallest gain "
+                     f"({min(paper):.2f}), {need[max(paper)]} for its largest ({max(paper):.2f}).")
     elif spread:
-        # Two cells of n seeds each: SE of the difference = sigma * sqrt(2 / n); beyond 2 SE needs n > 8 sigma^2 / d^2.
+        # Unpaired, two cells of n seeds each: SE of the difference = sigma * sqrt(2 / n); 2 SE at n = 8 sigma^2 / d^2.
         sigma = float(np.median(spread))
         need = {d: math.ceil(8 * sigma ** 2 / d ** 2) for d in (min(paper), max(paper))}
         lines.append(f"At that median spread a true difference of d points stands beyond two standard errors "
