@@ -81,6 +81,13 @@ NOISE_SE = 2.0
 """A difference stands out of the seed-to-seed noise when it is more than this many standard errors from 0."""
 
 
+def beyond_noise(d: float, se: float | None) -> bool:
+    """Whether difference ``d`` stands more than :data:`NOISE_SE` standard errors from 0. With ``se`` 0 (the
+    same difference on every seed) it does unless it is 0 up to rounding (identical cells); without an
+    error bar it does not."""
+    return se is not None and abs(d) > max(NOISE_SE * se, 1e-9)
+
+
 def verdict(summary: dict[str, Any], a: str, b: str, setting: str, metric: str = "rank1") -> str:
     """One line comparing cell ``a`` with cell ``b``: :func:`difference` in points, its standard error (paired
     by seed), and whether it stands out of the seed-to-seed noise (more than two standard errors)."""
@@ -89,10 +96,10 @@ def verdict(summary: dict[str, Any], a: str, b: str, setting: str, metric: str =
     if se is None:
         return label + " (one seed: no error bar)"
     if se == 0:
-        return label + (" (identical on every seed)" if d == 0 else " (the same on every seed: beyond the noise)")
-    z = d / se
-    what = "larger than" if abs(z) > NOISE_SE else "within"
-    return label + f" ± {se:.2f} (standard error), {abs(z):.1f} SE: {what} the seed-to-seed noise"
+        return label + (" (the same on every seed: beyond the noise)" if beyond_noise(d, se)
+                        else " (identical on every seed)")
+    what = "larger than" if beyond_noise(d, se) else "within"
+    return label + f" ± {se:.2f} (standard error), {abs(d / se):.1f} SE: {what} the seed-to-seed noise"
 
 
 def table3_comparison(summary: dict[str, Any], setting: str = "regdb/v2t", metric: str = "rank1") -> str:
@@ -174,10 +181,7 @@ def compare(summary: dict[str, Any], a: str, b: str, settings: Sequence[str], me
         for metric in metrics:
             d, se = difference(summary, a, b, setting, metric)
             diffs[setting, metric] = (d, se)
-            # A difference stands out beyond two standard errors; with se 0 (the same difference on every
-            # seed) unless it is 0 up to rounding (identical cells).
-            key = ("within" if se is None or abs(d) <= max(NOISE_SE * se, 1e-9)
-                   else "larger" if d > 0 else "smaller")
+            key = "within" if not beyond_noise(d, se) else "larger" if d > 0 else "smaller"
             counts[key] += 1
     return Comparison(summary["grid"], a, b, what or f"{a} against {b}", diffs, **counts)
 
@@ -233,9 +237,10 @@ def conclusions(summaries: dict[str, dict[str, Any]], settings: Sequence[str] | 
             per_seed = paired_differences(s["cells"][a], s["cells"][b], st, "rank1")
             _, unpaired = difference(s, a, b, st, paired=False)
             if per_seed is not None and len(per_seed) >= 2 and unpaired:
-                ratio.append(float(np.std(per_seed, ddof=1)) / math.sqrt(len(per_seed)) / unpaired)
+                s_d = float(np.std(per_seed, ddof=1))
+                ratio.append(s_d / math.sqrt(len(per_seed)) / unpaired)
                 if grid == "table3":
-                    table3_sd.append(float(np.std(per_seed, ddof=1)))
+                    table3_sd.append(s_d)
     if ratio:
         lines.append(f"Differences are paired by seed: every cell trains with the same seeds, and a difference's "
                      f"standard error is that of its per-seed differences (median {float(np.median(ratio)):.2f} "
