@@ -35,6 +35,7 @@ from vireid_lib.demo import REGDB_IDENTITIES
 from vireid_lib.evaluation.protocols import evaluate_within_visible
 from vireid_lib.io import atomic_write_json
 from vireid_lib.evaluation.protocols import evaluate as evaluate_model
+from vireid_lib.evaluation.report import settings_of
 from vireid_lib.machine import machine_info
 from vireid_lib.presets import preset
 from vireid_lib.training import fit
@@ -105,13 +106,18 @@ def run(spec: str, out: Path, keep: Path | None = None) -> dict:
         # every call's training time, a resumed or reused folder included (fit logs each as a "fit" event)
         events = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines() if line.strip()]
         seconds = sum(e["wall_s"] for e in events if e.get("event") == "fit")
-    metrics = metrics_of(evaluate_model(fitted.model, cfg, reader, progress=False))
+    result = evaluate_model(fitted.model, cfg, reader, progress=False)
+    metrics = metrics_of(result)
+    # each test person's Rank-1 and mAP and share of the number: its error over draws of the test people
+    people = {setting: r["people"] for setting, r in settings_of(result).items()}
     if cfg.data.dataset == "sysu":   # the within-visible diagnostic is drawn from SYSU-MM01's four visible cameras
-        within = evaluate_within_visible(fitted.model, reader, cfg.eval, cfg.data,
-                                         progress=False)["visible"]["mean"]
-        metrics["within-visible"] = {"rank1": within["cmc"][0], "mAP": within["mAP"], "mINP": within["mINP"]}
+        within = evaluate_within_visible(fitted.model, reader, cfg.eval, cfg.data, progress=False)["visible"]
+        mean = within["mean"]
+        metrics["within-visible"] = {"rank1": mean["cmc"][0], "mAP": mean["mAP"], "mINP": mean["mINP"]}
+        people["within-visible"] = within["people"]
     record = {"dataset": spec, "synthetic": read_stats(reader.root), "config": cfg.to_dict(),
               "steps": fitted.steps, "epochs": fitted.epochs, "train_seconds": seconds, "metrics": metrics,
+              "people": people,
               "machine": machine_info(), "command": "python benchmarks/bench_recipe.py --data " + spec}
     if keep is not None:
         record["training_folder"] = str(result_file(keep, spec).with_suffix(""))

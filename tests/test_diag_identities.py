@@ -96,9 +96,12 @@ def test_bench_recipe_keep_trains_into_the_named_folder_and_resumes(tmp_path, mo
     monkeypatch.setattr(bench_recipe, "read_stats", lambda root: dict(stats))
     monkeypatch.setattr(bench_recipe, "evaluate_model", lambda *a, **k: {})
     monkeypatch.setattr(bench_recipe, "metrics_of", lambda r: {})
+    people = {"pid": [1, 2], "weight": [0.5, 0.5], "rank1": [1.0, 0.0], "mAP": [0.6, 0.2]}
     monkeypatch.setattr(bench_recipe, "evaluate_within_visible",
-                        lambda *a, **k: {"visible": {"mean": {"cmc": [0.5], "mAP": 0.4, "mINP": 0.3}}})
+                        lambda *a, **k: {"visible": {"mean": {"cmc": [0.5], "mAP": 0.4, "mINP": 0.3},
+                                                     "people": people}})
     record = bench_recipe.run("seed=1,train_seed=2", tmp_path / "out", keep=tmp_path / "kept")
+    assert record["people"] == {"within-visible": people}            # the test people's table is kept
     assert calls == [(str(tmp_path / "kept" / "seed-1_train_seed-2"), True)]
     assert record["training_folder"] == str(tmp_path / "kept" / "seed-1_train_seed-2")
     assert record["train_seconds"] == 7.5                            # the fit events, not the step events

@@ -3,7 +3,10 @@
 
 Results are plain dicts of fractions (JSON-ready): a metric dict ``{"cmc": [...], "mAP", "mINP",
 "num_valid_queries"}`` per setting, and over trials a summary ``{"mean": metric dict, "std": metric dict,
-"per_trial": [metric dicts]}``.
+"per_trial": [metric dicts]}``. The runners add each setting's ``"people"`` table
+(:func:`~vireid_lib.evaluation.people.person_table`: each test person's weight, Rank-1 and mAP), from which
+:func:`~vireid_lib.evaluation.people.people_se` gives the error of a number over draws of the test people,
+which the ± over gallery draws does not measure.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from vireid_lib.data.sysu_official import resolve_protocol
 from vireid_lib.data.transforms import build_test_transform
 from vireid_lib.evaluation.extract import Transform, extract_features, feature_options
 from vireid_lib.evaluation.metrics import rank_metrics
+from vireid_lib.evaluation.people import person_table
 from vireid_lib.evaluation.report import headline_metrics
 from vireid_lib.evaluation.reranking import k_reciprocal_rerank
 from vireid_lib.io import atomic_write_json
@@ -61,15 +65,35 @@ def evaluate_features(
     metric: Literal["cosine", "euclidean"] = "cosine",
 ) -> dict[str, Any]:
     """A metric dict for query and gallery features (optionally k-reciprocal re-ranked)."""
+    return _metric_dict(_ranked(qf, gf, queries, gallery, protocol=protocol, rerank=rerank, metric=metric))
+
+
+def _ranked(qf: Any, gf: Any, queries: Sequence[Record], gallery: Sequence[Record], *,
+            protocol: Literal["sysu", "regdb"], rerank: bool, metric: Literal["cosine", "euclidean"] = "cosine"
+            ) -> dict[str, Any]:
+    """:func:`rank_metrics` of the features, its per-query arrays included."""
     if rerank:
         # The re-ranking code expects (squarable) Euclidean distances between all images.
         distmat = k_reciprocal_rerank(pairwise_distance(qf, gf, "euclidean"), pairwise_distance(qf, qf, "euclidean"),
                                       pairwise_distance(gf, gf, "euclidean"))
     else:
         distmat = pairwise_distance(qf, gf, metric)
-    m = rank_metrics(distmat, [r.pid for r in queries], [r.pid for r in gallery], [r.camid for r in queries],
-                     [r.camid for r in gallery], protocol=protocol)
+    return rank_metrics(distmat, [r.pid for r in queries], [r.pid for r in gallery], [r.camid for r in queries],
+                        [r.camid for r in gallery], protocol=protocol)
+
+
+def _metric_dict(m: Mapping[str, Any]) -> dict[str, Any]:
     return {"cmc": m["cmc"].tolist(), "mAP": m["mAP"], "mINP": m["mINP"], "num_valid_queries": m["num_valid_queries"]}
+
+
+def _summary(ranked: Sequence[Mapping[str, Mapping[str, Any]]], queries: Sequence[Record]) -> dict[str, Any]:
+    """:func:`aggregate_trials` of per-draw ranked results (``{setting: rank_metrics}`` per draw), each setting
+    with its ``"people"`` table over the draws."""
+    summary = aggregate_trials([{s: _metric_dict(m) for s, m in draw.items()} for draw in ranked])
+    pids = [r.pid for r in queries]
+    for s in ranked[0]:
+        summary[s]["people"] = person_table([draw[s] for draw in ranked], pids)
+    return summary
 
 
 def _features(model: nn.Module, records: Sequence[Record], transform: Transform, eval_cfg: EvalConfig,
@@ -128,7 +152,8 @@ def evaluate_sysu(
     there); the result's ``"gallery"`` names the one used.
 
     Returns:
-        ``{"protocol": "sysu", "gallery", "shots", "num_trials", <mode>: summary, ...}`` with a summary per mode.
+        ``{"protocol": "sysu", "gallery", "shots", "num_trials", <mode>: summary, ...}`` with a summary per mode
+        (and its ``"people"`` table over the draws).
 
     Raises:
         ValueError: for an unknown mode or fewer than one trial.
@@ -155,12 +180,10 @@ def evaluate_sysu(
     qf = _features(model, queries, transform, eval_cfg, device, progress, workers)
     pool_f = _features(model, pool, transform, eval_cfg, device, progress, workers)
 
-    per_trial = []
-    for t in range(trials):
-        per_trial.append({m: evaluate_features(qf, pool_f[[unique[r.path] for r in galleries[m, t]]], queries,
-                                               galleries[m, t], protocol="sysu", rerank=eval_cfg.rerank,
-                                               metric=metric) for m in modes})
-    summary = aggregate_trials(per_trial)
+    ranked = [{m: _ranked(qf, pool_f[[unique[r.path] for r in galleries[m, t]]], queries, galleries[m, t],
+                          protocol="sysu", rerank=eval_cfg.rerank, metric=metric) for m in modes}
+              for t in range(trials)]
+    summary = _summary(ranked, queries)
     return {"protocol": "sysu", "gallery": gallery_protocol, "shots": shots, "num_trials": trials, **summary}
 
 
@@ -180,7 +203,7 @@ def evaluate_within_visible(
     ``eval_cfg.sysu_trials``). Reported beside the cross-modality protocol, never instead of it.
 
     Returns:
-        ``{"protocol": "within-visible", "num_trials", "visible": summary}``.
+        ``{"protocol": "within-visible", "num_trials", "visible": summary}`` (with its ``"people"`` table).
     """
     eval_cfg = eval_cfg or EvalConfig()
     data_cfg = data_cfg or DataConfig()
@@ -193,9 +216,9 @@ def evaluate_within_visible(
     pool, index = _pool(gallery for _, gallery in draws)
     qf = _features(model, queries, transform, eval_cfg, device, progress, data_cfg.num_workers)
     pool_f = _features(model, pool, transform, eval_cfg, device, progress, data_cfg.num_workers)
-    per_trial = [{"visible": evaluate_features(qf, pool_f[[index[r.path] for r in gallery]], queries, gallery,
-                                               protocol="regdb", rerank=eval_cfg.rerank)} for _, gallery in draws]
-    return {"protocol": "within-visible", **aggregate_trials(per_trial)}
+    ranked = [{"visible": _ranked(qf, pool_f[[index[r.path] for r in gallery]], queries, gallery,
+                                  protocol="regdb", rerank=eval_cfg.rerank)} for _, gallery in draws]
+    return {"protocol": "within-visible", **_summary(ranked, queries)}
 
 
 def evaluate_regdb(
@@ -225,7 +248,8 @@ def evaluate_regdb(
         progress: show progress bars.
 
     Returns:
-        ``{"protocol": "regdb", "trial", <direction>: metric dict, ...}``.
+        ``{"protocol": "regdb", "trial", <direction>: metric dict, ...}``, each metric dict with its ``"people"``
+        table.
 
     Raises:
         ValueError: for an unknown direction.
@@ -246,9 +270,9 @@ def evaluate_regdb(
         queries, gallery = list(reader.query(d)), list(reader.gallery(d))
         q_feats = vf if d == "v2t" else tf
         g_feats = tf if d == "v2t" else vf
-        result[d] = evaluate_features(q_feats[[by_path[r.path] for r in queries]],
-                                      g_feats[[by_path[r.path] for r in gallery]], queries, gallery,
-                                      protocol="regdb", rerank=eval_cfg.rerank, metric=metric)
+        ranked = _ranked(q_feats[[by_path[r.path] for r in queries]], g_feats[[by_path[r.path] for r in gallery]],
+                         queries, gallery, protocol="regdb", rerank=eval_cfg.rerank, metric=metric)
+        result[d] = {**_metric_dict(ranked), "people": person_table([ranked], [r.pid for r in queries])}
     return result
 
 

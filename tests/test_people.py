@@ -1,0 +1,132 @@
+"""The test people's share of a protocol number (vireid_lib.evaluation.people): hand-worked tables, the estimate
+against the protocol's own metrics, the error against a literal bootstrap over people, and bad inputs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from test_eval_extract import HalvesNet, to_tensor
+from test_eval_protocols import EVAL, FakeRegDB, FakeSYSU
+
+from vireid_lib.evaluation import rank_metrics
+from vireid_lib.evaluation.people import people_difference, people_estimate, people_se, person_table
+from vireid_lib.evaluation.protocols import evaluate_regdb, evaluate_sysu, evaluate_within_visible
+
+
+def _draw(match_rank, ap):
+    return {"match_rank": np.array(match_rank), "ap": np.array(ap, dtype=float)}
+
+
+def test_hand_worked_table_estimate_and_error():
+    # Four queries of people 1, 1, 2, 3; the last has no true match, so three are scored, each weighing 1/3.
+    table = person_table([_draw([0, 2, 0, -1], [1.0, 0.5, 1.0, np.nan])], [1, 1, 2, 3])
+    assert table["pid"] == [1, 2]                       # person 3 has no scored query
+    assert table["weight"] == pytest.approx([2 / 3, 1 / 3])
+    assert table["rank1"] == pytest.approx([0.5, 1.0])
+    assert table["mAP"] == pytest.approx([0.75, 1.0])
+    assert people_estimate(table) == pytest.approx(2 / 3)            # 2 of the 3 scored queries
+    assert people_estimate(table, "mAP") == pytest.approx(2.5 / 3)
+    # Influences: person 1 (2/3)(1/2 - 2/3) = -1/9, person 2 (1/3)(1 - 2/3) = 1/9; SE^2 = 2/(2-1) (2/81).
+    assert people_se(table) == pytest.approx(2 / 9)
+
+
+def test_draws_weigh_as_the_protocols_mean_over_draws():
+    # Draw 1 scores 2 queries, draw 2 all 4: the protocol's mean is (1/2 + 3/4) / 2, not 4 of 6 pooled.
+    draws = [_draw([0, -1, 3, -1], [1.0, np.nan, 0.2, np.nan]), _draw([0, 0, 0, 5], [1.0, 1.0, 1.0, 0.1])]
+    table = person_table(draws, [7, 7, 8, 9])
+    assert sum(table["weight"]) == pytest.approx(1.0)
+    assert people_estimate(table) == pytest.approx((1 / 2 + 3 / 4) / 2)
+    assert people_estimate(table, "mAP") == pytest.approx(((1.0 + 0.2) / 2 + 3.1 / 4) / 2)
+
+
+def test_estimate_is_the_protocols_number_on_random_rankings():
+    rng = np.random.default_rng(3)
+    q_pids = np.repeat(np.arange(12), 5)
+    q_cams = rng.choice([3, 6], len(q_pids))
+    draws = []
+    for _ in range(4):
+        g_pids = np.repeat(np.arange(12), 4)
+        g_cams = np.tile([1, 2, 4, 5], 12)
+        keep = rng.random(len(g_pids)) > 0.3       # some people lose cameras, some queries their matches
+        dist = rng.random((len(q_pids), keep.sum())) - 0.5 * (q_pids[:, None] == g_pids[keep][None])
+        draws.append(rank_metrics(dist, q_pids, g_pids[keep], q_cams, g_cams[keep], protocol="sysu"))
+    table = person_table(draws, q_pids)
+    assert people_estimate(table) == pytest.approx(np.mean([d["cmc"][0] for d in draws]), abs=1e-12)
+    assert people_estimate(table, "mAP") == pytest.approx(np.mean([d["mAP"] for d in draws]), abs=1e-12)
+
+
+def _random_table(rng, k=40):
+    weight = rng.integers(3, 20, k).astype(float)
+    return {"pid": list(range(k)), "weight": (weight / weight.sum()).tolist(),
+            "rank1": rng.beta(1.2, 1.0, k).tolist(), "mAP": rng.beta(2.0, 1.5, k).tolist()}
+
+
+def _ratio(table, metric, idx):
+    w, v = np.asarray(table["weight"])[idx], np.asarray(table[metric])[idx]
+    return (w * v).sum() / w.sum()
+
+
+def test_error_matches_a_literal_bootstrap_over_people():
+    rng = np.random.default_rng(0)
+    table = _random_table(rng)
+    k = len(table["pid"])
+    for metric in ("rank1", "mAP"):
+        boot = [_ratio(table, metric, rng.integers(0, k, k)) for _ in range(20000)]
+        # The bootstrap's variance divides by k, ours by k - 1 (the unbiased form).
+        assert np.std(boot) == pytest.approx(people_se(table, metric) * math.sqrt((k - 1) / k), rel=0.05)
+
+
+def test_difference_pairs_people_and_matches_a_paired_bootstrap():
+    rng = np.random.default_rng(1)
+    a = _random_table(rng)
+    # Every person 0.1 lower in b: the difference is 0.1 whoever is drawn, with no error at all,
+    # where treating the two numbers as independent would give one.
+    b = {**a, "rank1": (np.asarray(a["rank1"]) - 0.1).tolist()}
+    d, se = people_difference(a, b)
+    assert d == pytest.approx(0.1) and se == pytest.approx(0.0, abs=1e-12)
+    assert math.hypot(people_se(a), people_se(b)) > 0.05
+    assert people_difference(a, a) == (0.0, 0.0)
+    # A b that moves each person differently, one person scored in a only: against a paired bootstrap.
+    b = {k: v[1:] for k, v in _random_table(rng).items()}
+    b["pid"] = a["pid"][1:]
+    d, se = people_difference(a, b)
+    assert d == pytest.approx(people_estimate(a) - people_estimate(b))
+    k = len(a["pid"])
+    boot = []
+    for _ in range(20000):
+        idx = rng.integers(0, k, k)
+        in_b = idx[idx > 0] - 1
+        boot.append(_ratio(a, "rank1", idx) - _ratio(b, "rank1", in_b))
+    assert np.std(boot) == pytest.approx(se * math.sqrt((k - 1) / k), rel=0.05)
+
+
+def test_bad_and_degenerate_inputs():
+    one = person_table([_draw([0, 1], [1.0, 0.5])], [4, 4])
+    assert people_estimate(one) == pytest.approx(0.5) and people_se(one) is None   # one person: undefined
+    with pytest.raises(ValueError, match="metric must be one of"):
+        people_se(one, "mINP")
+    with pytest.raises(ValueError, match="no gallery draws"):
+        person_table([], [1])
+    with pytest.raises(ValueError, match="per-query arrays of 2 queries for 3"):
+        person_table([_draw([0, 1], [1.0, 0.5])], [1, 2, 3])
+    with pytest.raises(ValueError, match="scores no query"):
+        person_table([_draw([-1, -1], [np.nan, np.nan])], [1, 2])
+    with pytest.raises(ValueError, match="no scored person"):
+        people_se({"pid": [], "weight": [], "rank1": [], "mAP": []})
+
+
+def test_runners_attach_people_tables_that_reproduce_their_numbers(tmp_path):
+    reader = FakeSYSU(tmp_path)
+    res = evaluate_sysu(HalvesNet(), reader, EVAL, trials=3, transform=to_tensor, progress=False)
+    for mode in ("all", "indoor"):
+        people = res[mode]["people"]
+        assert people["pid"] == [1, 2, 3]
+        assert people_estimate(people) == pytest.approx(res[mode]["mean"]["cmc"][0], abs=1e-12)
+        assert people_estimate(people, "mAP") == pytest.approx(res[mode]["mean"]["mAP"], abs=1e-12)
+    within = evaluate_within_visible(HalvesNet(), reader, EVAL, trials=2, transform=to_tensor, progress=False)
+    assert people_estimate(within["visible"]["people"]) == pytest.approx(within["visible"]["mean"]["cmc"][0])
+    regdb = evaluate_regdb(HalvesNet(), FakeRegDB(tmp_path), EVAL, transform=to_tensor, progress=False)
+    for d in ("v2t", "t2v"):
+        assert people_estimate(regdb[d]["people"], "mAP") == pytest.approx(regdb[d]["mAP"], abs=1e-12)

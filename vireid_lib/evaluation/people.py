@@ -1,0 +1,122 @@
+"""How much of a protocol number is the draw of its test people: per-person contributions, and the standard
+error of Rank-1 or mAP when the test split's people are drawn anew.
+
+The ± of a SYSU-MM01 result is the spread over gallery draws of one model on one fixed set of test people.
+It says nothing about how the number would move on another draw of people, and on a small test split that is
+the larger part: the synthetic SYSU-MM01 layout's default split holds 40 people, and one person's queries
+succeed or fail together. A protocol number is a ratio over (gallery draw, query) pairs,
+
+    R = sum_i y_i / sum_i w_i,    y_i = sum over person i's scored pairs of weight x value,
+
+where a scored pair of draw ``t`` weighs ``1 / (T |V_t|)`` (``T`` draws, ``|V_t|`` queries with a true match in
+draw ``t``), so that ``R`` is exactly the protocol's mean over draws of the mean over queries. Drawing the
+people anew is cluster sampling with people as clusters; the ratio's standard error is the usual linearised
+(delta-method) one,
+
+    SE(R)^2 = k / (k - 1) * sum_i d_i^2,    d_i = (y_i - R w_i) / sum_j w_j,
+
+over the ``k`` people scored; ``d_i`` is person ``i``'s influence on ``R``. The standard error of a
+difference of two numbers measured on the same people (indoor- against all-search, or one model against
+another) is the same sum over the difference of the influences, so what the people share cancels.
+``tests/test_people.py`` checks the estimate against the protocol's metrics and the standard error against
+a literal bootstrap over people; ``docs/DECISIONS.md`` (section 12) says why it is reported.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+PEOPLE_METRICS = ("rank1", "mAP")
+"""The per-query metrics a person table holds: first match right (the CMC's Rank-1) and average precision."""
+
+
+def person_table(per_draw: Sequence[Mapping[str, Any]], query_pids: Sequence[int]) -> dict[str, list]:
+    """Each test person's weight and Rank-1 and mAP over the gallery draws of one setting.
+
+    Args:
+        per_draw: one :func:`~vireid_lib.evaluation.metrics.rank_metrics` result per gallery draw (its per-query
+            ``match_rank`` and ``ap``: -1 and NaN for a query without a true match, which the protocol leaves
+            out), all for the same queries.
+        query_pids: ``(Q,)`` the queries' identities.
+
+    Returns:
+        ``{"pid", "weight", "rank1", "mAP"}`` lists, one entry per person with a scored query, by pid:
+        ``weight`` is the person's share of the protocol's mean (the weights sum to 1) and ``rank1`` and
+        ``mAP`` the person's own weighted means, so ``sum(weight * rank1)`` is the protocol's Rank-1.
+
+    Raises:
+        ValueError: no draws, per-query arrays of another length than ``query_pids``, or no scored query.
+    """
+    pids = np.asarray(query_pids)
+    if not per_draw:
+        raise ValueError("no gallery draws to tabulate")
+    weight = np.zeros(len(pids))
+    hits = np.zeros(len(pids))
+    aps = np.zeros(len(pids))
+    for m in per_draw:
+        rank, ap = np.asarray(m["match_rank"]), np.asarray(m["ap"], dtype=float)
+        if rank.shape != pids.shape or ap.shape != pids.shape:
+            raise ValueError(f"per-query arrays of {rank.shape[0]} queries for {pids.shape[0]} query identities")
+        scored = rank >= 0
+        if not scored.any():
+            raise ValueError("a gallery draw scores no query (no query has a true match)")
+        w = scored / (len(per_draw) * scored.sum())
+        weight += w
+        hits += w * (rank == 0)
+        aps += w * np.where(scored, ap, 0.0)
+    people = np.unique(pids[weight > 0])
+    rows = [pids == p for p in people]
+    w_person = np.array([weight[r].sum() for r in rows])
+    return {"pid": [int(p) for p in people], "weight": w_person.tolist(),
+            "rank1": [float(hits[r].sum() / w) for r, w in zip(rows, w_person)],
+            "mAP": [float(aps[r].sum() / w) for r, w in zip(rows, w_person)]}
+
+
+def _influence(people: Mapping[str, Sequence[float]], metric: str) -> tuple[float, dict[int, float]]:
+    """The ratio estimate of ``metric`` and each person's influence ``d_i`` on it (module docstring)."""
+    if metric not in PEOPLE_METRICS:
+        raise ValueError(f"metric must be one of {PEOPLE_METRICS}, got {metric!r}")
+    w = np.asarray(people["weight"], dtype=float)
+    v = np.asarray(people[metric], dtype=float)
+    if len(w) == 0 or w.sum() <= 0:
+        raise ValueError("a person table with no scored person")
+    total = w.sum()
+    estimate = float((w * v).sum() / total)
+    return estimate, {int(p): float(d) for p, d in zip(people["pid"], w * (v - estimate) / total)}
+
+
+def _se(influences: Mapping[int, float]) -> float | None:
+    k = len(influences)
+    if k < 2:
+        return None
+    return math.sqrt(k / (k - 1) * sum(d * d for d in influences.values()))
+
+
+def people_estimate(people: Mapping[str, Sequence[float]], metric: str = "rank1") -> float:
+    """``metric`` over the person table's people, weighted as the protocol weighs them (its own number)."""
+    return _influence(people, metric)[0]
+
+
+def people_se(people: Mapping[str, Sequence[float]], metric: str = "rank1") -> float | None:
+    """The standard error of ``metric`` over draws of the test people (module docstring); None with fewer than
+    two people, where it is undefined.
+
+    Raises:
+        ValueError: an unknown metric or a table without a scored person.
+    """
+    return _se(_influence(people, metric)[1])
+
+
+def people_difference(a: Mapping[str, Sequence[float]], b: Mapping[str, Sequence[float]],
+                      metric: str = "rank1") -> tuple[float, float | None]:
+    """``metric`` of ``a`` minus that of ``b`` and its standard error over draws of the people, for two person
+    tables of the same test split (two search modes, or two models): a person's influences are subtracted
+    before they are squared, so what a person does to both cancels. A person scored in one table only
+    counts there alone. The error is None with fewer than two people in all."""
+    ea, da = _influence(a, metric)
+    eb, db = _influence(b, metric)
+    return ea - eb, _se({p: da.get(p, 0.0) - db.get(p, 0.0) for p in set(da) | set(db)})
