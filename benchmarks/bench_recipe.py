@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from vireid_lib.ablation import metrics_of
 from vireid_lib.checkpoints import config_diff
 from vireid_lib.config import Config, apply_overrides
@@ -34,6 +35,7 @@ from vireid_lib.data.synthetic import GENERATOR_VERSION, read_stats
 from vireid_lib.demo import REGDB_IDENTITIES
 from vireid_lib.evaluation.protocols import evaluate_within_visible
 from vireid_lib.io import atomic_write_json
+from vireid_lib.evaluation.people import people_difference, people_se
 from vireid_lib.evaluation.protocols import evaluate as evaluate_model
 from vireid_lib.evaluation.report import settings_of
 from vireid_lib.machine import machine_info
@@ -125,8 +127,13 @@ def run(spec: str, out: Path, keep: Path | None = None) -> dict:
     return record
 
 
-HEADER = ("| dataset | generator | all-search R1 | mAP | indoor R1 | mAP | within-visible R1 | mAP |\n"
-          "|---|---|---|---|---|---|---|---|")
+HEADER = ("| dataset | generator | test people | all-search R1 | mAP | indoor R1 | mAP | indoor − all-search R1 "
+          "| within-visible R1 | mAP |\n|---|---|---|---|---|---|---|---|---|---|")
+SETS = ("seed=0", "seed=1", "seed=2")
+"""Three synthetic sets of the default size, each trained from training seed 0: the table's mean and difference
+rows, whose people are independent draws."""
+COLUMNS = (("sysu/all", "rank1"), ("sysu/all", "mAP"), ("sysu/indoor", "rank1"), ("sysu/indoor", "mAP"),
+           ("indoor-all", "rank1"), ("within-visible", "rank1"), ("within-visible", "mAP"))
 
 
 def read_record(spec: str, folder: Path = RESULTS) -> dict:
@@ -139,10 +146,51 @@ def _cells(metrics: dict, settings: tuple[str, ...]) -> str:
     return " | ".join(f"{100 * metrics[s]['rank1']:.1f} | {100 * metrics[s]['mAP']:.1f}" for s in settings)
 
 
+def _pm(value: float, se: float | None) -> str:
+    return f"{100 * value:.1f}" + ("" if se is None else f" ± {100 * se:.1f}")
+
+
+def people_columns(record: dict) -> dict[tuple[str, str], tuple[float, float | None]]:
+    """Each of the table's :data:`COLUMNS` as (value, standard error over draws of the test people), fractions:
+    the error from the record's person tables (:mod:`vireid_lib.evaluation.people`; None for a record without
+    them), ``("indoor-all", "rank1")`` being indoor- minus all-search Rank-1 paired over the same people."""
+    people, metrics = record.get("people", {}), record["metrics"]
+    out: dict[tuple[str, str], tuple[float, float | None]] = {}
+    for setting, metric in COLUMNS:
+        if setting == "indoor-all":
+            if {"sysu/all", "sysu/indoor"} <= set(people):
+                out[setting, metric] = people_difference(people["sysu/indoor"], people["sysu/all"], metric)
+            else:
+                out[setting, metric] = (metrics["sysu/indoor"][metric] - metrics["sysu/all"][metric], None)
+        else:
+            se = people_se(people[setting], metric) if setting in people else None
+            out[setting, metric] = (metrics[setting][metric], se)
+    return out
+
+
+def combine(records: list[dict], weights: tuple[float, ...]) -> dict[tuple[str, str], tuple[float, float | None]]:
+    """A weighted sum of records' columns (the mean of sets, or one minus another) with its standard error,
+    for records on independent test people (distinct data sets): the errors add in quadrature."""
+    columns = [people_columns(r) for r in records]
+    out = {}
+    for key in COLUMNS:
+        parts = [(w, c[key]) for w, c in zip(weights, columns)]
+        ses = [se for _, (_, se) in parts]
+        se = None if None in ses else sum((w * e) ** 2 for (w, _), e in zip(parts, ses)) ** 0.5
+        out[key] = (sum(w * v for w, (v, _) in parts), se)
+    return out
+
+
+def _row_cells(columns: dict[tuple[str, str], tuple[float, float | None]]) -> str:
+    return " | ".join(_pm(*columns[key]) for key in COLUMNS)
+
+
 def row(record: dict) -> str:
-    """One Markdown row of a measured dataset: Rank-1 and mAP in percent."""
+    """One Markdown row of a measured dataset: Rank-1 and mAP in percent, ± the standard error over draws of
+    its test people where the record holds their table."""
+    people = record.get("people", {}).get("sysu/all")
     return (f"| {record['dataset']} | v{record['synthetic']['generator_version']} | "
-            + _cells(record["metrics"], ("sysu/all", "sysu/indoor", "within-visible")) + " |")
+            f"{'-' if people is None else len(people['pid'])} | " + _row_cells(people_columns(record)) + " |")
 
 
 def stale(record: dict, spec: str) -> str | None:
@@ -157,8 +205,14 @@ def stale(record: dict, spec: str) -> str | None:
 
 
 def table(folder: Path = RESULTS, specs: tuple[str, ...] = README_DATA) -> str:
-    """The Markdown table of the committed measurements (the README's copy)."""
-    return "\n".join([HEADER] + [row(read_record(spec, folder)) for spec in specs])
+    """The Markdown table of the committed measurements (the README's copy), then, when ``specs`` holds the
+    three :data:`SETS`, their mean and seed 0 minus seed 1."""
+    rows = [row(read_record(spec, folder)) for spec in specs]
+    if set(SETS) <= set(specs):
+        sets = [read_record(spec, folder) for spec in SETS]
+        rows.append(f"| mean of {', '.join(SETS)} | | | " + _row_cells(combine(sets, (1 / 3,) * 3)) + " |")
+        rows.append(f"| {SETS[0]} − {SETS[1]} | | | " + _row_cells(combine(sets[:2], (1.0, -1.0))) + " |")
+    return "\n".join([HEADER] + rows)
 
 
 REGDB_SETTINGS = ("regdb/v2t", "regdb/t2v")
@@ -173,11 +227,16 @@ def regdb_row(record: dict) -> str:
 
 
 def regdb_table(folder: Path = RESULTS, specs: tuple[str, ...] = REGDB_DATA) -> str:
-    """The RegDB-protocol table (one model trained per trial) with its mean over the trials measured."""
+    """The RegDB-protocol table (one model trained per trial) with its mean over the trials measured, ± the
+    standard error of that mean over the trials (each trial its own split of the people and its own model)."""
     records = [read_record(spec, folder) for spec in specs]
-    mean = {s: {k: sum(r["metrics"][s][k] for r in records) / len(records) for k in ("rank1", "mAP")}
-            for s in REGDB_SETTINGS}
-    last = f"| mean of {len(records)} | | | " + _cells(mean, REGDB_SETTINGS) + " |"
+    cells = []
+    for s in REGDB_SETTINGS:
+        for k in ("rank1", "mAP"):
+            values = [r["metrics"][s][k] for r in records]
+            cells.append(_pm(float(np.mean(values)),
+                             float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None))
+    last = f"| mean of {len(records)} | | | " + " | ".join(cells) + " |"
     return "\n".join([REGDB_HEADER] + [regdb_row(r) for r in records] + [last])
 
 

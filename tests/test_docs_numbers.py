@@ -120,7 +120,11 @@ def test_summary_table_by_hand():
     sysu = {"mean": r, "std": {"cmc": [0.01] * 20, "mAP": 0.02, "mINP": 0.03}}
     table = summary_table({"untrained": {"sysu/all": sysu}, "trained": {"sysu/all": sysu}})
     assert table.splitlines()[2] == ("| SYSU-MM01 layout, all-search | untrained | 50.00 ± 1.00 | 75.00 ± 1.00 | "
-                                     "100.00 ± 1.00 | 25.00 ± 2.00 | 12.50 ± 3.00 |")
+                                     "100.00 ± 1.00 | 25.00 ± 2.00 | 12.50 ± 3.00 | - |")
+    # Two people weighing 2/3 and 1/3 with Rank-1 1/4 and 1: influences -1/6 and 1/6, SE^2 = 2 (2/36) = 1/9.
+    people = {"pid": [1, 2], "weight": [2 / 3, 1 / 3], "rank1": [0.25, 1.0], "mAP": [0.25, 0.25]}
+    table = summary_table({"untrained": {"sysu/all": sysu}, "trained": {"sysu/all": {**sysu, "people": people}}})
+    assert table.splitlines()[3].endswith("| 12.50 ± 3.00 | 33.33 |")
 
 
 def test_readme_benchmark_table_is_the_saved_run():
@@ -519,3 +523,34 @@ def test_readme_ablation_seed_counts_are_the_summaries():
         summary = json.loads((ROOT / "results" / "ablations" / grid / "summary.json").read_text())
         assert {cell: c["n"] for cell, c in summary["cells"].items()} == {cell: n for cell in summary["cells"]}, grid
         assert not summary["missing"] and not summary["failed"], grid
+
+
+def _two_people_record(**rank1):
+    """A bench_recipe record whose settings each hold two equally weighted people with the given Rank-1 (mAP the
+    same): each setting's value is their mean and its standard error half their difference."""
+    names = {"all": "sysu/all", "indoor": "sysu/indoor", "visible": "within-visible"}
+    people = {names[k]: {"pid": [1, 2], "weight": [0.5, 0.5], "rank1": list(v), "mAP": list(v)} for k, v in rank1.items()}
+    metrics = {s: {"rank1": sum(p["rank1"]) / 2, "mAP": sum(p["rank1"]) / 2} for s, p in people.items()}
+    return {"metrics": metrics, "people": people}
+
+
+def test_recipe_table_errors_by_hand():
+    from benchmarks import bench_recipe
+
+    a = _two_people_record(all=(0.2, 0.6), indoor=(0.3, 0.9), visible=(0.8, 1.0))
+    b = _two_people_record(all=(0.5, 0.7), indoor=(0.5, 0.7), visible=(0.9, 0.9))
+    cols = bench_recipe.people_columns(a)
+    assert cols["sysu/all", "rank1"] == pytest.approx((0.4, 0.2))
+    assert cols["within-visible", "mAP"] == pytest.approx((0.9, 0.1))
+    # Indoor minus all, person by person: +0.1 and +0.3, so 0.2 with influences -0.05 and 0.05: SE 0.1,
+    # where the two errors taken as independent would give sqrt(0.3^2 + 0.2^2).
+    assert cols["indoor-all", "rank1"] == pytest.approx((0.2, 0.1))
+    # Sets of independent people: errors add in quadrature.
+    diff = bench_recipe.combine([a, b], (1.0, -1.0))
+    assert diff["sysu/all", "rank1"] == pytest.approx((-0.2, (0.2 ** 2 + 0.1 ** 2) ** 0.5))
+    mean = bench_recipe.combine([a, b], (0.5, 0.5))
+    assert mean["sysu/all", "rank1"] == pytest.approx((0.5, 0.5 * (0.2 ** 2 + 0.1 ** 2) ** 0.5))
+    # A record without person tables keeps its numbers and has no error, nor does a sum that includes it.
+    bare = {"metrics": a["metrics"]}
+    assert bench_recipe.people_columns(bare)["indoor-all", "rank1"] == pytest.approx((0.2, None))
+    assert bench_recipe.combine([a, bare], (1.0, -1.0))["sysu/all", "rank1"] == (0.0, None)

@@ -24,6 +24,7 @@ from vireid_lib.config import Config, apply_overrides
 from vireid_lib.data import open_dataset
 from vireid_lib.data.synthetic import read_stats
 from vireid_lib.evaluation.extract import extract_features, feature_options
+from vireid_lib.evaluation.people import people_se
 from vireid_lib.evaluation.protocols import (default_transform, evaluate, evaluate_within_visible, pairwise_distance,
                                              save_results)
 from vireid_lib.evaluation.report import format_tables, headline_metrics, plot_cmc, settings_of
@@ -77,14 +78,19 @@ there, where the RegDB protocol trains one model per trial (``benchmarks/bench_r
 def summary_table(results: dict[str, Any]) -> str:
     """The README's Markdown table of a demo results file (``demo.results.json``'s ``results``): per setting
     the untrained and trained rows, percent, SYSU-MM01 rows as mean ± std over the gallery draws, then the
-    within-visible diagnostic beside all-search."""
+    within-visible diagnostic beside all-search. The last column is Rank-1's standard error over draws of the
+    test people (:func:`~vireid_lib.evaluation.people.people_se`; "-" for results saved without their person
+    tables)."""
     def cells(r: dict[str, Any]) -> str:
         m, sd = r.get("mean", r), r.get("std")
         vals = [(m["cmc"][k], None if sd is None else sd["cmc"][k]) for k in (0, 9, 19)]
         vals += [(m["mAP"], None if sd is None else sd["mAP"]), (m["mINP"], None if sd is None else sd["mINP"])]
-        return " | ".join(f"{100 * v:.2f}" + ("" if e is None else f" ± {100 * e:.2f}") for v, e in vals)
+        se = people_se(r["people"]) if "people" in r else None
+        return " | ".join([*(f"{100 * v:.2f}" + ("" if e is None else f" ± {100 * e:.2f}") for v, e in vals),
+                           "-" if se is None else f"{100 * se:.2f}"])
 
-    lines = ["| synthetic, protocol | model | R1 | R10 | R20 | mAP | mINP |", "|---|---|---|---|---|---|---|"]
+    lines = ["| synthetic, protocol | model | R1 | R10 | R20 | mAP | mINP | R1 SE, test people |",
+             "|---|---|---|---|---|---|---|---|"]
     for setting, label in _SETTING_LABELS.items():
         if setting in results["trained"]:
             lines.append(f"| {label} | untrained | {cells(results['untrained'][setting])} |")
@@ -144,6 +150,15 @@ def _gap_line(name: str, cross: dict[str, Any], within: dict[str, Any]) -> str:
     c, w = cross["mean"], within["mean"]
     return (f"| {name} | {100 * c['cmc'][0]:.1f} / {100 * c['mAP']:.1f} | {100 * w['cmc'][0]:.1f} / "
             f"{100 * w['mAP']:.1f} |")
+
+
+def _people_line(result: dict[str, Any]) -> str:
+    """What the ± over gallery draws leaves out: the error of all-search Rank-1 over draws of the test people."""
+    people = result["people"]
+    se = people_se(people)
+    return (f"The ± above is over gallery draws of the same {len(people['pid'])} test people; over draws of the people, "
+            f"all-search Rank-1 {100 * result['mean']['cmc'][0]:.1f} has a standard error of "
+            + ("(undefined: one person)" if se is None else f"{100 * se:.1f} points") + ".")
 
 
 def ranked_example(model: Any, cfg: Config, reader: Any, query_index: int = 0, topk: int = 10) -> Any:
@@ -244,6 +259,8 @@ def _run_demo(out_dir: Path, smoke: bool, overrides: tuple[str, ...], progress: 
     echo("|---|---|---|")
     echo(_gap_line("untrained", untrained["sysu/all"], untrained_visible))
     echo(_gap_line("trained", trained["sysu/all"], trained_visible))
+    echo("")
+    echo(_people_line(trained["sysu/all"]))
     echo("")
     for name, path in files.items():
         echo(f"{name}: {path}")
