@@ -130,3 +130,15 @@ def test_runners_attach_people_tables_that_reproduce_their_numbers(tmp_path):
     regdb = evaluate_regdb(HalvesNet(), FakeRegDB(tmp_path), EVAL, transform=to_tensor, progress=False)
     for d in ("v2t", "t2v"):
         assert people_estimate(regdb[d]["people"], "mAP") == pytest.approx(regdb[d]["mAP"], abs=1e-12)
+
+
+def test_people_line_by_hand():
+    from vireid_lib.evaluation.report import people_line
+
+    # Two people, weights 2/3 and 1/3, Rank-1 1/4 and 1: SE 1/3 (influences -1/6 and 1/6).
+    two = {"pid": [1, 2], "weight": [2 / 3, 1 / 3], "rank1": [0.25, 1.0], "mAP": [0.5, 0.5]}
+    one = {"pid": [3], "weight": [1.0], "rank1": [1.0], "mAP": [1.0]}
+    line = people_line({"all": {"people": two}, "indoor": {"people": one}})
+    assert line.startswith("Rank-1 standard error over draws of the 1/2 test people (points): "
+                           "sysu/all 33.3, sysu/indoor undefined;")
+    assert people_line({"v2t": {"cmc": [1.0], "mAP": 1.0, "mINP": 1.0}}) == ""   # saved without tables

@@ -27,7 +27,7 @@ from vireid_lib.evaluation.extract import extract_features, feature_options
 from vireid_lib.evaluation.people import people_se
 from vireid_lib.evaluation.protocols import (default_transform, evaluate, evaluate_within_visible, pairwise_distance,
                                              save_results)
-from vireid_lib.evaluation.report import format_tables, headline_metrics, plot_cmc, settings_of
+from vireid_lib.evaluation.report import format_tables, headline_metrics, people_line, plot_cmc, settings_of
 from vireid_lib.locks import folder_lock
 from vireid_lib.machine import machine_info
 from vireid_lib.models import build_model
@@ -152,15 +152,6 @@ def _gap_line(name: str, cross: dict[str, Any], within: dict[str, Any]) -> str:
             f"{100 * w['mAP']:.1f} |")
 
 
-def _people_line(result: dict[str, Any]) -> str:
-    """What the ± over gallery draws leaves out: the error of all-search Rank-1 over draws of the test people."""
-    people = result["people"]
-    se = people_se(people)
-    return (f"The ± above is over gallery draws of the same {len(people['pid'])} test people; over draws of the people, "
-            f"all-search Rank-1 {100 * result['mean']['cmc'][0]:.1f} has a standard error of "
-            + ("(undefined: one person)" if se is None else f"{100 * se:.1f} points") + ".")
-
-
 def ranked_example(model: Any, cfg: Config, reader: Any, query_index: int = 0, topk: int = 10) -> Any:
     """The ranked-results figure of one SYSU-style query against gallery trial 0 (all-search).
 
@@ -260,7 +251,7 @@ def _run_demo(out_dir: Path, smoke: bool, overrides: tuple[str, ...], progress: 
     echo(_gap_line("untrained", untrained["sysu/all"], untrained_visible))
     echo(_gap_line("trained", trained["sysu/all"], trained_visible))
     echo("")
-    echo(_people_line(trained["sysu/all"]))
+    echo(people_line(trained))
     echo("")
     for name, path in files.items():
         echo(f"{name}: {path}")

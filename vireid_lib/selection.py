@@ -20,7 +20,7 @@ from vireid_lib.checkpoints import config_diff, load_checkpoint, load_model
 from vireid_lib.config import apply_overrides
 from vireid_lib.data import open_dataset
 from vireid_lib.evaluation.protocols import evaluate, results_path, save_results
-from vireid_lib.evaluation.report import format_tables
+from vireid_lib.evaluation.report import format_tables, people_line
 from vireid_lib.model_card import write_model_card
 from vireid_lib.provenance import checkpoint_info, describe_data
 
@@ -123,6 +123,8 @@ def evaluate_and_report(checkpoint: str | Path, overrides: Sequence[str] = (), *
         print(f"note: {checkpoint} was trained on synthetic data and is evaluated on the same; VIREID_DATA is "
               f"not applied to a trained model's data (pass --root to evaluate it on a real dataset)", file=sys.stderr)
     echo(format_tables({Path(checkpoint).parent.name or "model": result}, data=saved["data"]))
+    if people_line(result):
+        echo(people_line(result))
     ck = saved["checkpoint"]
     echo(f"checkpoint: {checkpoint} (epoch {ck['epoch']}, step {ck['step']}, weights sha256 "
          f"{ck['weights_sha256'][:12]})\nresults: {results_path(checkpoint)}")

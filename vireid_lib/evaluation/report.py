@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from vireid_lib.evaluation.people import people_se
 from vireid_lib.provenance import data_label
 
 COLUMNS = ("R1", "R10", "R20", "mAP", "mINP")
@@ -195,6 +196,23 @@ def format_tables(rows: Mapping[str, Mapping[str, Any]], paper_rows: Sequence[st
             settings.setdefault(s, {})[f"{name} (synthetic)" if synthetic else name] = r
     tables = "\n\n".join(results_table(ours, s, paper_rows=paper_rows) for s, ours in settings.items())
     return f"{data_label(data)}\n\n{tables}" if data else tables
+
+
+def people_line(result: Mapping[str, Any]) -> str:
+    """One line on what a protocol result's ± leaves out: Rank-1's standard error over draws of the test people
+    per setting (:func:`~vireid_lib.evaluation.people.people_se`, docs/DECISIONS.md §13); empty for a result
+    saved without its person tables."""
+    parts, counts = [], set()
+    for s, r in settings_of(result).items():
+        if "people" in r:
+            se = people_se(r["people"])
+            counts.add(len(r["people"]["pid"]))
+            parts.append(f"{s} {'undefined' if se is None else f'{100 * se:.1f}'}")
+    if not parts:
+        return ""
+    people = "/".join(str(n) for n in sorted(counts))
+    return (f"Rank-1 standard error over draws of the {people} test people (points): {', '.join(parts)}; "
+            "the ± of SYSU-MM01 rows is over gallery draws of the same people only.")
 
 
 def _fmt(value: float | None) -> str:
