@@ -55,6 +55,8 @@ def test_card_follows_training_and_evaluation(tmp_path, capsys):
         {"single-shot, mean of 2 reference draws"}
     assert "checkpoint policy last" in card and "training time:" in card and "not recorded" not in card
     assert "| `last.pt` | 1 | 1 |" in card and "| `best.pt` | 1 | 1 |" in card
+    from vireid_lib.evaluation.report import people_line
+    assert people_line(results) and people_line(results) in card   # the people's error beside the table
     # evaluate with other settings: new results, and the card follows them
     assert main(["evaluate", str(run / "last.pt"), "--smoke", "--quiet", "--set", "eval.flip=true"]) == 0
     results2 = json.loads((run / "last.results.json").read_text())["results"]

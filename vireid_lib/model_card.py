@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from vireid_lib import __version__
-from vireid_lib.evaluation.report import SETTINGS, headline_metrics, settings_of
+from vireid_lib.evaluation.report import SETTINGS, headline_metrics, people_line, settings_of
 from vireid_lib.io import atomic_write_text
 
 CARD_NAME = "MODEL_CARD.md"
@@ -287,6 +287,8 @@ def render_card(run: str | Path) -> str:
         for setting, row in _metrics_rows(res).items():
             lines.append(f"| {SETTING_NAMES.get(setting, setting)} | " + " | ".join(
                 f"{100 * row[k]:.2f}" for k in ("rank1", "rank10", "rank20", "mAP", "mINP")) + " |")
+        if people_line(res):   # results saved before person tables were kept have none
+            lines += ["", people_line(res)]
         lines.append("")
     lines += ["", "## Technical Specifications", "", "### Compute Infrastructure", "", "#### Hardware", ""]
     if fits and fits[-1].get("machine"):
