@@ -242,6 +242,10 @@ def test_smoke_grid_end_to_end_resumes_and_shares_training(tmp_path, capsys):
     assert len({r["train_dir"] for r in records}) == 1 and len({r["wall_seconds"]["train"] for r in records}) == 1
     assert all(r["seed"] == 0 and r["machine"]["nproc"] >= 1 and "--grid table4" in r["command"] for r in records)
     assert records[1]["config"]["eval"]["branch"] == "local"
+    from vireid_lib.evaluation.people import people_estimate
+    for r in records:   # each run keeps its test people's table, which gives back its own number
+        assert set(r["people"]) == set(r["metrics"])
+        assert all(people_estimate(r["people"][s]) == pytest.approx(r["metrics"][s]["rank1"]) for s in r["metrics"])
     summary = ablation.load_summary(out, "table4")
     assert list(summary["cells"]) == ["global", "local", "both"]
     assert summary["missing"] == [] and summary["cells"]["local"]["mean"] == {

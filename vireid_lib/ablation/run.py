@@ -27,6 +27,7 @@ from vireid_lib.config import Config
 from vireid_lib.data import open_dataset
 from vireid_lib.data.synthetic import GENERATOR_VERSION
 from vireid_lib.evaluation.protocols import evaluate as evaluate_model
+from vireid_lib.evaluation.report import settings_of
 from vireid_lib.io import atomic_write_json
 from vireid_lib.machine import machine_info
 from vireid_lib.provenance import checkpoint_info, describe_data
@@ -77,12 +78,15 @@ def run_group(runs: Sequence[Run], out: str | Path, work: str | Path, *,
             tic = time.perf_counter()
             result = evaluate_model(fitted.model, run.cfg, reader, progress=progress)
             evaluation = {"metrics": metrics_of(result), "eval_seconds": time.perf_counter() - tic,
-                          "eval": dataclasses.asdict(run.cfg.eval)}
+                          "eval": dataclasses.asdict(run.cfg.eval),
+                          # each test person's share: a cell difference's error over draws of the people
+                          "people": {s: r["people"] for s, r in settings_of(result).items() if "people" in r}}
             atomic_write_json(cache, evaluation)
             eval_reused = False
         record = {
             "format": RUN_FORMAT, "grid": run.grid, "cell": run.cell.name, "overrides": list(run.cell.overrides),
-            "seed": run.seed, "metrics": evaluation["metrics"], "config": run.cfg.to_dict(),
+            "seed": run.seed, "metrics": evaluation["metrics"], "people": evaluation.get("people"),
+            "config": run.cfg.to_dict(),
             "train_dir": str(folder), "steps": fitted.steps, "data": data, "checkpoint": checkpoint,
             "synthetic_generator_version": GENERATOR_VERSION if run.cfg.data.root is None else None,
             "wall_seconds": {"train": timing["train_seconds"], "eval": evaluation["eval_seconds"],
