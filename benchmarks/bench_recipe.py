@@ -26,18 +26,18 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from vireid_lib.ablation import metrics_of
+from vireid_lib.ablation.report import standard_error
 from vireid_lib.checkpoints import config_diff
 from vireid_lib.config import Config, apply_overrides
 from vireid_lib.data import open_dataset
 from vireid_lib.data.synthetic import GENERATOR_VERSION, read_stats
 from vireid_lib.demo import REGDB_IDENTITIES
-from vireid_lib.evaluation.protocols import evaluate_within_visible
-from vireid_lib.io import atomic_write_json
 from vireid_lib.evaluation.people import people_difference, people_se
 from vireid_lib.evaluation.protocols import evaluate as evaluate_model
+from vireid_lib.evaluation.protocols import evaluate_within_visible
 from vireid_lib.evaluation.report import settings_of
+from vireid_lib.io import atomic_write_json
 from vireid_lib.machine import machine_info
 from vireid_lib.presets import preset
 from vireid_lib.training import fit
@@ -234,8 +234,7 @@ def regdb_table(folder: Path = RESULTS, specs: tuple[str, ...] = REGDB_DATA) -> 
     for s in REGDB_SETTINGS:
         for k in ("rank1", "mAP"):
             values = [r["metrics"][s][k] for r in records]
-            cells.append(_pm(float(np.mean(values)),
-                             float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None))
+            cells.append(_pm(sum(values) / len(values), standard_error(values)))
     last = f"| mean of {len(records)} | | | " + " | ".join(cells) + " |"
     return "\n".join([REGDB_HEADER] + [regdb_row(r) for r in records] + [last])
 

@@ -102,6 +102,17 @@ def test_difference_pairs_people_and_matches_a_paired_bootstrap():
     assert np.std(boot) == pytest.approx(se * math.sqrt((k - 1) / k), rel=0.05)
 
 
+def test_difference_of_tables_with_other_people_by_hand():
+    # a scores people 1-3 (weights 1/3, Rank-1 1, 0, 1: 2/3), b only people 2 and 3 (weights 1/2, Rank-1 0 and 1:
+    # 1/2), as indoor-search scores only the people with an indoor image. Influences: a 1/9, -2/9, 1/9; b 0, -1/4,
+    # 1/4; person 1 counts in a alone. Differences 1/9, 1/36, -5/36: SE^2 = 3/2 (16 + 1 + 25) / 1296 = 63 / 1296.
+    a = {"pid": [1, 2, 3], "weight": [1 / 3] * 3, "rank1": [1.0, 0.0, 1.0], "mAP": [1.0, 0.0, 1.0]}
+    b = {"pid": [2, 3], "weight": [0.5, 0.5], "rank1": [0.0, 1.0], "mAP": [0.0, 1.0]}
+    d, se = people_difference(a, b)
+    assert d == pytest.approx(2 / 3 - 1 / 2)                 # the two protocol numbers' difference
+    assert se == pytest.approx(math.sqrt(63) / 36)
+
+
 def test_bad_and_degenerate_inputs():
     one = person_table([_draw([0, 1], [1.0, 0.5])], [4, 4])
     assert people_estimate(one) == pytest.approx(0.5) and people_se(one) is None   # one person: undefined
@@ -109,8 +120,14 @@ def test_bad_and_degenerate_inputs():
         people_se(one, "mINP")
     with pytest.raises(ValueError, match="no gallery draws"):
         person_table([], [1])
-    with pytest.raises(ValueError, match="per-query arrays of 2 queries for 3"):
+    with pytest.raises(ValueError, match=r"per-query match_rank of shape \(2,\) for 3 query identities"):
         person_table([_draw([0, 1], [1.0, 0.5])], [1, 2, 3])
+    with pytest.raises(ValueError, match=r"per-query ap of shape \(3,\) for 2"):
+        person_table([_draw([0, 1], [1.0, 0.5, 0.2])], [1, 2])
+    with pytest.raises(ValueError, match="one identity per query"):
+        person_table([_draw([0], [1.0])], 7)
+    with pytest.raises(ValueError, match="rank_metrics result with its per-query"):
+        person_table([{"cmc": [1.0], "mAP": 1.0}], [1])
     with pytest.raises(ValueError, match="scores no query"):
         person_table([_draw([-1, -1], [np.nan, np.nan])], [1, 2])
     with pytest.raises(ValueError, match="no scored person"):
@@ -139,6 +156,6 @@ def test_people_line_by_hand():
     two = {"pid": [1, 2], "weight": [2 / 3, 1 / 3], "rank1": [0.25, 1.0], "mAP": [0.5, 0.5]}
     one = {"pid": [3], "weight": [1.0], "rank1": [1.0], "mAP": [1.0]}
     line = people_line({"all": {"people": two}, "indoor": {"people": one}})
-    assert line.startswith("Rank-1 standard error over draws of the 1/2 test people (points): "
-                           "sysu/all 33.3, sysu/indoor undefined;")
+    assert line.startswith("Rank-1 standard error over draws of the test people, in points: "
+                           "sysu/all 33.3 (2 people), sysu/indoor undefined (1 person);")
     assert people_line({"v2t": {"cmc": [1.0], "mAP": 1.0, "mINP": 1.0}}) == ""   # saved without tables

@@ -287,8 +287,9 @@ def render_card(run: str | Path) -> str:
         for setting, row in _metrics_rows(res).items():
             lines.append(f"| {SETTING_NAMES.get(setting, setting)} | " + " | ".join(
                 f"{100 * row[k]:.2f}" for k in ("rank1", "rank10", "rank20", "mAP", "mINP")) + " |")
-        if people_line(res):   # results saved before person tables were kept have none
-            lines += ["", people_line(res)]
+        people = people_line(res)   # empty for results saved before person tables were kept
+        if people:
+            lines += ["", people]
         lines.append("")
     lines += ["", "## Technical Specifications", "", "### Compute Infrastructure", "", "#### Hardware", ""]
     if fits and fits[-1].get("machine"):

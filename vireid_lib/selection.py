@@ -123,8 +123,9 @@ def evaluate_and_report(checkpoint: str | Path, overrides: Sequence[str] = (), *
         print(f"note: {checkpoint} was trained on synthetic data and is evaluated on the same; VIREID_DATA is "
               f"not applied to a trained model's data (pass --root to evaluate it on a real dataset)", file=sys.stderr)
     echo(format_tables({Path(checkpoint).parent.name or "model": result}, data=saved["data"]))
-    if people_line(result):
-        echo(people_line(result))
+    people = people_line(result)
+    if people:
+        echo(people)
     ck = saved["checkpoint"]
     echo(f"checkpoint: {checkpoint} (epoch {ck['epoch']}, step {ck['step']}, weights sha256 "
          f"{ck['weights_sha256'][:12]})\nresults: {results_path(checkpoint)}")

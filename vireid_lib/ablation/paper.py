@@ -13,7 +13,7 @@ import numpy as np
 
 from vireid_lib.ablation.grids import GRIDS
 from vireid_lib.ablation.report import (METRIC_LABELS, SETTING_ORDER, format_summary, load_summary, mean_std_text,
-                                       ranking)
+                                       ranking, standard_error)
 from vireid_lib.io import atomic_write_text
 
 PAPER_TABLE3_DELTAS: dict[str, dict[str, float]] = {
@@ -57,7 +57,7 @@ def difference(summary: dict[str, Any], a: str, b: str, setting: str, metric: st
     if paired:
         per_seed = paired_differences(ca, cb, setting, metric)
         if per_seed is not None and len(per_seed) >= 2:
-            return float(np.mean(per_seed)), float(np.std(per_seed, ddof=1) / math.sqrt(len(per_seed)))
+            return float(np.mean(per_seed)), standard_error(per_seed)
     diff = 100 * (ca["mean"][setting][metric] - cb["mean"][setting][metric])
     sa, sb = ca["std"][setting][metric], cb["std"][setting][metric]
     if sa is None or sb is None:

@@ -126,6 +126,12 @@ def _se(cell: dict[str, Any], setting: str) -> str:
     return "-" if std is None else f"{100 * std / math.sqrt(cell['n']):.2f}"
 
 
+def standard_error(values: Sequence[float]) -> float | None:
+    """The standard error of the mean of ``values``: the sample standard deviation (ddof=1) over sqrt(n); None
+    below two values."""
+    return float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else None
+
+
 def mean_std_text(mean: float, std: float | None) -> str:
     """``mean ± std`` in percent from fractions (the mean alone without a std)."""
     return f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if std is not None else "")

@@ -16,10 +16,16 @@ people anew is cluster sampling with people as clusters; the ratio's standard er
     SE(R)^2 = k / (k - 1) * sum_i d_i^2,    d_i = (y_i - R w_i) / sum_j w_j,
 
 over the ``k`` people scored; ``d_i`` is person ``i``'s influence on ``R``. The standard error of a
-difference of two numbers measured on the same people (indoor- against all-search, or one model against
-another) is the same sum over the difference of the influences, so what the people share cancels.
-``tests/test_people.py`` checks the estimate against the protocol's metrics and the standard error against
-a literal bootstrap over people; ``docs/DECISIONS.md`` (section 12) says why it is reported.
+difference of two numbers drawn from one test split (indoor- against all-search, or one model against
+another) is the same sum over the difference of the influences, the people being drawn once for both, so
+what a person does to both numbers cancels; a person scored in one of them only (indoor-search scores only
+the people with an indoor visible image) counts there alone.
+
+What it covers: the people behind the queries are resampled while each person's results stay as measured, so
+the gallery competitors a new draw of people would bring are not in it, nor is a new training set. It is
+exact for the ratio when every draw scores the same queries (the synthetic layouts and RegDB) and a close
+approximation otherwise. ``tests/test_people.py`` checks the estimate against the protocol's metrics and the
+standard error against a literal bootstrap over people; ``docs/DECISIONS.md`` §13 says why it is reported.
 """
 
 from __future__ import annotations
@@ -54,13 +60,18 @@ def person_table(per_draw: Sequence[Mapping[str, Any]], query_pids: Sequence[int
     pids = np.asarray(query_pids)
     if not per_draw:
         raise ValueError("no gallery draws to tabulate")
+    if pids.ndim != 1:
+        raise ValueError(f"query_pids must be one identity per query, got shape {pids.shape}")
     weight = np.zeros(len(pids))
     hits = np.zeros(len(pids))
     aps = np.zeros(len(pids))
     for m in per_draw:
+        if "match_rank" not in m or "ap" not in m:
+            raise ValueError("each draw must be a rank_metrics result with its per-query match_rank and ap")
         rank, ap = np.asarray(m["match_rank"]), np.asarray(m["ap"], dtype=float)
-        if rank.shape != pids.shape or ap.shape != pids.shape:
-            raise ValueError(f"per-query arrays of {rank.shape[0]} queries for {pids.shape[0]} query identities")
+        for name, a in (("match_rank", rank), ("ap", ap)):
+            if a.shape != pids.shape:
+                raise ValueError(f"per-query {name} of shape {a.shape} for {pids.shape[0]} query identities")
         scored = rank >= 0
         if not scored.any():
             raise ValueError("a gallery draw scores no query (no query has a true match)")
@@ -90,6 +101,7 @@ def _influence(people: Mapping[str, Sequence[float]], metric: str) -> tuple[floa
 
 
 def _se(influences: Mapping[int, float]) -> float | None:
+    """``sqrt(k / (k - 1) * sum d_i^2)`` over the ``k`` people's influences; None below two people."""
     k = len(influences)
     if k < 2:
         return None
@@ -114,9 +126,10 @@ def people_se(people: Mapping[str, Sequence[float]], metric: str = "rank1") -> f
 def people_difference(a: Mapping[str, Sequence[float]], b: Mapping[str, Sequence[float]],
                       metric: str = "rank1") -> tuple[float, float | None]:
     """``metric`` of ``a`` minus that of ``b`` and its standard error over draws of the people, for two person
-    tables of the same test split (two search modes, or two models): a person's influences are subtracted
-    before they are squared, so what a person does to both cancels. A person scored in one table only
-    counts there alone. The error is None with fewer than two people in all."""
+    tables of the same test split (two search modes, or two models), the people drawn once for both: a
+    person's influences are subtracted before they are squared, so what a person does to both cancels. A
+    person scored in one table only counts there alone, so the difference stays that of the two protocol
+    numbers. The error is None with fewer than two people in all."""
     ea, da = _influence(a, metric)
     eb, db = _influence(b, metric)
     return ea - eb, _se({p: da.get(p, 0.0) - db.get(p, 0.0) for p in set(da) | set(db)})

@@ -200,18 +200,18 @@ def format_tables(rows: Mapping[str, Mapping[str, Any]], paper_rows: Sequence[st
 
 def people_line(result: Mapping[str, Any]) -> str:
     """One line on what a protocol result's ± leaves out: Rank-1's standard error over draws of the test people
-    per setting (:func:`~vireid_lib.evaluation.people.people_se`, docs/DECISIONS.md §13); empty for a result
-    saved without its person tables."""
-    parts, counts = [], set()
+    per setting, with the people it scores (:func:`~vireid_lib.evaluation.people.people_se`,
+    docs/DECISIONS.md §13); empty for a result saved without its person tables."""
+    parts = []
     for s, r in settings_of(result).items():
         if "people" in r:
             se = people_se(r["people"])
-            counts.add(len(r["people"]["pid"]))
-            parts.append(f"{s} {'undefined' if se is None else f'{100 * se:.1f}'}")
+            n = len(r["people"]["pid"])
+            count = f"{n} person" if n == 1 else f"{n} people"
+            parts.append(f"{s} {'undefined' if se is None else f'{100 * se:.1f}'} ({count})")
     if not parts:
         return ""
-    people = "/".join(str(n) for n in sorted(counts))
-    return (f"Rank-1 standard error over draws of the {people} test people (points): {', '.join(parts)}; "
+    return (f"Rank-1 standard error over draws of the test people, in points: {', '.join(parts)}; "
             "the ± of SYSU-MM01 rows is over gallery draws of the same people only.")
 
 
