@@ -153,7 +153,8 @@ def _pm(value: float, se: float | None) -> str:
 def people_columns(record: dict) -> dict[tuple[str, str], tuple[float, float | None]]:
     """Each of the table's :data:`COLUMNS` as (value, standard error over draws of the test people), fractions:
     the error from the record's person tables (:mod:`vireid_lib.evaluation.people`; None for a record without
-    them), ``("indoor-all", "rank1")`` being indoor- minus all-search Rank-1 paired over the same people."""
+    them), ``("indoor-all", "rank1")`` being indoor- minus all-search Rank-1 with the people drawn once for both
+    (:func:`~vireid_lib.evaluation.people.people_difference`)."""
     people, metrics = record.get("people", {}), record["metrics"]
     out: dict[tuple[str, str], tuple[float, float | None]] = {}
     for setting, metric in COLUMNS:

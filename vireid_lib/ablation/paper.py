@@ -237,10 +237,9 @@ def conclusions(summaries: dict[str, dict[str, Any]], settings: Sequence[str] | 
             per_seed = paired_differences(s["cells"][a], s["cells"][b], st, "rank1")
             _, unpaired = difference(s, a, b, st, paired=False)
             if per_seed is not None and len(per_seed) >= 2 and unpaired:
-                s_d = float(np.std(per_seed, ddof=1))
-                ratio.append(s_d / math.sqrt(len(per_seed)) / unpaired)
+                ratio.append(standard_error(per_seed) / unpaired)
                 if grid == "table3":
-                    table3_sd.append(s_d)
+                    table3_sd.append(float(np.std(per_seed, ddof=1)))
     if ratio:
         lines.append(f"Differences are paired by seed: every cell trains with the same seeds, and a difference's "
                      f"standard error is that of its per-seed differences (median {float(np.median(ratio)):.2f} "

@@ -52,8 +52,7 @@ def summarize(grid: str, runs: Sequence[Run], out: str | Path, seeds: Sequence[i
             entry["values"][setting] = values
             entry["mean"][setting] = {m: float(np.mean(v)) for m, v in values.items()}
             entry["std"][setting] = {m: float(np.std(v, ddof=1)) if len(v) > 1 else None for m, v in values.items()}
-            entry["se"][setting] = {m: None if sd is None else sd / math.sqrt(len(mine))
-                                    for m, sd in entry["std"][setting].items()}
+            entry["se"][setting] = {m: standard_error(v) for m, v in values.items()}
         cells[cell.name] = entry
     asked = list(seeds) if seeds is not None else sorted({r.seed for r in runs})
     missing = [{"cell": c.name, "seed": s} for s in asked for c in GRIDS[grid]

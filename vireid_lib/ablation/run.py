@@ -80,7 +80,7 @@ def run_group(runs: Sequence[Run], out: str | Path, work: str | Path, *,
             evaluation = {"metrics": metrics_of(result), "eval_seconds": time.perf_counter() - tic,
                           "eval": dataclasses.asdict(run.cfg.eval),
                           # each test person's share: a cell difference's error over draws of the people
-                          "people": {s: r["people"] for s, r in settings_of(result).items() if "people" in r}}
+                          "people": {s: r["people"] for s, r in settings_of(result).items()}}
             atomic_write_json(cache, evaluation)
             eval_reused = False
         record = {
