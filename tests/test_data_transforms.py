@@ -12,7 +12,8 @@ from PIL import Image
 from vireid_lib.config import DataConfig
 from vireid_lib.data import transforms
 from vireid_lib.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, ChannelAdapGray, ChannelExchange,
-                                        ChannelRandomErasing, denormalize, train_transforms)
+                                        ChannelRandomErasing, ShiftFlipNormalize, denormalize,
+                                        train_transforms)
 
 
 def rgb_tensor(h=12, w=6):
@@ -108,8 +109,62 @@ def test_train_pipelines_shapes_modalities_and_torch_seeding():
 
 def test_padding_is_ten_at_the_paper_width_and_scales():
     assert transforms.padding(144) == 10 and transforms.padding(48) == 3 and transforms.padding(8) == 1
-    pad = [t for t in train_transforms(288, 144)["visible"].transforms if type(t).__name__ == "Pad"]
-    assert pad[0].padding == 10
+    shift = [t for t in train_transforms(288, 144)["visible"].transforms if isinstance(t, ShiftFlipNormalize)]
+    assert shift[0].pad == 10
+
+
+def _torchvision_pipelines(height, width, erasing):
+    """The training pipelines as torchvision's five transforms (Pad, RandomCrop, RandomHorizontalFlip,
+    ToTensor, Normalize) write them: the slow reference ShiftFlipNormalize must equal bit for bit."""
+    from torchvision import transforms as T
+    common = [transforms.ResizeIfNeeded(height, width), T.Pad(transforms.padding(width)),
+              T.RandomCrop((height, width)), T.RandomHorizontalFlip(), T.ToTensor(),
+              T.Normalize(IMAGENET_MEAN, IMAGENET_STD), ChannelRandomErasing(probability=erasing)]
+    return {"visible": T.Compose(common), "exchanged": T.Compose(common + [ChannelExchange(gray=2)]),
+            "infrared": T.Compose(common + [ChannelAdapGray(probability=0.5)])}
+
+
+@pytest.mark.parametrize("height,width,erasing", [(96, 48, 0.0), (96, 48, 0.5), (24, 12, 0.5), (30, 14, 0.0)])
+def test_train_pipelines_equal_torchvisions_bit_for_bit(height, width, erasing):
+    # Random images holding every value 0-255 in each channel, at the input size (as the image cache gives
+    # them) and at another size that ResizeIfNeeded resizes first; and a ramp image.
+    fast, slow = train_transforms(height, width, erasing), _torchvision_pipelines(height, width, erasing)
+    imgs = [pil(height, width, seed=1), pil(height + 6, width + 2, seed=2),
+            Image.fromarray(np.arange(height * width * 3, dtype=np.int64).reshape(height, width, 3).astype(np.uint8))]
+    for name in fast:
+        for img in imgs:
+            for seed in range(60):
+                torch.manual_seed(seed)
+                a = fast[name](img)
+                after = torch.rand(1)               # the generator is left where torchvision leaves it
+                torch.manual_seed(seed)
+                b = slow[name](img)
+                assert torch.equal(a, b), (name, seed)
+                assert torch.equal(after, torch.rand(1)), (name, seed)
+
+
+def test_shift_flip_normalize_crops_pads_and_flips_by_hand():
+    # A 4x2 image whose pixel (r, c) holds 10 * (r + 1) + c + 1 in every channel; pad 1.
+    vals = np.array([[11, 12], [21, 22], [31, 32], [41, 42]], np.uint8)
+    img = Image.fromarray(np.repeat(vals[..., None], 3, axis=2))
+    t = transforms.ShiftFlipNormalize(4, 2, pad=1)
+    seen = {}
+    for seed in range(200):
+        torch.manual_seed(seed)
+        top, left = (int(torch.randint(0, 3, (1,))) for _ in range(2))
+        flip = bool(torch.rand(1) < 0.5)
+        torch.manual_seed(seed)
+        out = denormalize(t(img))[0].mul(255).round().to(torch.uint8).numpy()   # (4, 2) channel 0
+        padded = np.zeros((6, 4), np.uint8)
+        padded[1:5, 1:3] = vals
+        want = padded[top:top + 4, left:left + 2]
+        seen[top, left, flip] = True
+        assert np.array_equal(out, want[:, ::-1] if flip else want), (top, left, flip)
+    assert len(seen) == 18                           # every window and both flips were drawn
+    with pytest.raises(ValueError, match="resize it first"):
+        t(pil(5, 2))
+    with pytest.raises(ValueError, match="pad must be"):
+        transforms.ShiftFlipNormalize(4, 2, pad=0)
 
 
 def test_test_pipeline_resizes_and_normalises():

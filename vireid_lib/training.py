@@ -172,12 +172,6 @@ class FitResult(NamedTuple):
 
 
 EvalFn = Callable[[nn.Module, Config, Any], dict[str, float]]
-"""``eval_fn(model, cfg, reader) -> metrics``: evaluates the (unwrapped, eval-mode) model; the metrics must
-include ``"mAP"`` (a fraction), by which the best checkpoint is chosen."""
-
-
-
-EvalFn = Callable[[nn.Module, Config, Any], dict[str, float]]
 """``eval_fn(model, cfg, reader) -> metrics``: evaluates the (unwrapped, eval-mode) model; the best checkpoint
 is chosen by the metric of ``train.select`` (``"mAP"`` or ``"rank1"``, a fraction)."""
 
