@@ -11,7 +11,7 @@ from test_eval_extract import HalvesNet, to_tensor
 from test_eval_protocols import EVAL, FakeRegDB, FakeSYSU
 
 from vireid_lib.evaluation import rank_metrics
-from vireid_lib.evaluation.people import people_difference, people_estimate, people_se, person_table
+from vireid_lib.evaluation.people import mean_table, people_difference, people_estimate, people_se, person_table
 from vireid_lib.evaluation.protocols import evaluate_regdb, evaluate_sysu, evaluate_within_visible
 
 
@@ -111,6 +111,26 @@ def test_difference_of_tables_with_other_people_by_hand():
     d, se = people_difference(a, b)
     assert d == pytest.approx(2 / 3 - 1 / 2)                 # the two protocol numbers' difference
     assert se == pytest.approx(math.sqrt(63) / 36)
+
+
+def test_mean_table_of_seeds_by_hand():
+    # Two seeds of model a and two of model b on the same three people (weights 1/3). Seed means per person:
+    # a 1, 1/2, 1/2 (Rank-1 2/3); b 1/2, 0, 1/2 (1/3). Influences of the means: a 1/9, -1/18, -1/18; b 1/18,
+    # -1/9, 1/18; their differences 1/18, 1/18, -1/9: SE^2 = 3/2 (1 + 1 + 4) / 324 = 1/36.
+    w = [1 / 3] * 3
+    a = [{"pid": [1, 2, 3], "weight": w, "rank1": r, "mAP": r} for r in ([1.0, 1.0, 0.0], [1.0, 0.0, 1.0])]
+    b = [{"pid": [1, 2, 3], "weight": w, "rank1": r, "mAP": r} for r in ([1.0, 0.0, 0.0], [0.0, 0.0, 1.0])]
+    ma, mb = mean_table(a), mean_table(b)
+    assert ma["rank1"] == [1.0, 0.5, 0.5] and ma["weight"] == w and ma["pid"] == [1, 2, 3]
+    assert people_estimate(ma) == pytest.approx(np.mean([people_estimate(t) for t in a]))
+    d, se = people_difference(ma, mb)
+    assert d == pytest.approx(1 / 3) and se == pytest.approx(1 / 6)
+    with pytest.raises(ValueError, match="at least one"):
+        mean_table([])
+    with pytest.raises(ValueError, match="same people with the same weights"):
+        mean_table([a[0], {**a[1], "pid": [1, 2, 4]}])
+    with pytest.raises(ValueError, match="same people with the same weights"):
+        mean_table([a[0], {**a[1], "weight": [0.5, 0.25, 0.25]}])
 
 
 def test_bad_and_degenerate_inputs():

@@ -123,6 +123,26 @@ def people_se(people: Mapping[str, Sequence[float]], metric: str = "rank1") -> f
     return _se(_influence(people, metric)[1])
 
 
+def mean_table(tables: Sequence[Mapping[str, Sequence[float]]]) -> dict[str, list]:
+    """The person table of a number averaged over several models scored on the same queries (one ablation
+    cell's training seeds): each person's Rank-1 and mAP averaged over ``tables``, the weights kept, so its
+    estimate is the mean of the tables' estimates, and :func:`people_difference` of two such tables is the
+    difference of two seed means with its error over draws of the people.
+
+    Raises:
+        ValueError: no tables, or tables that do not hold the same people with the same weights (other queries).
+    """
+    if not tables:
+        raise ValueError("mean_table needs at least one person table")
+    first = tables[0]
+    for t in tables[1:]:
+        if list(t["pid"]) != list(first["pid"]) or not np.array_equal(t["weight"], first["weight"]):
+            raise ValueError("person tables of other queries cannot be averaged: they must hold the same people "
+                             "with the same weights (models scored on one test split and its gallery draws)")
+    return {"pid": list(first["pid"]), "weight": list(first["weight"]),
+            **{m: np.mean([t[m] for t in tables], axis=0).tolist() for m in PEOPLE_METRICS}}
+
+
 def people_difference(a: Mapping[str, Sequence[float]], b: Mapping[str, Sequence[float]],
                       metric: str = "rank1") -> tuple[float, float | None]:
     """``metric`` of ``a`` minus that of ``b`` and its standard error over draws of the people, for two person

@@ -1,0 +1,188 @@
+"""The ablation verdicts' error over the test people, beside their error over training seeds.
+
+An ablation cell's standard error is over training seeds, every seed scored on the same 50 test people of
+the synthetic RegDB layout's trial 1 (``results/ablations/README.md``). Whether a verdict would hold on other
+people is another question (docs/DECISIONS.md §13). This script evaluates again each committed run whose
+training folder is still on this machine, checks that the metrics reproduce the committed record to the last
+digit and that the weights are the record's, and keeps each setting's person table
+(:func:`~vireid_lib.evaluation.people.person_table`) in ``results/ablations/<grid>/people.json``. ``--table``
+then gives, for each claim of the paper on those seeds, the difference of the seed means with its paired
+error over the seeds and its error over draws of the people
+(:func:`~vireid_lib.evaluation.people.people_difference` of the seed-averaged person tables,
+:func:`~vireid_lib.evaluation.people.mean_table`).
+
+    python -m benchmarks.ablation_people --grid table3                 # evaluate (resumable), $VIREID_RUNS
+    python -m benchmarks.ablation_people --grid table3 --runs /path    # training folders under /path/ablations
+    python -m benchmarks.ablation_people --table                       # the table of the committed files
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vireid_lib.ablation.grids import GRIDS, train_key
+from vireid_lib.ablation.paper import PAPER_CLAIMS, beyond_noise
+from vireid_lib.ablation.report import metrics_of, standard_error
+from vireid_lib.checkpoints import load_model
+from vireid_lib.config import Config
+from vireid_lib.data import open_dataset
+from vireid_lib.evaluation.people import mean_table, people_difference, people_estimate
+from vireid_lib.evaluation.protocols import evaluate
+from vireid_lib.evaluation.report import settings_of
+from vireid_lib.io import atomic_write_json
+from vireid_lib.locks import FolderInUseError, folder_lock
+from vireid_lib.machine import machine_info
+from vireid_lib.provenance import checkpoint_info
+from vireid_lib.runs import runs_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results" / "ablations"
+SETTINGS = ("regdb/v2t", "regdb/t2v")
+
+
+def people_path(grid: str, results: Path = RESULTS) -> Path:
+    """Where a grid's person tables go: ``results/ablations/<grid>/people.json``."""
+    return results / grid / "people.json"
+
+
+def _key(cell: str, seed: int) -> str:
+    return f"{cell}/seed{seed}"
+
+
+def evaluate_grid(grid: str, runs: Path, results: Path = RESULTS, echo: Any = print) -> dict[str, Any]:
+    """Evaluate again every committed run of ``grid`` whose checkpoint is under ``runs/ablations``, and write
+    the person tables (resumable: runs already in the file are kept).
+
+    Raises:
+        ValueError: an unknown grid, a checkpoint whose weights or training config are not the record's, or
+            an evaluation that does not reproduce the record's metrics.
+    """
+    if grid not in GRIDS:
+        raise ValueError(f"unknown grid {grid!r}; choose one of {sorted(GRIDS)}")
+    out = people_path(grid, results)
+    records = sorted((results / grid).glob("*/seed*.json"))
+    if not records:
+        raise ValueError(f"no committed runs under {results / grid}; run `vireid ablate --grid {grid}` first")
+    with folder_lock(out.parent, "benchmarks.ablation_people"):
+        payload = json.loads(out.read_text()) if out.is_file() else {
+            "grid": grid, "what": "each committed run's person tables, evaluated again from its checkpoint",
+            "runs": {}}
+        missing = 0
+        for path in records:
+            record = json.loads(path.read_text())
+            key = _key(record["cell"], record["seed"])
+            if key in payload["runs"]:
+                continue
+            ckpt = runs / "ablations" / Path(record["train_dir"]).name / "last.pt"
+            if not ckpt.is_file():
+                missing += 1
+                continue
+            cfg = Config.from_dict(record["config"])
+            info = checkpoint_info(ckpt)
+            if info["weights_sha256"] != record["checkpoint"]["weights_sha256"]:
+                raise ValueError(f"{ckpt}: its weights are not those of {path} (another training); remove it "
+                                 f"or point --runs at the grid's own training folders")
+            model, trained = load_model(ckpt)
+            if train_key(trained) != train_key(cfg):
+                raise ValueError(f"{ckpt}: trained with another config than {path} records")
+            result = evaluate(model, cfg, open_dataset(cfg.data), progress=False)
+            got = metrics_of(result)
+            if any(abs(got[s][m] - v) > 1e-12 for s, ms in record["metrics"].items() for m, v in ms.items()):
+                raise ValueError(f"{path}: evaluating {ckpt} again gives {got}, not the record's "
+                                 f"{record['metrics']}: the evaluation code or the data changed since")
+            payload["runs"][key] = {"cell": record["cell"], "seed": record["seed"], "checkpoint": info,
+                                    "data": record["data"],
+                                    "people": {s: r["people"] for s, r in settings_of(result).items()}}
+            payload["machine"] = machine_info()
+            atomic_write_json(out, payload)
+            echo(f"  {key}: reproduced, person tables kept")
+        echo(f"{grid}: {len(payload['runs'])} runs with person tables in {out}; {missing} committed runs have no "
+             f"checkpoint under {runs / 'ablations'}")
+    return payload
+
+
+def claim_rows(grid: str, results: Path = RESULTS, settings: tuple[str, ...] = SETTINGS,
+               metric: str = "rank1") -> list[dict[str, Any]]:
+    """For each claim of :data:`~vireid_lib.ablation.paper.PAPER_CLAIMS` on ``grid`` and each setting, over
+    the seeds both cells hold in the person tables: the difference of the seed means in points, its paired
+    standard error over those seeds, its standard error over draws of the people, and that of the committed
+    summary over all its seeds. Empty when the grid has no person tables."""
+    path = people_path(grid, results)
+    if not path.is_file():
+        return []
+    runs = json.loads(path.read_text())["runs"]
+    summary = json.loads((results / grid / "summary.json").read_text())
+    rows = []
+    for g, a, b, what in PAPER_CLAIMS:
+        if g != grid:
+            continue
+        seeds = sorted({r["seed"] for r in runs.values() if r["cell"] == a} &
+                       {r["seed"] for r in runs.values() if r["cell"] == b})
+        if len(seeds) < 2:
+            continue
+        for s in settings:
+            ta = [runs[_key(a, k)]["people"][s] for k in seeds]
+            tb = [runs[_key(b, k)]["people"][s] for k in seeds]
+            per_seed = [100 * (people_estimate(x, metric) - people_estimate(y, metric)) for x, y in zip(ta, tb)]
+            d, se_people = people_difference(mean_table(ta), mean_table(tb), metric)
+            ca, cb = summary["cells"][a], summary["cells"][b]
+            every = [100 * (x - y) for x, y in zip(ca["values"][s][metric], cb["values"][s][metric])]
+            rows.append({"claim": what, "a": a, "b": b, "setting": s, "seeds": seeds,
+                         "difference": float(np.mean(per_seed)), "se_seeds": standard_error(per_seed),
+                         "se_people": 100 * se_people if se_people is not None else None,
+                         "check": 100 * d, "all_seeds": len(every), "all_difference": float(np.mean(every)),
+                         "all_se_seeds": standard_error(every)})
+    return rows
+
+
+def _verdict(d: float, se: float | None) -> str:
+    if se is None:
+        return "no error bar"
+    return ("above" if d > 0 else "below") if beyond_noise(d, se) else "within"
+
+
+def table(results: Path = RESULTS, grids: tuple[str, ...] = tuple(GRIDS)) -> str:
+    """The Markdown table of the committed person tables: one row per claim and setting (Rank-1, points)."""
+    lines = ["| claim | setting | seeds | a − b | ± seeds | ± people | ± both | all seeds (committed) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for grid in grids:
+        for r in claim_rows(grid, results):
+            both = math.hypot(r["se_seeds"], r["se_people"])
+            lines.append(
+                f"| {r['a']} − {r['b']} | {r['setting']} | {r['seeds'][0]}–{r['seeds'][-1]} | {r['difference']:+.2f} | "
+                f"{r['se_seeds']:.2f} ({_verdict(r['difference'], r['se_seeds'])}) | "
+                f"{r['se_people']:.2f} ({_verdict(r['difference'], r['se_people'])}) | "
+                f"{both:.2f} ({_verdict(r['difference'], both)}) | "
+                f"{r['all_difference']:+.2f} ± {r['all_se_seeds']:.2f} over {r['all_seeds']} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--grid", choices=sorted(GRIDS), help="evaluate this grid's committed runs again")
+    p.add_argument("--runs", type=Path, help="the folder holding ablations/<training folder> (default $VIREID_RUNS)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--table", action="store_true", help="print the table of the committed person tables")
+    args = p.parse_args(argv)
+    if not args.table and not args.grid:
+        p.error("give --grid GRID to evaluate, or --table")
+    torch.set_num_threads(args.threads)
+    try:
+        if args.grid:
+            evaluate_grid(args.grid, args.runs or runs_dir())
+        if args.table:
+            print(table())
+    except (ValueError, FileNotFoundError, FolderInUseError) as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()
