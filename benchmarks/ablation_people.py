@@ -6,8 +6,9 @@ people is another question (docs/DECISIONS.md §13). This script evaluates again
 training folder is still on this machine, checks that the metrics reproduce the committed record to the last
 digit and that the weights are the record's, and keeps each setting's person table
 (:func:`~vireid_lib.evaluation.people.person_table`) in ``results/ablations/<grid>/people.json``. ``--table``
-then gives, for each claim of the paper on those seeds, the difference of the seed means with its paired
-error over the seeds and its error over draws of the people
+then gives, for each verdict of ``results/ablations/README.md`` (the paper's claims, and each option against
+the default) on those seeds, the difference of the seed means with its paired error over the seeds and its
+error over draws of the people
 (:func:`~vireid_lib.evaluation.people.people_difference` of the seed-averaged person tables,
 :func:`~vireid_lib.evaluation.people.mean_table`).
 
@@ -109,9 +110,20 @@ def evaluate_grid(grid: str, runs: Path, results: Path = RESULTS, echo: Any = pr
     return payload
 
 
+def comparisons(grid: str) -> list[tuple[str, str, str]]:
+    """The cell pairs ``(a, b, what)`` a grid's verdicts compare: the paper's claims on it
+    (:data:`~vireid_lib.ablation.paper.PAPER_CLAIMS`), and for ``options`` each option against the default, as
+    ``results/ablations/README.md`` does."""
+    pairs = [(a, b, what) for g, a, b, what in PAPER_CLAIMS if g == grid]
+    if grid == "options":
+        pairs += [(c.name, "default", f"{c.name} instead of the default") for c in GRIDS["options"]
+                  if c.name != "default"]
+    return pairs
+
+
 def claim_rows(grid: str, results: Path = RESULTS, settings: tuple[str, ...] = SETTINGS,
                metric: str = "rank1") -> list[dict[str, Any]]:
-    """For each claim of :data:`~vireid_lib.ablation.paper.PAPER_CLAIMS` on ``grid`` and each setting, over
+    """For each comparison of ``grid`` (:func:`comparisons`) and each setting, over
     the seeds both cells hold in the person tables: the difference of the seed means in points, its paired
     standard error over those seeds, its standard error over draws of the people, and that of the committed
     summary over all its seeds. Empty when the grid has no person tables."""
@@ -121,9 +133,7 @@ def claim_rows(grid: str, results: Path = RESULTS, settings: tuple[str, ...] = S
     runs = json.loads(path.read_text())["runs"]
     summary = json.loads((results / grid / "summary.json").read_text())
     rows = []
-    for g, a, b, what in PAPER_CLAIMS:
-        if g != grid:
-            continue
+    for a, b, what in comparisons(grid):
         seeds = sorted({r["seed"] for r in runs.values() if r["cell"] == a} &
                        {r["seed"] for r in runs.values() if r["cell"] == b})
         if len(seeds) < 2:
@@ -169,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--grid", choices=sorted(GRIDS), help="evaluate this grid's committed runs again")
     p.add_argument("--runs", type=Path, help="the folder holding ablations/<training folder> (default $VIREID_RUNS)")
+    p.add_argument("--results", type=Path, default=RESULTS, help="the grids' results folder (default results/ablations)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--table", action="store_true", help="print the table of the committed person tables")
     args = p.parse_args(argv)
@@ -177,9 +188,9 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     try:
         if args.grid:
-            evaluate_grid(args.grid, args.runs or runs_dir())
+            evaluate_grid(args.grid, args.runs or runs_dir(), args.results)
         if args.table:
-            print(table())
+            print(table(args.results))
     except (ValueError, FileNotFoundError, FolderInUseError) as e:
         sys.exit(f"error: {e}")
 

@@ -12,8 +12,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from vireid_lib.ablation.grids import GRIDS
-from vireid_lib.ablation.report import (METRIC_LABELS, SETTING_ORDER, format_summary, load_summary, mean_std_text,
-                                       ranking, standard_error)
+from vireid_lib.ablation.report import (METRIC_LABELS, SETTING_ORDER, cell_se, format_summary, load_summary,
+                                       mean_std_text, ranking, standard_error)
 from vireid_lib.io import atomic_write_text
 
 PAPER_TABLE3_DELTAS: dict[str, dict[str, float]] = {
@@ -261,9 +261,9 @@ def conclusions(summaries: dict[str, dict[str, Any]], settings: Sequence[str] | 
                      f"with about 8 sigma^2 / d^2 seeds per cell: {need[min(paper)]} for the paper's smallest gain "
                      f"({min(paper):.2f}), {need[max(paper)]} for its largest ({max(paper):.2f}).")
     # Standard error of each cell's mean Rank-1 over its seeds, std / sqrt(n), against the one-point bar.
-    ses = [(100 * c["std"][s]["rank1"] / math.sqrt(c["n"]), grid, cell, s, c["n"])
+    ses = [(100 * cell_se(c, s), grid, cell, s, c["n"])
            for grid, g in present.items() for cell, c in g["cells"].items() for s in _settings(g, settings)
-           if c["std"][s]["rank1"] is not None]
+           if cell_se(c, s) is not None]
     if ses:
         worst = [max(x for x in ses if x[1] == grid) for grid in present if any(x[1] == grid for x in ses)]
         lines.append(f"Standard error of a cell's mean Rank-1 (std / sqrt(seeds)): at most 1 point in "

@@ -119,10 +119,20 @@ def data_line(config: dict[str, Any]) -> str:
             f"{d.get('synthetic_seed', 0)}), not the real {name}")
 
 
+def cell_se(cell: dict[str, Any], setting: str, metric: str = "rank1") -> float | None:
+    """The standard error of a cell's mean (a fraction): the summary's ``se``, or std / sqrt(n) for a summary
+    written before it was stored; None with one seed."""
+    se = cell.get("se", {}).get(setting, {}).get(metric)
+    if se is not None:
+        return se
+    std = cell["std"][setting][metric]
+    return None if std is None else std / math.sqrt(cell["n"])
+
+
 def _se(cell: dict[str, Any], setting: str) -> str:
-    """The standard error of a cell's mean Rank-1 in points (recomputed from the std for older summaries)."""
-    std = cell["std"][setting]["rank1"]
-    return "-" if std is None else f"{100 * std / math.sqrt(cell['n']):.2f}"
+    """The standard error of a cell's mean Rank-1 in points, for the summary table."""
+    se = cell_se(cell, setting)
+    return "-" if se is None else f"{100 * se:.2f}"
 
 
 def standard_error(values: Sequence[float]) -> float | None:
