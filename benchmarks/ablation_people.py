@@ -35,10 +35,10 @@ from vireid_lib.ablation.report import metrics_of, standard_error
 from vireid_lib.checkpoints import load_model
 from vireid_lib.config import Config
 from vireid_lib.data import open_dataset
-from vireid_lib.evaluation.people import mean_table, people_difference, people_estimate
+from vireid_lib.evaluation.people import seeds_and_people
 from vireid_lib.evaluation.protocols import evaluate
 from vireid_lib.evaluation.report import settings_of
-from vireid_lib.io import atomic_write_json
+from vireid_lib.io import atomic_write_json, atomic_write_text
 from vireid_lib.locks import FolderInUseError, folder_lock
 from vireid_lib.machine import machine_info
 from vireid_lib.provenance import checkpoint_info
@@ -123,10 +123,11 @@ def comparisons(grid: str) -> list[tuple[str, str, str]]:
 
 def claim_rows(grid: str, results: Path = RESULTS, settings: tuple[str, ...] = SETTINGS,
                metric: str = "rank1") -> list[dict[str, Any]]:
-    """For each comparison of ``grid`` (:func:`comparisons`) and each setting, over
-    the seeds both cells hold in the person tables: the difference of the seed means in points, its paired
-    standard error over those seeds, its standard error over draws of the people, and that of the committed
-    summary over all its seeds. Empty when the grid has no person tables."""
+    """For each comparison of ``grid`` (:func:`comparisons`) and each setting, over the seeds both cells hold in
+    the person tables, :func:`~vireid_lib.evaluation.people.seeds_and_people` in points (the difference of the
+    seed means; its error over seeds, over people, the people's own part and over both), beside the committed
+    summary's difference over all its seeds and that difference's error over seeds. Empty when the grid has no
+    person tables."""
     path = people_path(grid, results)
     if not path.is_file():
         return []
@@ -139,40 +140,109 @@ def claim_rows(grid: str, results: Path = RESULTS, settings: tuple[str, ...] = S
         if len(seeds) < 2:
             continue
         for s in settings:
-            ta = [runs[_key(a, k)]["people"][s] for k in seeds]
-            tb = [runs[_key(b, k)]["people"][s] for k in seeds]
-            per_seed = [100 * (people_estimate(x, metric) - people_estimate(y, metric)) for x, y in zip(ta, tb)]
-            d, se_people = people_difference(mean_table(ta), mean_table(tb), metric)
+            two_way = seeds_and_people([runs[_key(a, k)]["people"][s] for k in seeds],
+                                       [runs[_key(b, k)]["people"][s] for k in seeds], metric)
             ca, cb = summary["cells"][a], summary["cells"][b]
             every = [100 * (x - y) for x, y in zip(ca["values"][s][metric], cb["values"][s][metric])]
             rows.append({"claim": what, "a": a, "b": b, "setting": s, "seeds": seeds,
-                         "difference": float(np.mean(per_seed)), "se_seeds": standard_error(per_seed),
-                         "se_people": 100 * se_people if se_people is not None else None,
-                         "check": 100 * d, "all_seeds": len(every), "all_difference": float(np.mean(every)),
+                         **{k: 100 * v for k, v in two_way.items()},
+                         "all_seeds": len(every), "all_difference": float(np.mean(every)),
                          "all_se_seeds": standard_error(every)})
     return rows
 
 
-def _verdict(d: float, se: float | None) -> str:
-    if se is None:
-        return "no error bar"
+def all_seeds_both(row: dict[str, Any]) -> float:
+    """The committed all-seed difference's error when the people are drawn anew too: its error over seeds
+    (which holds the seeds' noise on each of these people) and the people's own part measured on the person
+    tables' seeds (which more seeds do not shrink), in quadrature."""
+    return math.hypot(row["all_se_seeds"], row["people_part"])
+
+
+def _span(seeds: list[int]) -> str:
+    """``0–4`` for consecutive seeds, else the list."""
+    return f"{seeds[0]}–{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else ", ".join(map(str, seeds))
+
+
+def _se_text(d: float, se: float) -> str:
+    return f"{se:.2f} ({_verdict(d, se)})"
+
+
+def _verdict(d: float, se: float) -> str:
     return ("above" if d > 0 else "below") if beyond_noise(d, se) else "within"
 
 
 def table(results: Path = RESULTS, grids: tuple[str, ...] = tuple(GRIDS)) -> str:
-    """The Markdown table of the committed person tables: one row per claim and setting (Rank-1, points)."""
-    lines = ["| claim | setting | seeds | a − b | ± seeds | ± people | ± both | all seeds (committed) |",
-             "|---|---|---|---|---|---|---|---|"]
+    """The Markdown table of the committed person tables: one row per comparison and setting (Rank-1, points)."""
+    lines = ["| a − b | setting | seeds | a − b | ± seeds | ± people | people's own part | ± seeds and people | "
+             "all seeds (committed), ± seeds | ± seeds and people |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for grid in grids:
         for r in claim_rows(grid, results):
-            both = math.hypot(r["se_seeds"], r["se_people"])
+            d, d_all = r["difference"], r["all_difference"]
             lines.append(
-                f"| {r['a']} − {r['b']} | {r['setting']} | {r['seeds'][0]}–{r['seeds'][-1]} | {r['difference']:+.2f} | "
-                f"{r['se_seeds']:.2f} ({_verdict(r['difference'], r['se_seeds'])}) | "
-                f"{r['se_people']:.2f} ({_verdict(r['difference'], r['se_people'])}) | "
-                f"{both:.2f} ({_verdict(r['difference'], both)}) | "
-                f"{r['all_difference']:+.2f} ± {r['all_se_seeds']:.2f} over {r['all_seeds']} |")
+                f"| {r['a']} − {r['b']} | {r['setting']} | {_span(r['seeds'])} | {d:+.2f} | "
+                f"{_se_text(d, r['se_seeds'])} | {_se_text(d, r['se_people'])} | {r['people_part']:.2f} | "
+                f"{_se_text(d, r['se_both'])} | {d_all:+.2f} ± {_se_text(d_all, r['all_se_seeds'])} over "
+                f"{r['all_seeds']} | {_se_text(d_all, all_seeds_both(r))} |")
     return "\n".join(lines)
+
+
+def reading(results: Path = RESULTS) -> dict[str, Any]:
+    """Counts over every row of :func:`table` (Rank-1 differences): on the person tables' seeds, how many stand
+    beyond two standard errors over the seeds and how many beyond two over seeds and people; the same for the
+    committed all-seed differences (:func:`all_seeds_both`); the median ratio of the people's own part to the
+    error over seeds on those seeds; and the seeds of each grid."""
+    rows = [r for g in GRIDS for r in claim_rows(g, results)]
+    seeds = [r for r in rows if beyond_noise(r["difference"], r["se_seeds"])]
+    both = [r for r in seeds if beyond_noise(r["difference"], r["se_both"])]
+    committed = [r for r in rows if beyond_noise(r["all_difference"], r["all_se_seeds"])]
+    kept = [r for r in committed if beyond_noise(r["all_difference"], all_seeds_both(r))]
+    ratios = [r["people_part"] / r["se_seeds"] for r in rows if r["se_seeds"] > 0]
+    name = lambda r: f"{r['a']} − {r['b']} ({r['setting']})"   # noqa: E731
+    return {"rows": len(rows), "beyond_seeds": len(seeds), "beyond_both": len(both),
+            "lost": [name(r) for r in seeds if r not in both],
+            "committed_beyond": len(committed), "committed_kept": len(kept),
+            "committed_lost": [name(r) for r in committed if r not in kept],
+            "median_ratio": float(np.median(ratios)) if ratios else None,
+            "seeds": {g: sorted({k for r in claim_rows(g, results) for k in r["seeds"]}) for g in GRIDS}}
+
+
+def document(results: Path = RESULTS) -> str:
+    """``results/ablations/people.md``: what the table is, the table, and its reading."""
+    seeds = "; ".join(f"{g} seeds {_span(s)}" for g, s in reading(results)["seeds"].items() if s)
+    return "\n".join([
+        "# The ablation verdicts over seeds and over the test people",
+        "",
+        "Written by `python -m benchmarks.ablation_people --table --write` from `<grid>/people.json`: the committed",
+        "runs whose training folders were still on the machine, evaluated again from their checkpoints (weights",
+        "and metrics checked against each run's record) to keep each test person's Rank-1. Rank-1 differences in",
+        f"points, cell a minus cell b, over the seeds that have person tables ({seeds}). With each person's",
+        "difference on each seed, a two-way decomposition into people, seeds and the rest",
+        "(`vireid_lib/evaluation/people.py`, `seeds_and_people`; `docs/DECISIONS.md` §13) gives: ± seeds, the",
+        "paired standard error over those seeds with these 50 test people fixed (what the grids' summaries",
+        "report); ± people, the standard error over draws of the people with these seeds fixed; the people's own",
+        "part of it, which more seeds do not shrink (the rest is the seeds' noise on each person); and ± seeds",
+        "and people, the error when both are drawn anew. Each says whether the difference stands beyond two of",
+        "its standard errors. The last two columns are the committed difference over all of a grid's seeds",
+        "(`README.md` in this folder) with its error over those seeds, then with the people's own part added.",
+        "",
+        table(results),
+        "",
+        reading_line(results),
+        ""])
+
+
+def reading_line(results: Path = RESULTS) -> str:
+    """The sentence that reads the table (:func:`reading`), in ``people.md`` and the README."""
+    r = reading(results)
+    return (f"On the seeds with person tables, {r['beyond_seeds']} of {r['rows']} differences stand beyond two "
+            f"standard errors over seeds and {r['beyond_both']} beyond two over seeds and people"
+            + (f" (not: {', '.join(r['lost'])})" if r["lost"] else "")
+            + "." + ("" if r["median_ratio"] is None else
+                     f" The people's own part is a median {r['median_ratio']:.2f} times the error over seeds there.")
+            + f" Of the committed all-seed differences, {r['committed_beyond']} stand beyond two standard errors "
+            f"over their seeds and {r['committed_kept']} with the people's own part added"
+            + (f" (not: {', '.join(r['committed_lost'])})" if r["committed_lost"] else "") + ".")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -182,6 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--results", type=Path, default=RESULTS, help="the grids' results folder (default results/ablations)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--table", action="store_true", help="print the table of the committed person tables")
+    p.add_argument("--write", action="store_true", help="with --table: write it to <results>/people.md")
     args = p.parse_args(argv)
     if not args.table and not args.grid:
         p.error("give --grid GRID to evaluate, or --table")
@@ -190,7 +261,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.grid:
             evaluate_grid(args.grid, args.runs or runs_dir(), args.results)
         if args.table:
-            print(table(args.results))
+            text = document(args.results)
+            print(text)
+            if args.write:
+                atomic_write_text(args.results / "people.md", text)
     except (ValueError, FileNotFoundError, FolderInUseError) as e:
         sys.exit(f"error: {e}")
 

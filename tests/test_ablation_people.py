@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 
 import pytest
 
 from benchmarks import ablation_people
 from vireid_lib.ablation import run_grid
+from vireid_lib.ablation.paper import beyond_noise
 from vireid_lib.evaluation.people import people_estimate
 
 
@@ -44,16 +46,22 @@ def test_runs_are_evaluated_again_reproduced_and_resumed(grid):
         (a, b, s) for a, b in (("global", "local"), ("global", "both")) for s in ablation_people.SETTINGS]
     summary = json.loads((out / "table4" / "summary.json").read_text())
     for r in rows:
-        # the difference of the seed means, three ways: per seed, from the averaged person tables, from the summary
-        assert r["check"] == pytest.approx(r["difference"], abs=1e-9)
+        # the difference of the seed means and its paired error, from the runs' own records
+        rec = {(c, k): json.loads((out / "table4" / c / f"seed{k}.json").read_text())["metrics"][r["setting"]]["rank1"]
+               for c in (r["a"], r["b"]) for k in (0, 1)}
+        per_seed = [100 * (rec[r["a"], k] - rec[r["b"], k]) for k in (0, 1)]
+        assert r["difference"] == pytest.approx(statistics.mean(per_seed), abs=1e-9)
+        assert r["se_seeds"] == pytest.approx(statistics.stdev(per_seed) / math.sqrt(2), abs=1e-9)
+        assert r["se_both"] >= max(r["people_part"], 0) and r["se_people"] >= r["people_part"]
         ca, cb = summary["cells"][r["a"]], summary["cells"][r["b"]]
         assert r["all_difference"] == pytest.approx(100 * (ca["mean"][r["setting"]]["rank1"]
                                                            - cb["mean"][r["setting"]]["rank1"]), abs=1e-9)
         assert r["seeds"] == [0, 1] and r["all_seeds"] == 2
     text = ablation_people.table(out, grids=("table4",))
     assert text.count("\n") == 1 + len(rows) and "global − local" in text
-    both = math.hypot(rows[0]["se_seeds"], rows[0]["se_people"])
-    assert f"{both:.2f} (" in text.splitlines()[2]
+    both, d = math.hypot(rows[0]["all_se_seeds"], rows[0]["people_part"]), rows[0]["all_difference"]
+    word = ("above" if d > 0 else "below") if beyond_noise(d, both) else "within"
+    assert text.splitlines()[2].endswith(f"| {both:.2f} ({word}) |")
 
 
 def test_a_record_that_does_not_reproduce_is_refused(grid, tmp_path):
@@ -95,3 +103,21 @@ def test_missing_checkpoints_are_counted_and_bad_input_named(grid, tmp_path, cap
     with pytest.raises(SystemExit):
         ablation_people.main([])
     assert "give --grid" in capsys.readouterr().err
+
+
+def test_reading_counts_the_rows_and_the_document_is_written(grid, capsys):
+    out, runs = grid
+    ablation_people.evaluate_grid("table4", runs, out, echo=lambda line: None)
+    rows = ablation_people.claim_rows("table4", out)
+    r = ablation_people.reading(out)
+    assert r["rows"] == len(rows) == 4 and r["seeds"]["table4"] == [0, 1] and r["seeds"]["table3"] == []
+    beyond = [x for x in rows if beyond_noise(x["difference"], x["se_seeds"])]
+    assert r["beyond_seeds"] == len(beyond)
+    assert r["beyond_both"] == sum(beyond_noise(x["difference"], x["se_both"]) for x in beyond)
+    assert len(r["lost"]) == r["beyond_seeds"] - r["beyond_both"]
+    ratios = [x["people_part"] / x["se_seeds"] for x in rows if x["se_seeds"]]
+    assert r["median_ratio"] == (statistics.median(ratios) if ratios else None)
+    ablation_people.main(["--table", "--write", "--results", str(out)])
+    written = (out / "people.md").read_text()
+    assert written == ablation_people.document(out) and written.strip() in capsys.readouterr().out
+    assert f"{r['beyond_seeds']} of 4 differences stand beyond" in written and "table4 seeds 0–1" in written

@@ -620,3 +620,16 @@ def test_readme_reading_of_the_people_errors_holds():
     assert 0 < d < 2 * se                                    # leans towards indoor, within the noise
     regdb = [bench_recipe.read_record(spec)["metrics"]["regdb/t2v"]["rank1"] for spec in bench_recipe.REGDB_DATA]
     assert 0 <= statistics.mean(regdb) - 0.60 < statistics.stdev(regdb) / len(regdb) ** 0.5   # "within one SE"
+
+
+def test_ablation_people_document_and_readme_reading_are_the_committed_person_tables():
+    """results/ablations/people.md and the README's reading of it come from the committed people.json files."""
+    from benchmarks import ablation_people
+    from benchmarks.bench_synth import card_section
+
+    assert (ROOT / "results" / "ablations" / "people.md").read_text() == ablation_people.document()
+    readme = (ROOT / "README.md").read_text()
+    assert " ".join(card_section(readme, "ablation_people").split()) == ablation_people.reading_line()
+    for grid in ("table3", "table4", "parts", "options"):
+        runs = json.loads((ROOT / "results" / "ablations" / grid / "people.json").read_text())["runs"]
+        assert all(set(run["people"]) == {"regdb/v2t", "regdb/t2v"} for run in runs.values())

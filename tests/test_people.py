@@ -11,7 +11,8 @@ from test_eval_extract import HalvesNet, to_tensor
 from test_eval_protocols import EVAL, FakeRegDB, FakeSYSU
 
 from vireid_lib.evaluation import rank_metrics
-from vireid_lib.evaluation.people import mean_table, people_difference, people_estimate, people_se, person_table
+from vireid_lib.evaluation.people import (mean_table, people_difference, people_estimate, people_se, person_table,
+                                         seeds_and_people)
 from vireid_lib.evaluation.protocols import evaluate_regdb, evaluate_sysu, evaluate_within_visible
 
 
@@ -131,6 +132,59 @@ def test_mean_table_of_seeds_by_hand():
         mean_table([a[0], {**a[1], "pid": [1, 2, 4]}])
     with pytest.raises(ValueError, match="same people with the same weights"):
         mean_table([a[0], {**a[1], "weight": [0.5, 0.25, 0.25]}])
+
+
+def _tables(y):
+    """Person tables of ``y[p, k]`` (person p's Rank-1 on seed k), equal weights, one table per seed."""
+    y = np.asarray(y, float)
+    return [{"pid": list(range(y.shape[0])), "weight": [1 / y.shape[0]] * y.shape[0], "rank1": list(y[:, k]),
+             "mAP": list(y[:, k])} for k in range(y.shape[1])]
+
+
+@pytest.mark.parametrize("y,want", [
+    # interaction alone: every mean square 1/4, so each error is sqrt(1/4 / 4) and the people's own part 0
+    ([[1, 0], [0, 0]], (0.25, 0.25, 0.25, 0.0, 0.25)),
+    # a person effect alone: MS_p = 2 (1/4 + 1/4) = 1, the rest 0
+    ([[1, 1], [0, 0]], (0.5, 0.0, 0.5, 0.5, 0.5)),
+    # a seed effect alone
+    ([[1, 0], [1, 0]], (0.5, 0.5, 0.0, 0.0, 0.5)),
+    # residual alone, MS_e = 4 above MS_p = MS_s = 0: MS_p + MS_s - MS_e would be negative; the truncated
+    # components leave the residual's sqrt(4 / 4)
+    ([[1, -1], [-1, 1]], (0.0, 0.0, 0.0, 0.0, 1.0)),
+])
+def test_seeds_and_people_by_hand(y, want):
+    zero = _tables(np.zeros((2, 2)))
+    r = seeds_and_people(_tables(y), zero)
+    got = (r["difference"], r["se_seeds"], r["se_people"], r["people_part"], r["se_both"])
+    assert got == pytest.approx(want)
+
+
+def test_seeds_and_people_agrees_with_its_parts_and_is_unbiased():
+    rng = np.random.default_rng(0)
+    a, b = rng.random((50, 6)), rng.random((50, 6))
+    r = seeds_and_people(_tables(a), _tables(b))
+    per_seed = [people_estimate(x) - people_estimate(z) for x, z in zip(_tables(a), _tables(b))]
+    assert r["difference"] == pytest.approx(np.mean(per_seed))
+    assert r["se_seeds"] == pytest.approx(np.std(per_seed, ddof=1) / math.sqrt(6))       # the paired seed SE
+    assert r["se_people"] == pytest.approx(people_difference(mean_table(_tables(a)), mean_table(_tables(b)))[1])
+    # Monte Carlo of the random two-way model: the mean of se_both^2 is the variance of the grand mean (the
+    # truncation at zero rarely acts with these components).
+    P, K, sa, sb, se = 20, 5, 0.3, 0.2, 0.5
+    est, means = [], []
+    for _ in range(3000):
+        y = rng.normal(0, sa, (P, 1)) + rng.normal(0, sb, (1, K)) + rng.normal(0, se, (P, K))
+        r = seeds_and_people(_tables(y), _tables(np.zeros((P, K))))
+        est.append(r["se_both"] ** 2)
+        means.append(r["difference"])
+    truth = sa ** 2 / P + sb ** 2 / K + se ** 2 / (P * K)
+    assert np.mean(est) == pytest.approx(truth, rel=0.06)
+    assert np.var(means) == pytest.approx(truth, rel=0.08)
+    with pytest.raises(ValueError, match="at least two"):
+        seeds_and_people(_tables(a)[:1], _tables(b)[:1])
+    with pytest.raises(ValueError, match="equal weights"):
+        seeds_and_people(_tables(a), [{**t, "weight": [0.5] + [0.5 / 49] * 49} for t in _tables(b)])
+    with pytest.raises(ValueError, match="same people"):
+        seeds_and_people(_tables(a), [{**t, "pid": list(range(1, 51))} for t in _tables(b)])
 
 
 def test_bad_and_degenerate_inputs():

@@ -143,6 +143,59 @@ def mean_table(tables: Sequence[Mapping[str, Sequence[float]]]) -> dict[str, lis
             **{m: np.mean([t[m] for t in tables], axis=0).tolist() for m in PEOPLE_METRICS}}
 
 
+def seeds_and_people(a: Sequence[Mapping[str, Sequence[float]]], b: Sequence[Mapping[str, Sequence[float]]],
+                     metric: str = "rank1") -> dict[str, float]:
+    """The error of a difference of two models' seed means over both training seeds and test people.
+
+    ``a[k]`` and ``b[k]`` are the person tables of two models (ablation cells) trained with seed ``k`` and scored
+    on one test split whose people weigh equally (RegDB, the synthetic RegDB layout). With ``y[p, k]`` person
+    ``p``'s ``metric`` under ``a`` minus that under ``b`` on seed ``k`` (``P`` people, ``K`` seeds), the two-way
+    random-effects decomposition ``y = mu + person + seed + residual`` has mean squares ``MS_p`` (people), ``MS_s``
+    (seeds) and ``MS_e`` (residual), and
+
+    - ``se_seeds = sqrt(MS_s / PK)``: the paired error over seeds, these people fixed (the ablation summaries');
+    - ``se_people = sqrt(MS_p / PK)``: the error over people of the seed-averaged tables
+      (:func:`people_difference` of :func:`mean_table`), these seeds fixed;
+    - ``people_part = sqrt(max(0, MS_p - MS_e) / PK)``: the people's own share, the variance of the people's
+      true effects over ``P``, which more seeds do not shrink (the rest of ``se_people`` is the seeds' noise
+      on each person, which is in ``se_seeds`` too);
+    - ``se_both``: the error when both the seeds and the people are drawn anew, the variance of the two-way
+      mean ``sigma_p^2 / P + sigma_s^2 / K + sigma_e^2 / PK`` with each component estimated from its mean
+      square and truncated at zero, ``(max(MS_p, MS_e) + max(MS_s, MS_e) - MS_e) / PK``: it counts the noise
+      shared by ``se_seeds`` and ``se_people`` once, and unlike the untruncated ``MS_p + MS_s - MS_e``, which
+      can fall below zero on few seeds, it is never below the residual's own ``MS_e / PK``.
+
+    Returns:
+        ``{"difference", "se_seeds", "se_people", "people_part", "se_both"}`` as fractions.
+
+    Raises:
+        ValueError: fewer than two seeds or people, tables of other people, or people of unequal weights.
+    """
+    if len(a) != len(b) or len(a) < 2:
+        raise ValueError(f"need the same seeds for both models, at least two; got {len(a)} and {len(b)} tables")
+    first = a[0]
+    n = len(first["pid"])
+    for t in (*a, *b):
+        if list(t["pid"]) != list(first["pid"]):
+            raise ValueError("the person tables must hold the same people (one test split scored by every model)")
+        if not np.allclose(t["weight"], 1.0 / n):
+            raise ValueError("seeds_and_people needs people of equal weights (every person with as many scored "
+                             "queries, as in RegDB); use people_difference of mean_table otherwise")
+    if n < 2:
+        raise ValueError("need at least two people")
+    if metric not in PEOPLE_METRICS:
+        raise ValueError(f"metric must be one of {PEOPLE_METRICS}, got {metric!r}")
+    y = np.array([np.subtract(ta[metric], tb[metric]) for ta, tb in zip(a, b)], dtype=float).T   # (P, K)
+    P, K = y.shape
+    grand, people, seeds = y.mean(), y.mean(axis=1), y.mean(axis=0)                            # (), (P,), (K,)
+    ms_p = K * np.sum((people - grand) ** 2) / (P - 1)
+    ms_s = P * np.sum((seeds - grand) ** 2) / (K - 1)
+    ms_e = np.sum((y - people[:, None] - seeds[None, :] + grand) ** 2) / ((P - 1) * (K - 1))
+    return {"difference": float(grand), "se_seeds": math.sqrt(ms_s / (P * K)),
+            "se_people": math.sqrt(ms_p / (P * K)), "people_part": math.sqrt(max(0.0, ms_p - ms_e) / (P * K)),
+            "se_both": math.sqrt((max(ms_p, ms_e) + max(ms_s, ms_e) - ms_e) / (P * K))}
+
+
 def people_difference(a: Mapping[str, Sequence[float]], b: Mapping[str, Sequence[float]],
                       metric: str = "rank1") -> tuple[float, float | None]:
     """``metric`` of ``a`` minus that of ``b`` and its standard error over draws of the people, for two person
