@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from PIL import Image
 import pytest
 import torch
 
@@ -133,6 +134,18 @@ def test_cache_matches_decoding_and_rebuilds_on_change(tmp_path):
     changed = ImageCache.build(paths, 20, 10, tmp_path / "c")     # new source: rebuilt
     assert changed.file != bigger.file and np.all(changed.array()[1] == 200)
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [changed.file.name]   # no temporaries left
+
+
+def test_cache_is_the_same_with_any_number_of_decoding_threads(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(12):
+        img = Image.fromarray(rng.integers(0, 256, (30, 14, 3), dtype=np.uint8))
+        img.save(tmp_path / f"{i}.jpg", quality=90)
+        paths.append(str(tmp_path / f"{i}.jpg"))
+    one = ImageCache.build(paths, 24, 12, tmp_path / "one", workers=1).array()
+    four = ImageCache.build(paths, 24, 12, tmp_path / "four", workers=4).array()
+    assert np.array_equal(one, four) and not np.array_equal(one[0], one[1])
 
 
 def test_cache_errors_name_the_file(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
@@ -145,8 +146,10 @@ def image_cache_dir() -> Path:
 def _cache(records: Sequence[Record], data_cfg: DataConfig) -> ImageCache | None:
     if not data_cfg.cache or not records:
         return None
+    # Decoding threads (PIL releases the GIL), all before any loader worker starts: every core, not the loader's
+    # worker count (0 in cpu-demo, which left the demo's training-set decode on one of its two cores).
     return ImageCache.build([r.path for r in records], data_cfg.height, data_cfg.width, image_cache_dir(),
-                            workers=max(1, data_cfg.num_workers))
+                            workers=max(1, data_cfg.num_workers, os.cpu_count() or 1))
 
 
 def build_train_loader(reader_or_records: object, data_cfg: DataConfig, train_cfg: TrainConfig, rank: int = 0,
