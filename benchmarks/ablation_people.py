@@ -7,10 +7,9 @@ training folder is still on this machine, checks that the metrics reproduce the 
 digit and that the weights are the record's, and keeps each setting's person table
 (:func:`~vireid_lib.evaluation.people.person_table`) in ``results/ablations/<grid>/people.json``. ``--table``
 then gives, for each verdict of ``results/ablations/README.md`` (the paper's claims, and each option against
-the default) on those seeds, the difference of the seed means with its paired error over the seeds and its
-error over draws of the people
-(:func:`~vireid_lib.evaluation.people.people_difference` of the seed-averaged person tables,
-:func:`~vireid_lib.evaluation.people.mean_table`).
+the default) on those seeds, the difference of the seed means with its error over the seeds, over the people,
+the people's own part and over both (:func:`~vireid_lib.evaluation.people.seeds_and_people`), beside the
+committed difference over all seeds.
 
     python -m benchmarks.ablation_people --grid table3                 # evaluate (resumable), $VIREID_RUNS
     python -m benchmarks.ablation_people --grid table3 --runs /path    # training folders under /path/ablations
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 
 from vireid_lib.ablation.grids import GRIDS, train_key
-from vireid_lib.ablation.paper import PAPER_CLAIMS, beyond_noise
+from vireid_lib.ablation.paper import PAPER_CLAIMS, beyond_noise, paired_differences
 from vireid_lib.ablation.report import metrics_of, standard_error
 from vireid_lib.checkpoints import load_model
 from vireid_lib.config import Config
@@ -143,7 +142,10 @@ def claim_rows(grid: str, results: Path = RESULTS, settings: tuple[str, ...] = S
             two_way = seeds_and_people([runs[_key(a, k)]["people"][s] for k in seeds],
                                        [runs[_key(b, k)]["people"][s] for k in seeds], metric)
             ca, cb = summary["cells"][a], summary["cells"][b]
-            every = [100 * (x - y) for x, y in zip(ca["values"][s][metric], cb["values"][s][metric])]
+            every = paired_differences(ca, cb, s, metric)
+            if every is None:
+                raise ValueError(f"{results / grid / 'summary.json'}: cells {a!r} and {b!r} hold other seeds or no "
+                                 f"per-seed values; rebuild it with `vireid ablate --grid {grid} --summary-only`")
             rows.append({"claim": what, "a": a, "b": b, "setting": s, "seeds": seeds,
                          **{k: 100 * v for k, v in two_way.items()},
                          "all_seeds": len(every), "all_difference": float(np.mean(every)),
