@@ -153,8 +153,8 @@ class ShiftFlipNormalize:
     It draws the same random numbers from torch's generator in the same order (the crop's row, its column, the
     flip) and does the same float arithmetic, so its output is bit for bit that of the five torchvision
     transforms (tests/test_data_transforms.py checks it against them); the pad, crop and flip are one copy of
-    the uint8 array instead of three PIL images, which halves a training image's preprocessing on the CPU
-    (``python -m benchmarks.step_time``).
+    the uint8 array instead of three PIL images, a few percent of a ``cpu-demo`` training step saved
+    (docs/CPU_RECIPE.md).
 
     Args:
         height: output height (the input's, after :class:`ResizeIfNeeded`).

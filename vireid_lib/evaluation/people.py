@@ -156,9 +156,9 @@ def seeds_and_people(a: Sequence[Mapping[str, Sequence[float]]], b: Sequence[Map
     - ``se_seeds = sqrt(MS_s / PK)``: the paired error over seeds, these people fixed (the ablation summaries');
     - ``se_people = sqrt(MS_p / PK)``: the error over people of the seed-averaged tables
       (:func:`people_difference` of :func:`mean_table`), these seeds fixed;
-    - ``people_part = sqrt(max(0, MS_p - MS_e) / PK)``: the people's own share, the variance of the people's
-      true effects over ``P``, which more seeds do not shrink (the rest of ``se_people`` is the seeds' noise
-      on each person, which is in ``se_seeds`` too);
+    - ``people_part = sqrt(max(0, MS_p - MS_e) / PK)``: the people's own share, ``sigma_p / sqrt(P)`` for the
+      spread ``sigma_p`` of the people's true differences, which more seeds do not shrink (the rest of
+      ``se_people`` is the seeds' noise on each person, which is in ``se_seeds`` too);
     - ``se_both``: the error when both the seeds and the people are drawn anew, the variance of the two-way
       mean ``sigma_p^2 / P + sigma_s^2 / K + sigma_e^2 / PK`` with each component estimated from its mean
       square and truncated at zero, ``(max(MS_p, MS_e) + max(MS_s, MS_e) - MS_e) / PK``: it counts the noise
