@@ -1,7 +1,7 @@
 """The ablation verdicts' error over the test people, beside their error over training seeds.
 
-An ablation cell's standard error is over training seeds, every seed scored on the same 50 test people of
-the synthetic RegDB layout's trial 1 (``results/ablations/README.md``). Whether a verdict would hold on other
+An ablation cell's standard error is over training seeds, every seed scored on the same test people of the
+synthetic RegDB layout's trial 1 (``results/ablations/README.md``). Whether a verdict would hold on other
 people is another question (docs/DECISIONS.md §13). This script evaluates again each committed run whose
 training folder is still on this machine, checks that the metrics reproduce the committed record to the last
 digit and that the weights are the record's, and keeps each setting's person table
@@ -79,8 +79,9 @@ def evaluate_grid(grid: str, runs: Path, results: Path = RESULTS, echo: Any = pr
         for path in records:
             record = json.loads(path.read_text())
             key = _key(record["cell"], record["seed"])
-            if key in payload["runs"]:
-                continue
+            kept = payload["runs"].get(key)
+            if kept is not None and kept["checkpoint"]["weights_sha256"] == record["checkpoint"]["weights_sha256"]:
+                continue   # evaluated already; a run trained again since is evaluated again below
             ckpt = runs / "ablations" / Path(record["train_dir"]).name / "last.pt"
             if not ckpt.is_file():
                 missing += 1
@@ -99,9 +100,8 @@ def evaluate_grid(grid: str, runs: Path, results: Path = RESULTS, echo: Any = pr
                 raise ValueError(f"{path}: evaluating {ckpt} again gives {got}, not the record's "
                                  f"{record['metrics']}: the evaluation code or the data changed since")
             payload["runs"][key] = {"cell": record["cell"], "seed": record["seed"], "checkpoint": info,
-                                    "data": record["data"],
+                                    "data": record["data"], "machine": machine_info(),
                                     "people": {s: r["people"] for s, r in settings_of(result).items()}}
-            payload["machine"] = machine_info()
             atomic_write_json(out, payload)
             echo(f"  {key}: reproduced, person tables kept")
         echo(f"{grid}: {len(payload['runs'])} runs with person tables in {out}; {missing} committed runs have no "
@@ -221,12 +221,15 @@ def document(results: Path = RESULTS) -> str:
         f"points, cell a minus cell b, over the seeds that have person tables ({seeds}). With each person's",
         "difference on each seed, a two-way decomposition into people, seeds and the rest",
         "(`vireid_lib/evaluation/people.py`, `seeds_and_people`; `docs/DECISIONS.md` §13) gives: ± seeds, the",
-        "paired standard error over those seeds with these 50 test people fixed (what the grids' summaries",
+        "paired standard error over those seeds with these test people fixed (what the grids' summaries",
         "report); ± people, the standard error over draws of the people with these seeds fixed; the people's own",
         "part of it, which more seeds do not shrink (the rest is the seeds' noise on each person); and ± seeds",
         "and people, the error when both are drawn anew. Each says whether the difference stands beyond two of",
         "its standard errors. The last two columns are the committed difference over all of a grid's seeds",
         "(`README.md` in this folder) with its error over those seeds, then with the people's own part added.",
+        "Read the verdicts as screens, not tests: with five seeds the seeds' error has four degrees of freedom,",
+        "and a people's own part truncated at zero adds nothing. The people's errors keep each person's results",
+        "as measured: the gallery competitors that new people would bring are not in them.",
         "",
         table(results),
         "",

@@ -12,7 +12,7 @@ import pytest
 from benchmarks import ablation_people
 from vireid_lib.ablation import run_grid
 from vireid_lib.ablation.paper import beyond_noise
-from vireid_lib.evaluation.people import people_estimate
+from vireid_lib.evaluation.people import mean_table, people_difference, people_estimate
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,10 @@ def test_runs_are_evaluated_again_reproduced_and_resumed(grid):
         per_seed = [100 * (rec[r["a"], k] - rec[r["b"], k]) for k in (0, 1)]
         assert r["difference"] == pytest.approx(statistics.mean(per_seed), abs=1e-9)
         assert r["se_seeds"] == pytest.approx(statistics.stdev(per_seed) / math.sqrt(2), abs=1e-9)
-        assert r["se_both"] >= max(r["people_part"], 0) and r["se_people"] >= r["people_part"]
+        # the error over people, from the stored tables by the one-way route: people_difference of seed means
+        d, se = people_difference(mean_table([payload["runs"][f"{r['a']}/seed{k}"]["people"][r["setting"]] for k in (0, 1)]),
+                                  mean_table([payload["runs"][f"{r['b']}/seed{k}"]["people"][r["setting"]] for k in (0, 1)]))
+        assert r["se_people"] == pytest.approx(100 * se, abs=1e-9) and r["difference"] == pytest.approx(100 * d, abs=1e-9)
         ca, cb = summary["cells"][r["a"]], summary["cells"][r["b"]]
         assert r["all_difference"] == pytest.approx(100 * (ca["mean"][r["setting"]]["rank1"]
                                                            - cb["mean"][r["setting"]]["rank1"]), abs=1e-9)
@@ -80,6 +83,10 @@ def test_a_record_that_does_not_reproduce_is_refused(grid, tmp_path):
     record["metrics"]["regdb/v2t"]["rank1"] -= 0.01
     record["checkpoint"]["weights_sha256"] = "0" * 64
     path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="its weights are not those"):
+        ablation_people.evaluate_grid("table4", runs, copy, echo=lambda line: None)
+    # person tables kept for other weights than the record's (a run trained again) are not reused silently
+    shutil.copy(out / "table4" / "people.json", copy / "table4" / "people.json")
     with pytest.raises(ValueError, match="its weights are not those"):
         ablation_people.evaluate_grid("table4", runs, copy, echo=lambda line: None)
 

@@ -126,8 +126,8 @@ def _torchvision_pipelines(height, width, erasing):
 
 @pytest.mark.parametrize("height,width,erasing", [(96, 48, 0.0), (96, 48, 0.5), (24, 12, 0.5), (30, 14, 0.0)])
 def test_train_pipelines_equal_torchvisions_bit_for_bit(height, width, erasing):
-    # Random images holding every value 0-255 in each channel, at the input size (as the image cache gives
-    # them) and at another size that ResizeIfNeeded resizes first; and a ramp image.
+    # A random image at the input size (as the image cache gives it), another at a size that ResizeIfNeeded
+    # resizes first, and a ramp of every value 0-255 (wrapping) across the channels.
     fast, slow = train_transforms(height, width, erasing), _torchvision_pipelines(height, width, erasing)
     imgs = [pil(height, width, seed=1), pil(height + 6, width + 2, seed=2),
             Image.fromarray(np.arange(height * width * 3, dtype=np.int64).reshape(height, width, 3).astype(np.uint8))]
@@ -163,8 +163,10 @@ def test_shift_flip_normalize_crops_pads_and_flips_by_hand():
     assert len(seen) == 18                           # every window and both flips were drawn
     with pytest.raises(ValueError, match="resize it first"):
         t(pil(5, 2))
-    with pytest.raises(ValueError, match="pad must be"):
+    with pytest.raises(ValueError, match="pad must be between 1 and the image's smaller side 2, got 0"):
         transforms.ShiftFlipNormalize(4, 2, pad=0)
+    with pytest.raises(ValueError, match="smaller side 2, got 3"):
+        transforms.ShiftFlipNormalize(4, 2, pad=3)
 
 
 def test_test_pipeline_resizes_and_normalises():

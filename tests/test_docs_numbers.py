@@ -521,6 +521,19 @@ def test_cpu_recipe_cpu_seeding_gave_the_same_demo_sooner_and_the_step_count_fit
     doc = (ROOT / "docs" / "CPU_RECIPE.md").read_text().replace("\n  ", " ")
     assert (f"the same metrics to the last digit in {wall['demo']}, against {wall['pil']} and {wall['before']} for "
             "the two runs before") in doc
+    # the step times of both codes, three runs each: ranges that overlap (the saving within the variation)
+    spans = {}
+    for code in ("torchvision", "shift_flip"):
+        ms = sorted(json.loads(f.read_text())["rows"][0]["ms_per_step"]
+                    for f in (recipe / "step_time_shift_flip").glob(f"{code}_*.json"))
+        assert len(ms) == 3
+        spans[code] = ms
+    assert f"medians of {spans['torchvision'][0]:.0f}–{spans['torchvision'][-1]:.0f} ms a step with the five" in doc
+    assert f"and {spans['shift_flip'][0]:.0f}–{spans['shift_flip'][-1]:.0f} ms with `ShiftFlipNormalize`" in doc
+    assert spans["shift_flip"][-1] > spans["torchvision"][0]
+    # the presets' comment gives the same three runs of 34 epochs
+    presets = (ROOT / "vireid_lib" / "presets.py").read_text().replace("\n#  ", "")
+    assert f"34 took {wall['before']}, {wall['pil']} in a later run and {wall['demo']} with the cheaper" in presets
 
 
 def test_cpu_recipe_correlation_and_six_parts_probes_land_within_a_few_points():
@@ -630,6 +643,31 @@ def test_ablation_people_document_and_readme_reading_are_the_committed_person_ta
     assert (ROOT / "results" / "ablations" / "people.md").read_text() == ablation_people.document()
     readme = (ROOT / "README.md").read_text()
     assert " ".join(card_section(readme, "ablation_people").split()) == ablation_people.reading_line()
+    # every committed person table is of the committed run: its weights, and its number that run's per seed
+    from vireid_lib.evaluation.people import people_estimate
+
     for grid in ("table3", "table4", "parts", "options"):
-        runs = json.loads((ROOT / "results" / "ablations" / grid / "people.json").read_text())["runs"]
-        assert all(set(run["people"]) == {"regdb/v2t", "regdb/t2v"} for run in runs.values())
+        folder = ROOT / "results" / "ablations" / grid
+        runs = json.loads((folder / "people.json").read_text())["runs"]
+        for key, run in runs.items():
+            record = json.loads((folder / run["cell"].replace("=", "-") / f"seed{run['seed']}.json").read_text())
+            assert run["checkpoint"]["weights_sha256"] == record["checkpoint"]["weights_sha256"], key
+            assert set(run["people"]) == set(record["metrics"]) == {"regdb/v2t", "regdb/t2v"}
+            for setting, table in run["people"].items():
+                assert abs(people_estimate(table) - record["metrics"][setting]["rank1"]) < 1e-12, key
+                assert abs(people_estimate(table, "mAP") - record["metrics"][setting]["mAP"]) < 1e-12, key
+
+
+def test_data_card_camera_reading_is_the_committed_diagnostic_of_the_demo():
+    """The data card's indoor/outdoor camera table and its reading come from results/recipe/cameras, whose demo
+    record is the README demo's checkpoint and reproduces its all-search Rank-1."""
+    from benchmarks import diag_cameras
+
+    card = (ROOT / "data_cards" / "synthetic.md").read_text()
+    assert diag_cameras.card_text() == (diag_cameras.table() + "\n\n" + diag_cameras.reading()).strip()
+    record = json.loads((ROOT / "results" / "recipe" / "cameras" / "demo.json").read_text())
+    demo = json.loads((ROOT / "results" / "demo" / "demo.results.json").read_text())
+    assert record["checkpoint"]["weights_sha256"] == demo["checkpoint"]["weights_sha256"]
+    assert abs(record["rows"]["all"]["r1"] - 100 * demo["results"]["trained"]["sysu/all"]["mean"]["cmc"][0]) < 1e-9
+    d, se = diag_cameras.outdoor_minus_indoor(record)
+    assert abs(d) < 2 * se and "do not differ beyond the people's noise" in card.replace("\n", " ")

@@ -346,6 +346,10 @@ def grids_readme(out: str | Path = "results/ablations") -> str:
                       table3_comparison(s), ""]
     if summaries:
         lines += ["## Conclusions", "", conclusions(summaries), ""]
+    if (out / "people.md").is_file():
+        lines += ["Every error above is over training seeds, the test people fixed. `people.md` reads the "
+                  "verdicts over the test people as well, on the runs that were evaluated again from their "
+                  "checkpoints (`python -m benchmarks.ablation_people`).", ""]
     return "\n".join(lines)
 
 

@@ -146,10 +146,11 @@ def image_cache_dir() -> Path:
 def _cache(records: Sequence[Record], data_cfg: DataConfig) -> ImageCache | None:
     if not data_cfg.cache or not records:
         return None
-    # Decoding threads (PIL releases the GIL), all before any loader worker starts: every core, not the loader's
-    # worker count (0 in cpu-demo, which left the demo's training-set decode on one of its two cores).
+    # Decoding threads (PIL releases the GIL): every core this process may use, not the loader's worker count
+    # (0 in cpu-demo, which left the demo's training-set decode on one of its two cores).
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return ImageCache.build([r.path for r in records], data_cfg.height, data_cfg.width, image_cache_dir(),
-                            workers=max(1, data_cfg.num_workers, os.cpu_count() or 1))
+                            workers=max(1, data_cfg.num_workers, cores))
 
 
 def build_train_loader(reader_or_records: object, data_cfg: DataConfig, train_cfg: TrainConfig, rank: int = 0,

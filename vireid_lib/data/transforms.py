@@ -156,18 +156,22 @@ class ShiftFlipNormalize:
     the uint8 array instead of three PIL images, a few percent of a ``cpu-demo`` training step saved
     (docs/CPU_RECIPE.md).
 
+    The bit-for-bit equality holds for RGB images (what the image cache and ``load_image`` give); another mode
+    is converted to RGB first, where torchvision would keep its channels.
+
     Args:
         height: output height (the input's, after :class:`ResizeIfNeeded`).
         width: output width.
-        pad: pixels of black border on each side before the crop (:func:`padding`).
+        pad: pixels of black border on each side before the crop (:func:`padding`), 1 to ``min(height, width)``.
     """
 
     def __init__(self, height: int, width: int, pad: int) -> None:
-        if pad < 1:
-            raise ValueError(f"pad must be >= 1, got {pad}")
+        if not 1 <= pad <= min(height, width):
+            raise ValueError(f"pad must be between 1 and the image's smaller side {min(height, width)}, got {pad}")
         self.height, self.width, self.pad = height, width, pad
-        self._mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)   # (3, 1, 1)
-        self._std = torch.tensor(IMAGENET_STD).view(3, 1, 1)     # (3, 1, 1)
+        # float64, cast to the output's dtype per call as torchvision's Normalize casts the tuples
+        self._mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float64).view(3, 1, 1)   # (3, 1, 1)
+        self._std = torch.tensor(IMAGENET_STD, dtype=torch.float64).view(3, 1, 1)     # (3, 1, 1)
 
     def __call__(self, img: Image.Image) -> torch.Tensor:
         a = np.asarray(img if img.mode == "RGB" else img.convert("RGB"))   # (H, W, 3) uint8

@@ -173,19 +173,21 @@ def seeds_and_people(a: Sequence[Mapping[str, Sequence[float]]], b: Sequence[Map
     """
     if len(a) != len(b) or len(a) < 2:
         raise ValueError(f"need the same seeds for both models, at least two; got {len(a)} and {len(b)} tables")
+    if metric not in PEOPLE_METRICS:
+        raise ValueError(f"metric must be one of {PEOPLE_METRICS}, got {metric!r}")
     first = a[0]
     n = len(first["pid"])
+    if n < 2:
+        raise ValueError(f"need at least two people, got {n}")
     for t in (*a, *b):
-        if list(t["pid"]) != list(first["pid"]):
+        if list(t["pid"]) != list(first["pid"]) or len(t[metric]) != n:
             raise ValueError("the person tables must hold the same people (one test split scored by every model)")
         if not np.allclose(t["weight"], 1.0 / n):
             raise ValueError("seeds_and_people needs people of equal weights (every person with as many scored "
                              "queries, as in RegDB); use people_difference of mean_table otherwise")
-    if n < 2:
-        raise ValueError("need at least two people")
-    if metric not in PEOPLE_METRICS:
-        raise ValueError(f"metric must be one of {PEOPLE_METRICS}, got {metric!r}")
     y = np.array([np.subtract(ta[metric], tb[metric]) for ta, tb in zip(a, b)], dtype=float).T   # (P, K)
+    if not np.isfinite(y).all():
+        raise ValueError(f"the person tables hold a non-finite {metric}; they are not results of scored queries")
     P, K = y.shape
     grand, people, seeds = y.mean(), y.mean(axis=1), y.mean(axis=0)                            # (), (P,), (K,)
     ms_p = K * np.sum((people - grand) ** 2) / (P - 1)
