@@ -173,13 +173,21 @@ def _verdict(d: float, se: float) -> str:
     return ("above" if d > 0 else "below") if beyond_noise(d, se) else "within"
 
 
-def table(results: Path = RESULTS, grids: tuple[str, ...] = tuple(GRIDS)) -> str:
-    """The Markdown table of the committed person tables: one row per comparison and setting (Rank-1, points)."""
+def _grid_rows(results: Path, grids: tuple[str, ...] = tuple(GRIDS)) -> dict[str, list[dict[str, Any]]]:
+    """:func:`claim_rows` of each grid, read once for a table and its reading."""
+    return {g: claim_rows(g, results) for g in grids}
+
+
+def table(results: Path = RESULTS, grids: tuple[str, ...] = tuple(GRIDS),
+          rows: dict[str, list[dict[str, Any]]] | None = None) -> str:
+    """The Markdown table of the committed person tables: one row per comparison and setting (Rank-1, points);
+    ``rows``: :func:`claim_rows` by grid when already read."""
+    rows = _grid_rows(results, grids) if rows is None else rows
     lines = ["| a − b | setting | seeds | a − b | ± seeds | ± people | people's own part | ± seeds and people | "
              "all seeds (committed), ± seeds | ± seeds and people |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for grid in grids:
-        for r in claim_rows(grid, results):
+        for r in rows[grid]:
             d, d_all = r["difference"], r["all_difference"]
             lines.append(
                 f"| {r['a']} − {r['b']} | {r['setting']} | {_span(r['seeds'])} | {d:+.2f} | "
@@ -189,12 +197,14 @@ def table(results: Path = RESULTS, grids: tuple[str, ...] = tuple(GRIDS)) -> str
     return "\n".join(lines)
 
 
-def reading(results: Path = RESULTS) -> dict[str, Any]:
+def reading(results: Path = RESULTS, rows: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
     """Counts over every row of :func:`table` (Rank-1 differences): on the person tables' seeds, how many stand
     beyond two standard errors over the seeds and how many beyond two over seeds and people; the same for the
     committed all-seed differences (:func:`all_seeds_both`); the median ratio of the people's own part to the
-    error over seeds on those seeds; and the seeds of each grid."""
-    rows = [r for g in GRIDS for r in claim_rows(g, results)]
+    error over seeds on those seeds; and the seeds of each grid. ``rows``: :func:`claim_rows` by grid when
+    already read."""
+    by_grid = _grid_rows(results) if rows is None else rows
+    rows = [r for g in GRIDS for r in by_grid[g]]
     seeds = [r for r in rows if beyond_noise(r["difference"], r["se_seeds"])]
     both = [r for r in seeds if beyond_noise(r["difference"], r["se_both"])]
     committed = [r for r in rows if beyond_noise(r["all_difference"], r["all_se_seeds"])]
@@ -206,12 +216,13 @@ def reading(results: Path = RESULTS) -> dict[str, Any]:
             "committed_beyond": len(committed), "committed_kept": len(kept),
             "committed_lost": [name(r) for r in committed if r not in kept],
             "median_ratio": float(np.median(ratios)) if ratios else None,
-            "seeds": {g: sorted({k for r in claim_rows(g, results) for k in r["seeds"]}) for g in GRIDS}}
+            "seeds": {g: sorted({k for r in by_grid[g] for k in r["seeds"]}) for g in GRIDS}}
 
 
 def document(results: Path = RESULTS) -> str:
     """``results/ablations/people.md``: what the table is, the table, and its reading."""
-    seeds = "; ".join(f"{g} seeds {_span(s)}" for g, s in reading(results)["seeds"].items() if s)
+    rows = _grid_rows(results)
+    seeds = "; ".join(f"{g} seeds {_span(s)}" for g, s in reading(results, rows)["seeds"].items() if s)
     return "\n".join([
         "# The ablation verdicts over seeds and over the test people",
         "",
@@ -231,15 +242,15 @@ def document(results: Path = RESULTS) -> str:
         "and a people's own part truncated at zero adds nothing. The people's errors keep each person's results",
         "as measured: the gallery competitors that new people would bring are not in them.",
         "",
-        table(results),
+        table(results, rows=rows),
         "",
-        reading_line(results),
+        reading_line(results, rows),
         ""])
 
 
-def reading_line(results: Path = RESULTS) -> str:
+def reading_line(results: Path = RESULTS, rows: dict[str, list[dict[str, Any]]] | None = None) -> str:
     """The sentence that reads the table (:func:`reading`), in ``people.md`` and the README."""
-    r = reading(results)
+    r = reading(results, rows)
     return (f"On the seeds with person tables, {r['beyond_seeds']} of {r['rows']} differences stand beyond two "
             f"standard errors over seeds and {r['beyond_both']} beyond two over seeds and people"
             + (f" (not: {', '.join(r['lost'])})" if r["lost"] else "")

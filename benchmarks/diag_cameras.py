@@ -72,10 +72,12 @@ def measure(checkpoint: str | Path, trials: int | None = None) -> dict[str, Any]
     sums: dict[str, list[float]] = {name: [0.0, 0.0, 0.0] for name in SETS}
     ranked: dict[str, list[dict[str, Any]]] = {"indoor": [], "outdoor": []}
     for gallery in galleries:
+        dist = pairwise_distance(qf, pf[[index[r.path] for r in gallery]])   # (Q, G) against the whole draw
         for name, cams in SETS.items():
-            g = [r for r in gallery if r.camid in cams]
-            m = rank_metrics(pairwise_distance(qf, pf[[index[r.path] for r in g]]), q_pids, [r.pid for r in g],
-                             q_cams, [r.camid for r in g], protocol="sysu")
+            cols = [j for j, r in enumerate(gallery) if r.camid in cams]
+            g = [gallery[j] for j in cols]
+            m = rank_metrics(dist[:, cols], q_pids, [r.pid for r in g], q_cams, [r.camid for r in g],
+                             protocol="sysu")
             n, s = m["num_valid_queries"], sums[name]
             s[0], s[1], s[2] = s[0] + n * m["cmc"][0], s[1] + n, s[2] + n / len(g)
             if name in ranked:

@@ -13,6 +13,12 @@ import torch
 from vireid_lib import __version__
 
 
+def usable_cores() -> int | None:
+    """The cores this process may run on (its CPU affinity, as ``nproc`` counts them), else the machine's
+    logical CPUs; None where neither is known."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
 def machine_info() -> dict[str, Any]:
     """The machine a run used: CPU model (``lscpu``), usable cores (``nproc``), torch threads, CUDA devices,
     platform and versions, and the 1-minute load average (how busy the CPU was with other work)."""
@@ -21,7 +27,7 @@ def machine_info() -> dict[str, Any]:
         out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
         cpu = next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), cpu)
     cuda = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
-    return {"cpu": cpu, "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+    return {"cpu": cpu, "nproc": usable_cores(),
             "logical_cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "cuda": cuda,
             "platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
             "vireid": __version__, "load_average_1min": round(os.getloadavg()[0], 2)}

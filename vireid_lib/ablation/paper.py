@@ -261,9 +261,9 @@ def conclusions(summaries: dict[str, dict[str, Any]], settings: Sequence[str] | 
                      f"with about 8 sigma^2 / d^2 seeds per cell: {need[min(paper)]} for the paper's smallest gain "
                      f"({min(paper):.2f}), {need[max(paper)]} for its largest ({max(paper):.2f}).")
     # Standard error of each cell's mean Rank-1 over its seeds, std / sqrt(n), against the one-point bar.
-    ses = [(100 * cell_se(c, s), grid, cell, s, c["n"])
+    ses = [(100 * se, grid, cell, s, c["n"])
            for grid, g in present.items() for cell, c in g["cells"].items() for s in _settings(g, settings)
-           if cell_se(c, s) is not None]
+           if (se := cell_se(c, s)) is not None]
     if ses:
         worst = [max(x for x in ses if x[1] == grid) for grid in present if any(x[1] == grid for x in ses)]
         lines.append(f"Standard error of a cell's mean Rank-1 (std / sqrt(seeds)): at most 1 point in "

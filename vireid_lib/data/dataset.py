@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
@@ -20,6 +19,7 @@ from vireid_lib.data.sampler import AlignedPair, CrossModalityIdentitySampler
 from vireid_lib.data.synthetic import default_cache_dir
 from vireid_lib.data.transforms import test_transform, train_transforms
 from vireid_lib.data.validate import check_images
+from vireid_lib.machine import usable_cores
 
 __all__ = ["TrainBatch", "AlignedTrainDataset", "ImageDataset", "collate_train", "build_train_loader",
            "build_test_loader", "load_batch", "load_image", "image_cache_dir"]
@@ -148,9 +148,8 @@ def _cache(records: Sequence[Record], data_cfg: DataConfig) -> ImageCache | None
         return None
     # Decoding threads (PIL releases the GIL): every core this process may use, not the loader's worker count
     # (0 in cpu-demo, which left the demo's training-set decode on one of its two cores).
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return ImageCache.build([r.path for r in records], data_cfg.height, data_cfg.width, image_cache_dir(),
-                            workers=max(1, data_cfg.num_workers, cores))
+                            workers=max(1, data_cfg.num_workers, usable_cores() or 1))
 
 
 def build_train_loader(reader_or_records: object, data_cfg: DataConfig, train_cfg: TrainConfig, rank: int = 0,
