@@ -17,6 +17,7 @@ from vireid_lib.config import DataConfig, EvalConfig
 from vireid_lib.data.dataset import ImageDataset
 from vireid_lib.data.records import Record
 from vireid_lib.data.transforms import build_test_transform
+from vireid_lib.data.whole_batches import whole_batches
 
 Transform = Callable[[Image.Image], torch.Tensor]
 
@@ -97,7 +98,7 @@ def extract_features(
                 loader = DataLoader(ImageDataset([records[i] for i in index], transform), batch_size=batch_size,
                                     num_workers=num_workers)
                 pos = 0
-                for x, _, _ in loader:
+                for x, _, _ in whole_batches(loader):
                     x = x.to(device)
                     f = _embed(model, x, modality, feature, branch, normalize)
                     if flip:
