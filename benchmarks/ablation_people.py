@@ -8,8 +8,8 @@ digit and that the weights are the record's, and keeps each setting's person tab
 (:func:`~vireid_lib.evaluation.people.person_table`) in ``results/ablations/<grid>/people.json``. ``--table``
 then gives, for each verdict of ``results/ablations/README.md`` (the paper's claims, and each option against
 the default) on those seeds, the difference of the seed means with its error over the seeds, over the people,
-the people's own part and over both (:func:`~vireid_lib.evaluation.people.seeds_and_people`), beside the
-committed difference over all seeds.
+the people's own part and over both, beside the committed difference over all seeds: the read side,
+:mod:`vireid_lib.ablation.people`, which notebook 05 uses too.
 
     python -m benchmarks.ablation_people --grid table3                 # evaluate (resumable), $VIREID_RUNS
     python -m benchmarks.ablation_people --grid table3 --runs /path    # training folders under /path/ablations
@@ -20,21 +20,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from vireid_lib.ablation.grids import GRIDS, train_key
-from vireid_lib.ablation.paper import PAPER_CLAIMS, beyond_noise, paired_differences
-from vireid_lib.ablation.report import metrics_of, standard_error
+from vireid_lib.ablation.people import document, people_path, person_key
+from vireid_lib.ablation.report import metrics_of
 from vireid_lib.checkpoints import load_model
 from vireid_lib.config import Config
 from vireid_lib.data import open_dataset
-from vireid_lib.evaluation.people import seeds_and_people
 from vireid_lib.evaluation.protocols import evaluate
 from vireid_lib.evaluation.report import settings_of
 from vireid_lib.io import atomic_write_json, atomic_write_text
@@ -45,16 +42,6 @@ from vireid_lib.runs import runs_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "ablations"
-SETTINGS = ("regdb/v2t", "regdb/t2v")
-
-
-def people_path(grid: str, results: Path = RESULTS) -> Path:
-    """Where a grid's person tables go: ``results/ablations/<grid>/people.json``."""
-    return results / grid / "people.json"
-
-
-def _key(cell: str, seed: int) -> str:
-    return f"{cell}/seed{seed}"
 
 
 def evaluate_grid(grid: str, runs: Path, results: Path = RESULTS, echo: Any = print) -> dict[str, Any]:
@@ -78,7 +65,7 @@ def evaluate_grid(grid: str, runs: Path, results: Path = RESULTS, echo: Any = pr
         missing = 0
         for path in records:
             record = json.loads(path.read_text())
-            key = _key(record["cell"], record["seed"])
+            key = person_key(record["cell"], record["seed"])
             kept = payload["runs"].get(key)
             if kept is not None and kept["checkpoint"]["weights_sha256"] == record["checkpoint"]["weights_sha256"]:
                 continue   # evaluated already; a run trained again since is evaluated again below
@@ -107,158 +94,6 @@ def evaluate_grid(grid: str, runs: Path, results: Path = RESULTS, echo: Any = pr
         echo(f"{grid}: {len(payload['runs'])} runs with person tables in {out}; {missing} committed runs have no "
              f"checkpoint under {runs / 'ablations'}")
     return payload
-
-
-def comparisons(grid: str) -> list[tuple[str, str, str]]:
-    """The cell pairs ``(a, b, what)`` a grid's verdicts compare: the paper's claims on it
-    (:data:`~vireid_lib.ablation.paper.PAPER_CLAIMS`), and for ``options`` each option against the default, as
-    ``results/ablations/README.md`` does."""
-    pairs = [(a, b, what) for g, a, b, what in PAPER_CLAIMS if g == grid]
-    if grid == "options":
-        pairs += [(c.name, "default", f"{c.name} instead of the default") for c in GRIDS["options"]
-                  if c.name != "default"]
-    return pairs
-
-
-def claim_rows(grid: str, results: Path = RESULTS, settings: tuple[str, ...] = SETTINGS,
-               metric: str = "rank1") -> list[dict[str, Any]]:
-    """For each comparison of ``grid`` (:func:`comparisons`) and each setting, over the seeds both cells hold in
-    the person tables, :func:`~vireid_lib.evaluation.people.seeds_and_people` in points (the difference of the
-    seed means; its error over seeds, over people, the people's own part and over both), beside the committed
-    summary's difference over all its seeds and that difference's error over seeds. Empty when the grid has no
-    person tables."""
-    path = people_path(grid, results)
-    if not path.is_file():
-        return []
-    runs = json.loads(path.read_text())["runs"]
-    summary = json.loads((results / grid / "summary.json").read_text())
-    rows = []
-    for a, b, what in comparisons(grid):
-        seeds = sorted({r["seed"] for r in runs.values() if r["cell"] == a} &
-                       {r["seed"] for r in runs.values() if r["cell"] == b})
-        if len(seeds) < 2:
-            continue
-        for s in settings:
-            two_way = seeds_and_people([runs[_key(a, k)]["people"][s] for k in seeds],
-                                       [runs[_key(b, k)]["people"][s] for k in seeds], metric)
-            ca, cb = summary["cells"][a], summary["cells"][b]
-            every = paired_differences(ca, cb, s, metric)
-            if every is None:
-                raise ValueError(f"{results / grid / 'summary.json'}: cells {a!r} and {b!r} hold other seeds or no "
-                                 f"per-seed values; rebuild it with `vireid ablate --grid {grid} --summary-only`")
-            rows.append({"claim": what, "a": a, "b": b, "setting": s, "seeds": seeds,
-                         **{k: 100 * v for k, v in two_way.items()},
-                         "all_seeds": len(every), "all_difference": float(np.mean(every)),
-                         "all_se_seeds": standard_error(every)})
-    return rows
-
-
-def all_seeds_both(row: dict[str, Any]) -> float:
-    """The committed all-seed difference's error when the people are drawn anew too: its error over seeds
-    (which holds the seeds' noise on each of these people) and the people's own part measured on the person
-    tables' seeds (which more seeds do not shrink), in quadrature."""
-    return math.hypot(row["all_se_seeds"], row["people_part"])
-
-
-def _span(seeds: list[int]) -> str:
-    """``0–4`` for consecutive seeds, else the list."""
-    return f"{seeds[0]}–{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else ", ".join(map(str, seeds))
-
-
-def _se_text(d: float, se: float) -> str:
-    return f"{se:.2f} ({_verdict(d, se)})"
-
-
-def _verdict(d: float, se: float) -> str:
-    return ("above" if d > 0 else "below") if beyond_noise(d, se) else "within"
-
-
-def _grid_rows(results: Path, grids: tuple[str, ...] = tuple(GRIDS)) -> dict[str, list[dict[str, Any]]]:
-    """:func:`claim_rows` of each grid, read once for a table and its reading."""
-    return {g: claim_rows(g, results) for g in grids}
-
-
-def table(results: Path = RESULTS, grids: tuple[str, ...] = tuple(GRIDS),
-          rows: dict[str, list[dict[str, Any]]] | None = None) -> str:
-    """The Markdown table of the committed person tables: one row per comparison and setting (Rank-1, points);
-    ``rows``: :func:`claim_rows` by grid when already read."""
-    rows = _grid_rows(results, grids) if rows is None else rows
-    lines = ["| a − b | setting | seeds | a − b | ± seeds | ± people | people's own part | ± seeds and people | "
-             "all seeds (committed), ± seeds | ± seeds and people |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for grid in grids:
-        for r in rows[grid]:
-            d, d_all = r["difference"], r["all_difference"]
-            lines.append(
-                f"| {r['a']} − {r['b']} | {r['setting']} | {_span(r['seeds'])} | {d:+.2f} | "
-                f"{_se_text(d, r['se_seeds'])} | {_se_text(d, r['se_people'])} | {r['people_part']:.2f} | "
-                f"{_se_text(d, r['se_both'])} | {d_all:+.2f} ± {_se_text(d_all, r['all_se_seeds'])} over "
-                f"{r['all_seeds']} | {_se_text(d_all, all_seeds_both(r))} |")
-    return "\n".join(lines)
-
-
-def reading(results: Path = RESULTS, rows: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
-    """Counts over every row of :func:`table` (Rank-1 differences): on the person tables' seeds, how many stand
-    beyond two standard errors over the seeds and how many beyond two over seeds and people; the same for the
-    committed all-seed differences (:func:`all_seeds_both`); the median ratio of the people's own part to the
-    error over seeds on those seeds; and the seeds of each grid. ``rows``: :func:`claim_rows` by grid when
-    already read."""
-    by_grid = _grid_rows(results) if rows is None else rows
-    rows = [r for g in GRIDS for r in by_grid[g]]
-    seeds = [r for r in rows if beyond_noise(r["difference"], r["se_seeds"])]
-    both = [r for r in seeds if beyond_noise(r["difference"], r["se_both"])]
-    committed = [r for r in rows if beyond_noise(r["all_difference"], r["all_se_seeds"])]
-    kept = [r for r in committed if beyond_noise(r["all_difference"], all_seeds_both(r))]
-    ratios = [r["people_part"] / r["se_seeds"] for r in rows if r["se_seeds"] > 0]
-    name = lambda r: f"{r['a']} − {r['b']} ({r['setting']})"   # noqa: E731
-    return {"rows": len(rows), "beyond_seeds": len(seeds), "beyond_both": len(both),
-            "lost": [name(r) for r in seeds if r not in both],
-            "committed_beyond": len(committed), "committed_kept": len(kept),
-            "committed_lost": [name(r) for r in committed if r not in kept],
-            "median_ratio": float(np.median(ratios)) if ratios else None,
-            "seeds": {g: sorted({k for r in by_grid[g] for k in r["seeds"]}) for g in GRIDS}}
-
-
-def document(results: Path = RESULTS) -> str:
-    """``results/ablations/people.md``: what the table is, the table, and its reading."""
-    rows = _grid_rows(results)
-    seeds = "; ".join(f"{g} seeds {_span(s)}" for g, s in reading(results, rows)["seeds"].items() if s)
-    return "\n".join([
-        "# The ablation verdicts over seeds and over the test people",
-        "",
-        "Written by `python -m benchmarks.ablation_people --table --write` from `<grid>/people.json`: the committed",
-        "runs whose training folders were still on the machine, evaluated again from their checkpoints (weights",
-        "and metrics checked against each run's record) to keep each test person's Rank-1. Rank-1 differences in",
-        f"points, cell a minus cell b, over the seeds that have person tables ({seeds}). With each person's",
-        "difference on each seed, a two-way decomposition into people, seeds and the rest",
-        "(`vireid_lib/evaluation/people.py`, `seeds_and_people`; `docs/DECISIONS.md` §13) gives: ± seeds, the",
-        "paired standard error over those seeds with these test people fixed (what the grids' summaries",
-        "report); ± people, the standard error over draws of the people with these seeds fixed; the people's own",
-        "part of it, which more seeds do not shrink (the rest is the seeds' noise on each person); and ± seeds",
-        "and people, the error when both are drawn anew. Each says whether the difference stands beyond two of",
-        "its standard errors. The last two columns are the committed difference over all of a grid's seeds",
-        "(`README.md` in this folder) with its error over those seeds, then with the people's own part added.",
-        "Read the verdicts as screens, not tests: with five seeds the seeds' error has four degrees of freedom,",
-        "and a people's own part truncated at zero adds nothing. The people's errors keep each person's results",
-        "as measured: the gallery competitors that new people would bring are not in them.",
-        "",
-        table(results, rows=rows),
-        "",
-        reading_line(results, rows),
-        ""])
-
-
-def reading_line(results: Path = RESULTS, rows: dict[str, list[dict[str, Any]]] | None = None) -> str:
-    """The sentence that reads the table (:func:`reading`), in ``people.md`` and the README."""
-    r = reading(results, rows)
-    return (f"On the seeds with person tables, {r['beyond_seeds']} of {r['rows']} differences stand beyond two "
-            f"standard errors over seeds and {r['beyond_both']} beyond two over seeds and people"
-            + (f" (not: {', '.join(r['lost'])})" if r["lost"] else "")
-            + "." + ("" if r["median_ratio"] is None else
-                     f" The people's own part is a median {r['median_ratio']:.2f} times the error over seeds there.")
-            + f" Of the committed all-seed differences, {r['committed_beyond']} stand beyond two standard errors "
-            f"over their seeds and {r['committed_kept']} with the people's own part added"
-            + (f" (not: {', '.join(r['committed_lost'])})" if r["committed_lost"] else "") + ".")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,5 +1,5 @@
 """benchmarks/ablation_people.py: committed ablation runs evaluated again from their checkpoints, their person
-tables kept, and each claim's error over seeds and over people."""
+tables kept; vireid_lib.ablation.people: each claim's error over seeds and over people."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import statistics
 import pytest
 
 from benchmarks import ablation_people
-from vireid_lib.ablation import run_grid
+from vireid_lib.ablation import people, run_grid
 from vireid_lib.ablation.paper import beyond_noise
 from vireid_lib.evaluation.people import mean_table, people_difference, people_estimate
 
@@ -41,9 +41,9 @@ def test_runs_are_evaluated_again_reproduced_and_resumed(grid):
     again = ablation_people.evaluate_grid("table4", runs, out, echo=lines.append)
     assert again["runs"] == payload["runs"] and not any("reproduced" in line for line in lines)
 
-    rows = ablation_people.claim_rows("table4", out)
+    rows = people.claim_rows("table4", out)
     assert [(r["a"], r["b"], r["setting"]) for r in rows] == [
-        (a, b, s) for a, b in (("global", "local"), ("global", "both")) for s in ablation_people.SETTINGS]
+        (a, b, s) for a, b in (("global", "local"), ("global", "both")) for s in people.SETTINGS]
     summary = json.loads((out / "table4" / "summary.json").read_text())
     for r in rows:
         # the difference of the seed means and its paired error, from the runs' own records
@@ -60,7 +60,7 @@ def test_runs_are_evaluated_again_reproduced_and_resumed(grid):
         assert r["all_difference"] == pytest.approx(100 * (ca["mean"][r["setting"]]["rank1"]
                                                            - cb["mean"][r["setting"]]["rank1"]), abs=1e-9)
         assert r["seeds"] == [0, 1] and r["all_seeds"] == 2
-    text = ablation_people.table(out, grids=("table4",))
+    text = people.table(out, grids=("table4",))
     assert text.count("\n") == 1 + len(rows) and "global − local" in text
     both, d = math.hypot(rows[0]["all_se_seeds"], rows[0]["people_part"]), rows[0]["all_difference"]
     word = ("above" if d > 0 else "below") if beyond_noise(d, both) else "within"
@@ -102,7 +102,7 @@ def test_missing_checkpoints_are_counted_and_bad_input_named(grid, tmp_path, cap
     payload = ablation_people.evaluate_grid("table4", tmp_path / "elsewhere", copy, echo=lines.append)
     assert payload["runs"] == {} and "6 committed runs have no checkpoint" in lines[-1]
     assert not (copy / "table4" / "people.json").exists()        # nothing evaluated, nothing written
-    assert ablation_people.claim_rows("table4", copy) == []
+    assert people.claim_rows("table4", copy) == []
     with pytest.raises(SystemExit, match="no committed runs under"):
         ablation_people.main(["--grid", "parts", "--runs", str(tmp_path), "--results", str(copy)])
     with pytest.raises(ValueError, match="unknown grid"):
@@ -115,8 +115,8 @@ def test_missing_checkpoints_are_counted_and_bad_input_named(grid, tmp_path, cap
 def test_reading_counts_the_rows_and_the_document_is_written(grid, capsys):
     out, runs = grid
     ablation_people.evaluate_grid("table4", runs, out, echo=lambda line: None)
-    rows = ablation_people.claim_rows("table4", out)
-    r = ablation_people.reading(out)
+    rows = people.claim_rows("table4", out)
+    r = people.reading(out)
     assert r["rows"] == len(rows) == 4 and r["seeds"]["table4"] == [0, 1] and r["seeds"]["table3"] == []
     beyond = [x for x in rows if beyond_noise(x["difference"], x["se_seeds"])]
     assert r["beyond_seeds"] == len(beyond)
@@ -126,5 +126,5 @@ def test_reading_counts_the_rows_and_the_document_is_written(grid, capsys):
     assert r["median_ratio"] == (statistics.median(ratios) if ratios else None)
     ablation_people.main(["--table", "--write", "--results", str(out)])
     written = (out / "people.md").read_text()
-    assert written == ablation_people.document(out) and written.strip() in capsys.readouterr().out
+    assert written == people.document(out) and written.strip() in capsys.readouterr().out
     assert f"{r['beyond_seeds']} of 4 differences stand beyond" in written and "table4 seeds 0–1" in written

@@ -20,6 +20,8 @@ The rooms: :mod:`~vireid_lib.ablation.grids` (grids, cells, planning, keys and p
 :mod:`~vireid_lib.ablation.run` (running a grid), :mod:`~vireid_lib.ablation.report` (metrics, summaries over
 seeds, their tables and plot) and :mod:`~vireid_lib.ablation.paper` (differences, verdicts, the paper's
 claims, the conclusions and the grids' README). Their public names are all importable from here.
+:mod:`~vireid_lib.ablation.people` (the verdicts' error over the test people as well as over seeds, read from
+the person tables of ``benchmarks/ablation_people.py``) is used as a module: ``ablation.people.table(...)``.
 """
 
 from vireid_lib.ablation.grids import (ABLATION_SMOKE, GRIDS, NEUTRAL_DEFAULTS, Cell, Run, ablation_config, eval_key,
@@ -29,6 +31,7 @@ from vireid_lib.ablation.paper import (NOISE_SE, PAPER_CLAIMS, PAPER_FIGURE4_BES
                                        table3_comparison, verdict, write_grids_readme)
 from vireid_lib.ablation.report import (METRIC_LABELS, METRICS, SETTING_ORDER, data_line, format_summary, load_summary,
                                         mean_std_text, metrics_of, plot_grid, ranking, summarize, write_summary)
+from vireid_lib.ablation import people
 from vireid_lib.ablation.run import RUN_FORMAT, SPEED_ONLY, resolve_jobs, run_grid, run_group
 
 __all__ = [
@@ -39,4 +42,5 @@ __all__ = [
     "METRIC_LABELS", "METRICS", "SETTING_ORDER", "data_line", "format_summary", "load_summary", "mean_std_text",
     "metrics_of", "plot_grid", "ranking", "summarize", "write_summary",
     "RUN_FORMAT", "SPEED_ONLY", "resolve_jobs", "run_grid", "run_group",
+    "people",
 ]

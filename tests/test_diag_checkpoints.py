@@ -1,4 +1,6 @@
-"""benchmarks/diag_identities.py: per-identity all-search Rank-1 agrees with the protocol's, and bad input is refused."""
+"""The diagnostics of a trained SYSU-layout checkpoint, on one tiny trained model: benchmarks/diag_identities.py
+(per-identity all-search Rank-1 agrees with the protocol's) and benchmarks/diag_cameras.py (per-camera Rank-1
+agrees with the protocol's and follows its cam3/cam2 rule); bad input is refused."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from benchmarks import bench_recipe, diag_identities
+from benchmarks import bench_recipe, diag_cameras, diag_identities
 from vireid_lib.config import Config, DataConfig, EvalConfig, LossConfig, ModelConfig, TrainConfig
 from vireid_lib.data import open_dataset
 from vireid_lib.evaluation.protocols import evaluate_sysu
@@ -56,6 +58,8 @@ def test_a_regdb_checkpoint_is_refused_in_one_line(tmp_path, trained):
     run = fit(cfg, tmp_path, progress=False, reader=open_dataset(cfg.data), eval_fn=lambda m, c, r: {})
     with pytest.raises(ValueError, match="synthetic SYSU-MM01 layout"):
         diag_identities.measure(run.last)
+    with pytest.raises(ValueError, match="needs a SYSU-MM01-layout checkpoint"):
+        diag_cameras.measure(run.last)
 
 
 @pytest.mark.parametrize("argv, message", [(["--trials", "0"], "--trials must be at least 1"),
@@ -113,3 +117,29 @@ def test_bench_recipe_keep_trains_into_the_named_folder_and_resumes(tmp_path, mo
     bench_recipe.run("seed=1", tmp_path / "out")                  # without keep: a temporary folder, from scratch
     assert calls[-1][1] is False and "kept" not in calls[-1][0]
     assert "training_folder" not in json.loads((tmp_path / "out" / "seed-1.json").read_text())
+
+
+def test_camera_galleries_pool_to_the_protocols_all_search_rank1_and_keep_the_cam3_cam2_rule(trained):
+    fitted, cfg = trained
+    record = diag_cameras.measure(fitted.last, trials=3)
+    reader = open_dataset(cfg.data)
+    protocol = evaluate_sysu(fitted.model, reader, cfg.eval, cfg.data, modes=("all",), trials=3, progress=False)
+    rows = record["rows"]
+    assert rows["all"]["r1"] == pytest.approx(100 * protocol["all"]["mean"]["cmc"][0], abs=1e-9)
+    # The queries each camera scores, counted by hand from the draws: a query counts when its person has an image
+    # from that camera in the draw, except that cam-3 queries never see cam 2 (the same place, SYSU-MM01's rule).
+    queries = list(reader.query())
+    for name, cams in diag_cameras.SETS.items():
+        expected = 0
+        for t in range(3):
+            gallery = list(reader.gallery(mode="all", trial=t, shots=1))
+            for q in queries:
+                seen = {r.pid for r in gallery if r.camid in cams and not (q.camid == 3 and r.camid == 2)}
+                expected += q.pid in seen
+        assert rows[name]["queries"] == expected, name
+        assert 0 <= rows[name]["chance_r1"] <= rows[name]["r1"] + 100
+    assert rows["cam2"]["queries"] < rows["cam1"]["queries"]   # cam 2 is scored by cam-6 queries only
+    d, se = diag_cameras.outdoor_minus_indoor(record)
+    assert d == pytest.approx(rows["outdoor"]["r1"] - rows["indoor"]["r1"], abs=1e-9) and se is not None
+    json.dumps(record)   # what the command writes
+
