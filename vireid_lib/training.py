@@ -35,7 +35,7 @@ from vireid_lib.checkpoints import (TrainingProgress, load_checkpoint, load_mode
 from vireid_lib.config import Config, TrainConfig
 from vireid_lib.data import open_dataset
 from vireid_lib.data.dataset import build_train_loader
-from vireid_lib.data.whole_batches import whole_batches
+from vireid_lib.data.interrupts import whole_batches
 from vireid_lib.distributed import (barrier, broadcast_buffers, common_steps, gather_rng, init_distributed,
                                     resolve_device)
 from vireid_lib.evaluation.protocols import evaluate_trial0, results_path
@@ -105,7 +105,8 @@ def train_one_epoch(model: nn.Module, objective: Objective, batches: Iterable[An
     bar = tqdm(batches, desc=f"epoch {epoch + 1}", total=max_steps, leave=False, disable=not progress,
                dynamic_ncols=True)
     tic = time.perf_counter()
-    for i, batch in enumerate(whole_batches(bar)):
+    # SIGINT held during a fetch from loader workers (vireid_lib/data/interrupts.py)
+    for i, batch in enumerate(whole_batches(bar, hold=getattr(batches, "num_workers", 0) > 0)):
         if max_steps is not None and i >= max_steps:
             break
         n = batch.labels.shape[0]

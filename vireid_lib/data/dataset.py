@@ -14,6 +14,7 @@ from vireid_lib.config import DataConfig, TrainConfig
 from vireid_lib.data.cache import ImageCache
 from vireid_lib.data.common import split_by_modality
 from vireid_lib.data.images import load_image
+from vireid_lib.data.interrupts import worker_ignores_sigint
 from vireid_lib.data.records import Record
 from vireid_lib.data.sampler import AlignedPair, CrossModalityIdentitySampler
 from vireid_lib.data.synthetic import default_cache_dir
@@ -187,6 +188,7 @@ def build_train_loader(reader_or_records: object, data_cfg: DataConfig, train_cf
                                   _cache(visible, data_cfg), _cache(infrared, data_cfg), data_cfg.random_erasing)
     return DataLoader(dataset, batch_sampler=sampler, num_workers=data_cfg.num_workers,
                       collate_fn=collate_train, persistent_workers=data_cfg.num_workers > 0,
+                      worker_init_fn=worker_ignores_sigint,   # Ctrl-C is the main process's (data/interrupts.py)
                       # its own generator, so starting an epoch leaves the global torch generator untouched
                       generator=torch.Generator().manual_seed(train_cfg.seed + rank))
 
@@ -194,4 +196,5 @@ def build_train_loader(reader_or_records: object, data_cfg: DataConfig, train_cf
 def build_test_loader(records: Sequence[Record], data_cfg: DataConfig, batch_size: int = 64) -> DataLoader:
     """A DataLoader of ``(images (B, 3, H, W), pids (B,), camids (B,))`` in record order (test pipeline)."""
     dataset = ImageDataset(records, test_transform(data_cfg.height, data_cfg.width), _cache(records, data_cfg))
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=data_cfg.num_workers)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=data_cfg.num_workers,
+                      worker_init_fn=worker_ignores_sigint)

@@ -17,7 +17,7 @@ from vireid_lib.config import DataConfig, EvalConfig
 from vireid_lib.data.dataset import ImageDataset
 from vireid_lib.data.records import Record
 from vireid_lib.data.transforms import build_test_transform
-from vireid_lib.data.whole_batches import whole_batches
+from vireid_lib.data.interrupts import whole_batches, worker_ignores_sigint
 
 Transform = Callable[[Image.Image], torch.Tensor]
 
@@ -96,9 +96,9 @@ def extract_features(
             for modality in MODALITIES:  # a batch goes through one stream
                 index = [i for i, r in enumerate(records) if r.modality == modality]
                 loader = DataLoader(ImageDataset([records[i] for i in index], transform), batch_size=batch_size,
-                                    num_workers=num_workers)
+                                    num_workers=num_workers, worker_init_fn=worker_ignores_sigint)
                 pos = 0
-                for x, _, _ in whole_batches(loader):
+                for x, _, _ in whole_batches(loader, hold=num_workers > 0):   # Ctrl-C: data/interrupts.py
                     x = x.to(device)
                     f = _embed(model, x, modality, feature, branch, normalize)
                     if flip:
