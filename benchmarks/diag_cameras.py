@@ -22,13 +22,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 
 from benchmarks.bench_synth import CARD, card_section, replace_section
 from vireid_lib.ablation.paper import beyond_noise
 from vireid_lib.checkpoints import load_model
 from vireid_lib.data import open_dataset
 from vireid_lib.data.sysu_official import resolve_protocol
-from vireid_lib.evaluation.metrics import rank_metrics
+from vireid_lib.evaluation.metrics import kept_gallery, rank_metrics
 from vireid_lib.evaluation.people import people_difference, person_table
 from vireid_lib.evaluation.protocols import _features, _pool, default_transform, pairwise_distance
 from vireid_lib.evaluation.report import PAPER_RESULTS
@@ -49,7 +50,8 @@ camera alone."""
 
 def measure(checkpoint: str | Path, trials: int | None = None) -> dict[str, Any]:
     """Rank-1 (%) of the infrared queries against each gallery of :data:`SETS`, with the queries each scores and
-    chance (the mean over scored queries of one over the gallery size, %), and the person tables of the indoor
+    chance (the mean over scored queries of their person's share of the images they are ranked against, %: the
+    Rank-1 of a random ranking), and the person tables of the indoor
     and outdoor galleries (:func:`~vireid_lib.evaluation.people.person_table`).
 
     Raises:
@@ -79,13 +81,26 @@ def measure(checkpoint: str | Path, trials: int | None = None) -> dict[str, Any]
             m = rank_metrics(dist[:, cols], q_pids, [r.pid for r in g], q_cams, [r.camid for r in g],
                              protocol="sysu")
             n, s = m["num_valid_queries"], sums[name]
-            s[0], s[1], s[2] = s[0] + n * m["cmc"][0], s[1] + n, s[2] + n / len(g)
+            s[0], s[1], s[2] = s[0] + n * m["cmc"][0], s[1] + n, s[2] + _chance(q_pids, q_cams, g)
             if name in ranked:
                 ranked[name].append(m)
     rows = {name: {"r1": 100 * r1 / n, "queries": int(n), "chance_r1": 100 * chance / n}
             for name, (r1, n, chance) in sums.items()}
     return {"checkpoint": checkpoint_info(checkpoint), "trials": trials, "config": cfg.to_dict(), "rows": rows,
             "people": {name: person_table(per_draw, q_pids) for name, per_draw in ranked.items()}}
+
+
+def _chance(q_pids: list[int], q_cams: list[int], gallery: list[Any]) -> float:
+    """The summed chance Rank-1 of the queries with a match in ``gallery``: for each, its person's images over
+    the images it is ranked against (the protocol's :func:`~vireid_lib.evaluation.metrics.kept_gallery`: no
+    cam-2 image for a cam-3 query), the first image of a random ranking being the person's."""
+    g_pids, g_cams = np.array([r.pid for r in gallery]), np.array([r.camid for r in gallery])
+    total = 0.0
+    for pid, cam in zip(q_pids, q_cams):
+        kept = kept_gallery(cam, g_cams, "sysu")
+        matches = int((g_pids[kept] == pid).sum())
+        total += matches / int(kept.sum()) if matches else 0.0
+    return total
 
 
 def outdoor_minus_indoor(record: dict[str, Any]) -> tuple[float, float | None]:

@@ -469,3 +469,22 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return "\nState:\tZ" not in state   # a zombie has exited
+
+
+def test_cost_table_by_hand():
+    """Grid g: 20 seeds, 40 runs, 7,200 s of training and 3,600 s of evaluation -> 10,800 s / 2 at a time = 1.5 h;
+    at 5 seeds a quarter, 0.375 h (0.4 printed). Its worse cell: Rank-1 values 0.5 and 0.7 alternating over 20
+    seeds, std 0.1026, SE 2.294 points; at 5 seeds 2.294 x 2 = 4.59; an SE of 1 needs 20 x 2.294^2 = 105.3 -> 106
+    seeds. Grid h: 5 seeds, 3,600 s -> 0.5 h; one seed per cell leaves no SE."""
+    worse = _cell(range(20), [0.5, 0.7] * 10)
+    g = {"cells": {"a": _cell(range(20), [0.6] * 20), "b": worse},
+         "wall_seconds": {"train": 7200.0, "eval": 3600.0, "runs": 40}}
+    h = {"cells": {"a": _cell([0], [0.5])}, "wall_seconds": {"train": 3000.0, "eval": 600.0, "runs": 1}}
+    h["cells"]["a"]["n"] = 5   # five seeds recorded, but no spread: the SE columns say so
+    se = 100 * float(np.std([0.5, 0.7] * 10, ddof=1)) / math.sqrt(20)
+    assert se == pytest.approx(2.294, abs=1e-3)
+    lines = ablation.paper.cost_table({"g": g, "h": h}).splitlines()
+    assert lines[2] == f"| g | 20 | 40 | 1.5 | 0.4 | {2 * se:.2f} | {math.ceil(20 * se ** 2)} |"
+    assert lines[2] == "| g | 20 | 40 | 1.5 | 0.4 | 4.59 | 106 |"
+    assert lines[3] == "| h | 5 | 1 | 0.5 | 0.5 | - | - |"
+    assert lines[4] == "| all | | | 2.0 | 0.9 | | |"

@@ -24,21 +24,22 @@ claims, the conclusions and the grids' README). Their public names are all impor
 the person tables of ``benchmarks/ablation_people.py``) is used as a module: ``ablation.people.table(...)``.
 """
 
+from vireid_lib.ablation import people
 from vireid_lib.ablation.grids import (ABLATION_SMOKE, GRIDS, NEUTRAL_DEFAULTS, Cell, Run, ablation_config, eval_key,
                                        plan, result_path, train_dir, train_key)
 from vireid_lib.ablation.paper import (NOISE_SE, PAPER_CLAIMS, PAPER_FIGURE4_BEST, PAPER_TABLE3_DELTAS,
-                                       PAPER_TABLE4_BEST, Comparison, compare, conclusions, difference, grids_readme,
-                                       table3_comparison, verdict, write_grids_readme)
+                                       PAPER_TABLE4_BEST, Comparison, compare, conclusions, cost_table, difference,
+                                       grids_readme, table3_comparison, verdict, write_grids_readme)
 from vireid_lib.ablation.report import (METRIC_LABELS, METRICS, SETTING_ORDER, data_line, format_summary, load_summary,
                                         mean_std_text, metrics_of, plot_grid, ranking, summarize, write_summary)
-from vireid_lib.ablation import people
 from vireid_lib.ablation.run import RUN_FORMAT, SPEED_ONLY, resolve_jobs, run_grid, run_group
 
 __all__ = [
     "ABLATION_SMOKE", "GRIDS", "NEUTRAL_DEFAULTS", "Cell", "Run", "ablation_config", "eval_key", "plan", "result_path",
     "train_dir", "train_key",
     "NOISE_SE", "PAPER_CLAIMS", "PAPER_FIGURE4_BEST", "PAPER_TABLE3_DELTAS", "PAPER_TABLE4_BEST", "Comparison",
-    "compare", "conclusions", "difference", "grids_readme", "table3_comparison", "verdict", "write_grids_readme",
+    "compare", "conclusions", "cost_table", "difference", "grids_readme", "table3_comparison", "verdict",
+    "write_grids_readme",
     "METRIC_LABELS", "METRICS", "SETTING_ORDER", "data_line", "format_summary", "load_summary", "mean_std_text",
     "metrics_of", "plot_grid", "ranking", "summarize", "write_summary",
     "RUN_FORMAT", "SPEED_ONLY", "resolve_jobs", "run_grid", "run_group",

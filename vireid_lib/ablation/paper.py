@@ -314,6 +314,34 @@ def _generator(summary: dict) -> str:
     return f" (generator version {', '.join(versions)})"
 
 
+COST_SEEDS = 5
+"""The fewest seeds per cell the grids are read at (issue 10): the cost table scales the committed runs to it."""
+
+
+def cost_table(summaries: dict[str, dict[str, Any]], jobs: int = 2, seeds: int = COST_SEEDS) -> str:
+    """What the grids cost and what fewer seeds would buy: per grid the seeds per cell, the runs, their wall time
+    summed (training and evaluation, shared trainings counted once) and divided by ``jobs`` runs at a time, in
+    hours; the same scaled to ``seeds`` seeds per cell, the largest Rank-1 standard error of a cell's mean that
+    would leave (each cell's SE x sqrt(n / seeds)), and the seeds per cell the largest SE needs to come to one
+    point (n x SE^2, rounded up). Estimates from the committed runs, assuming each seed costs the same and the
+    seed-to-seed spread stays as measured."""
+    lines = [f"| grid | seeds per cell | runs | hours, {jobs} at a time | at {seeds} seeds: hours | largest Rank-1 "
+             f"SE | seeds for an SE of 1 |", "|---|---|---|---|---|---|---|"]
+    total = total_scaled = 0.0
+    for grid, s in summaries.items():
+        n = max(c["n"] for c in s["cells"].values())
+        hours = (s["wall_seconds"]["train"] + s["wall_seconds"]["eval"]) / 3600 / jobs
+        ses = [100 * se for c in s["cells"].values() for setting in c["std"]
+               if (se := cell_se(c, setting)) is not None]
+        worst = max(ses) if ses else None
+        total, total_scaled = total + hours, total_scaled + hours * seeds / n
+        lines.append(f"| {grid} | {n} | {s['wall_seconds']['runs']} | {hours:.1f} | {hours * seeds / n:.1f} | "
+                     + ("- | - |" if worst is None else
+                        f"{worst * math.sqrt(n / seeds):.2f} | {math.ceil(n * worst ** 2 - 1e-9)} |"))
+    lines.append(f"| all | | | {total:.1f} | {total_scaled:.1f} | | |")
+    return "\n".join(lines)
+
+
 def grids_readme(out: str | Path = "results/ablations") -> str:
     """``<out>/README.md``: what produced the grids (command, preset, seeds, machine, wall time, all read from
     their summaries), each grid's table with standard errors, Table 3 beside the paper's gains, and the
@@ -346,6 +374,12 @@ def grids_readme(out: str | Path = "results/ablations") -> str:
                       table3_comparison(s), ""]
     if summaries:
         lines += ["## Conclusions", "", conclusions(summaries), ""]
+        lines += ["## Cost", "",
+                  f"The committed runs' wall time, summed over runs and divided by the two runs the 2-core CPU ran at "
+                  f"a time, and what {COST_SEEDS} seeds per cell would cost and leave: the largest Rank-1 standard "
+                  "error of a cell's mean at that count, and the seeds per cell that error needs to come to one "
+                  "point. Estimates scaled from these runs (each seed costs the same, the spread over seeds stays "
+                  "as measured), not measurements.", "", cost_table(summaries), ""]
     if (out / "people.md").is_file():
         lines += ["Every error above is over training seeds, the test people fixed. `people.md` reads the "
                   "verdicts over the test people as well, on the runs that were evaluated again from their "

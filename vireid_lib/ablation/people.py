@@ -133,9 +133,9 @@ def reading(results: Path, rows: dict[str, list[dict[str, Any]]] | None = None) 
     beyond two standard errors over the seeds and how many beyond two over seeds and people; the same for the
     committed all-seed differences (:func:`all_seeds_both`); the median ratio of the people's own part to the
     error over seeds on those seeds; and the seeds of each grid. ``rows``: :func:`claim_rows` by grid when
-    already read."""
+    already read (the grids it holds are the ones counted)."""
     by_grid = _grid_rows(results) if rows is None else rows
-    rows = [r for g in GRIDS for r in by_grid[g]]
+    rows = [r for g in by_grid for r in by_grid[g]]
     seeds = [r for r in rows if beyond_noise(r["difference"], r["se_seeds"])]
     both = [r for r in seeds if beyond_noise(r["difference"], r["se_both"])]
     committed = [r for r in rows if beyond_noise(r["all_difference"], r["all_se_seeds"])]
@@ -147,7 +147,7 @@ def reading(results: Path, rows: dict[str, list[dict[str, Any]]] | None = None) 
             "committed_beyond": len(committed), "committed_kept": len(kept),
             "committed_lost": [name(r) for r in committed if r not in kept],
             "median_ratio": float(np.median(ratios)) if ratios else None,
-            "seeds": {g: sorted({k for r in by_grid[g] for k in r["seeds"]}) for g in GRIDS}}
+            "seeds": {g: sorted({k for r in by_grid[g] for k in r["seeds"]}) for g in by_grid}}
 
 
 def document(results: Path) -> str:
