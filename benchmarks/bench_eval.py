@@ -5,18 +5,23 @@ their results, and the peak memory of the vectorised path relative to the distan
 
     python benchmarks/bench_eval.py            # 10 trials each (the protocols' trial counts)
     python benchmarks/bench_eval.py --trials 2
+    python benchmarks/bench_eval.py --out results/benchmarks/eval.json   # also the record the README reads
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 
 from vireid_lib.evaluation import rank_metrics
 from vireid_lib.evaluation.reference import literal_eval
+from vireid_lib.io import atomic_write_json
+from vireid_lib.machine import machine_info
 
 
 def _embeddings(pids: np.ndarray, centres: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -70,12 +75,34 @@ def run(name: str, make, protocol: str, trials: int) -> dict:
                 rank1=fast["cmc"][0], mAP=fast["mAP"])
 
 
+README_NAMES = {"SYSU-MM01 (all-search)": "SYSU-MM01 all-search", "RegDB (V->T)": "RegDB visible→thermal"}
+
+
+def readme_table(record: dict) -> str:
+    """The README's evaluation table from a record written with ``--out``: per input the loop's and the
+    vectorised path's time over the trials, the speed-up and the vectorised path's peak memory over the
+    distance matrix's."""
+    lines = ["| input | queries x gallery | trials | loop | vectorised | speed-up | max difference | "
+             "peak memory / distmat |", "|---|---|---|---|---|---|---|---|"]
+    for r in record["rows"]:
+        q, g = r["shape"]
+        lines.append(f"| {README_NAMES[r['name']]} | {q:,} x {g:,} | {r['trials']} | {r['slow']:.2f} s | "
+                     f"{r['fast']:.3f} s | {r['slow'] / r['fast']:.0f}x | {r['diff']:.0e} | {r['peak']:.2f}x |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--out", help="also write the results as JSON here (the README's table: readme_table)")
     args = parser.parse_args()
     rows = [run("SYSU-MM01 (all-search)", sysu_sized, "sysu", args.trials),
             run("RegDB (V->T)", regdb_sized, "regdb", args.trials)]
+    if args.out:
+        atomic_write_json(Path(args.out), {
+            "command": "python benchmarks/bench_eval.py " + " ".join(sys.argv[1:]), "machine": machine_info(),
+            "rows": [{k: (list(v) if k == "shape" else float(v) if k != "name" and k != "trials" else v)
+                      for k, v in r.items()} for r in rows]})
     print(f"{'input':24} {'Q x G':>11} {'trials':>6} {'loop s':>8} {'vector s':>9} {'speed-up':>9} "
           f"{'max |diff|':>11} {'peak mem / distmat':>19}")
     for r in rows:

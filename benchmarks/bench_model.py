@@ -2,6 +2,7 @@
 
     python benchmarks/bench_model.py                    # everything (the memory part takes a few minutes)
     python benchmarks/bench_model.py --skip-memory      # parameters, MACs and CPU step time only
+    python benchmarks/bench_model.py --out results/benchmarks/model.json   # also the record the README reads
 
 1. Parameters and MACs at 288x144 with resnet50 (the paper's network), by ``vireid_lib.models.complexity``
    (``torch.utils.flop_counter.FlopCounterMode``: convolutions, linear layers and the einsums of the
@@ -29,13 +30,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from vireid_lib import EXCHANGED, INFRARED, VISIBLE
 from vireid_lib.config import ModelConfig
+from vireid_lib.io import atomic_write_json
 from vireid_lib.losses import Objective
+from vireid_lib.machine import machine_info
 from vireid_lib.models import build_model, complexity
 from vireid_lib.presets import VARIANTS, model_variant, preset
 
@@ -161,8 +165,25 @@ def table(title: str, rows: list[dict]) -> None:
         print(" | ".join(f"{r[k]:>12.3f}" if isinstance(r[k], float) else f"{r[k]:>12}" for k in keys))
 
 
+def readme_table(record: dict) -> str:
+    """The README's model-cost table from a record written with ``--out``: per variant the parameters and MACs
+    (288x144, resnet50), the cpu-demo step (fastest round) with its images/s and CPU time against ``base+p``,
+    and the peak-memory growth of one 288x144 step (``-`` where the record has no memory part)."""
+    steps = {r["variant"]: r for r in record["cpu_step"]}
+    memory = {r["variant"]: r for r in record.get("memory") or []}
+    lines = ["| variant | params (M) | GMACs | cpu-demo step | images/s | CPU time vs base+p | step peak memory |",
+             "|---|---|---|---|---|---|---|"]
+    for r in record["params_macs"]:
+        s, m = steps[r["variant"]], memory.get(r["variant"])
+        lines.append(f"| {r['variant']} | {r['params_m']:.2f} | {r['gmacs']:.3f} | {s['wall_min_s']:.3f} s | "
+                     f"{s['images_per_s']:.1f} | {s['cpu_vs_base_p']:.2f}x | "
+                     + ("- |" if m is None else f"{m['step_mib'] / 1024:.2f} GiB |"))
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", help="also write the results as JSON here (the README's table: readme_table)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds on the CPU")
     parser.add_argument("--steps", type=int, default=3, help="training steps per round")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
@@ -174,17 +195,27 @@ def main() -> None:
         return
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
-    table("Parameters (M) and multiply-accumulates (G) at 288x144, resnet50, one image", params_and_macs())
+    record: dict = {"command": "python benchmarks/bench_model.py " + " ".join(sys.argv[1:]), "machine": machine_info(),
+                    "threads": args.threads, "rounds": args.rounds, "steps": args.steps}
+    record["params_macs"] = params_and_macs()
+    table("Parameters (M) and multiply-accumulates (G) at 288x144, resnet50, one image", record["params_macs"])
     demo = preset("cpu-demo")
+    record["cpu_step"] = cpu_step_speed(args.rounds, args.steps)
+    record["cpu_step_network"] = f"{demo.model.arch} at width {demo.model.width}, {demo.data.height}x{demo.data.width}"
     table(f"CPU training step, cpu-demo preset ({demo.model.arch}, {demo.data.height}x{demo.data.width}, "
-          f"batch 48; {args.rounds} rounds of {args.steps} steps)", cpu_step_speed(args.rounds, args.steps))
-    if not args.skip_memory:
-        table("Peak CPU memory of one training step at 288x144, batch 48, resnet50 (MiB of RSS)", peak_memory())
-    if torch.cuda.is_available():
+          f"batch 48; {args.rounds} rounds of {args.steps} steps)", record["cpu_step"])
+    record["memory"] = None if args.skip_memory else peak_memory()
+    if record["memory"] is not None:
+        table("Peak CPU memory of one training step at 288x144, batch 48, resnet50 (MiB of RSS)", record["memory"])
+    record["cuda"] = cuda_speed(steps=20) if torch.cuda.is_available() else None
+    if record["cuda"] is not None:
         table(f"CUDA training step at 288x144, batch 48, resnet50, bf16 + channels_last "
-              f"({torch.cuda.get_device_name()})", cuda_speed(steps=20))
+              f"({torch.cuda.get_device_name()})", record["cuda"])
     else:
         print("\nCUDA section skipped: no CUDA device")
+    record["machine_after"] = machine_info()
+    if args.out:
+        atomic_write_json(Path(args.out), record)
 
 
 if __name__ == "__main__":
