@@ -776,3 +776,18 @@ def test_cpu_recipe_probe_and_record_claims_hold():
     for setting in ("regdb/v2t", "regdb/t2v"):
         assert max(parts, key=lambda c: parts[c]["mean"][setting]["rank1"]) == "P=6"
     assert "Six parts, the parts grid's best on the `ablation` preset" in doc
+
+
+def test_data_card_ratio_over_the_recipe_sets_is_the_records():
+    """data_cards/synthetic.md: the five sets' mean all-search over mean within-visible Rank-1, from the README's
+    recipe records, below the gap table's seed-0 ratio."""
+    from benchmarks import bench_recipe
+
+    card = " ".join((ROOT / "data_cards" / "synthetic.md").read_text().split())
+    mean = bench_recipe.mean_of_sets([bench_recipe.read_record(spec) for spec in bench_recipe.SETS])
+    cross, within = 100 * mean["sysu/all", "rank1"][0], 100 * mean["within-visible", "rank1"][0]
+    assert len(bench_recipe.SETS) == 5 and "over the five 200-identity sets of the README's recipe table" in card
+    assert f"is {cross:.1f} / {within:.1f} = {cross / within:.2f}, further from three quarters than this table's row" in card
+    gap = json.loads((ROOT / "results" / "synthetic" / "gap_seed0.json").read_text())
+    row = next(r for r in gap[1:] if r["matcher"] == "cpu-demo recipe (both modalities)")
+    assert cross / within < row["cross_rank1"] / row["visible_rank1"] < 0.75
