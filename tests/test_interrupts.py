@@ -179,13 +179,12 @@ signal.signal(signal.SIGALRM, lambda *a: os.killpg(0, signal.SIGINT) if group el
 random.seed(0)
 loader = DataLoader(Images(), batch_size=8, num_workers=1, persistent_workers=True,
                     worker_init_fn=worker_ignores_sigint if group else None)
-next(iter(loader))   # the worker started: a SIGINT before its worker_init_fn runs would still kill it
 hits = 0
 for _ in range(int(sys.argv[1])):
-    it = iter(loader)
+    # the first alarm can land while the worker starts (in whole_batches' iter()): before its worker_init_fn
     signal.setitimer(signal.ITIMER_REAL, random.uniform(0.0005, 0.03))
     try:
-        for batch in whole_batches(it):
+        for batch in whole_batches(loader):
             pass
     except KeyboardInterrupt:
         hits += 1

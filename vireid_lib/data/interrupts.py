@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 _END = object()
 
 
 def worker_ignores_sigint(worker_id: int) -> None:
     """A DataLoader ``worker_init_fn``: the worker ignores SIGINT (the main process takes the interrupt and shuts
-    its workers down). A Ctrl-C in the milliseconds of a worker's start, before this runs, still reaches it."""
+    its workers down). Before it runs, a worker started inside :func:`whole_batches` has the held handler of its
+    parent, which a first Ctrl-C does not kill; a loader started elsewhere has a few milliseconds unprotected."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
@@ -41,16 +43,18 @@ def whole_batches(batches: Iterable[T], hold: bool = True) -> Iterator[T]:
     ignored (pytest-xdist workers), or a program installed its own handler, or the loop runs off the main
     thread, the batches pass through untouched.
     """
-    it = iter(batches)
-    while (batch := _fetch(it, hold)) is not _END:
+    # A loader starts its workers in iter() (or, behind a progress bar, in the first next()): held there too,
+    # so a worker forked then inherits the held handler until its worker_init_fn ignores SIGINT.
+    it = _held(lambda: iter(batches), hold)
+    while (batch := _held(lambda: next(it, _END), hold)) is not _END:
         yield batch
 
 
-def _fetch(it: Iterator[T], hold: bool) -> T | object:
-    """``next(it)`` (``_END`` when exhausted), with SIGINT held where the main thread's default handler is set."""
+def _held(call: Callable[[], R], hold: bool) -> R:
+    """``call()``, with SIGINT held where the main thread's default handler is set (see :func:`whole_batches`)."""
     if not hold or threading.current_thread() is not threading.main_thread() or \
             signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        return next(it, _END)
+        return call()
     caught: list[int] = []
 
     def held(signum: int, frame: object) -> None:
@@ -59,7 +63,7 @@ def _fetch(it: Iterator[T], hold: bool) -> T | object:
 
     signal.signal(signal.SIGINT, held)
     try:
-        batch = next(it, _END)
+        result = call()
     except BaseException:
         if caught:   # the fetch failed because of the interrupt (a worker that took it too): the interrupt wins
             raise KeyboardInterrupt from None
@@ -68,4 +72,4 @@ def _fetch(it: Iterator[T], hold: bool) -> T | object:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     if caught:
         raise KeyboardInterrupt
-    return batch
+    return result
