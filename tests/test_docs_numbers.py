@@ -791,3 +791,24 @@ def test_data_card_ratio_over_the_recipe_sets_is_the_records():
     gap = json.loads((ROOT / "results" / "synthetic" / "gap_seed0.json").read_text())
     row = next(r for r in gap[1:] if r["matcher"] == "cpu-demo recipe (both modalities)")
     assert cross / within < row["cross_rank1"] / row["visible_rank1"] < 0.75
+
+
+def test_readme_two_hours_and_an_se_of_one_do_not_fit_together():
+    """README: 'a two-hour budget and an error of one point do not fit together on this machine': the grids at
+    the seeds each needs for an SE of one point (at least five) cost more than two hours two at a time, by the
+    Cost table's own arithmetic on the committed summaries."""
+    import math
+
+    from vireid_lib.ablation import GRIDS, load_summary
+    from vireid_lib.ablation.report import cell_se
+
+    out = ROOT / "results" / "ablations"
+    hours = 0.0
+    for grid in GRIDS:
+        s = load_summary(out, grid)
+        n = max(c["n"] for c in s["cells"].values())
+        worst = max(100 * cell_se(c, setting) for c in s["cells"].values() for setting in c["std"])
+        hours += (s["wall_seconds"]["train"] + s["wall_seconds"]["eval"]) / 3600 / 2 * max(5, math.ceil(n * worst ** 2)) / n
+    assert hours > 2
+    assert "a two-hour budget and an error of one point do not fit together on this machine" in \
+        " ".join((ROOT / "README.md").read_text().split())
