@@ -832,3 +832,21 @@ def test_readme_and_cpu_recipe_training_draw_claims_hold():
     assert len(j) == 2 and len(e) == 3                   # every 300 steps: J to 600, E to 900
     assert abs(j[-1]["cross_r1"] - e[-1]["cross_r1"]) < 1 and abs(j[0]["cross_r1"] - e[0]["cross_r1"]) < 2
     assert "the same curve in two thirds of the steps" in " ".join((ROOT / "docs" / "CPU_RECIPE.md").read_text().split())
+
+
+def test_cpu_recipe_generator_candidate_and_grey_visible_claims_hold():
+    """CPU_RECIPE: at 800 steps candidate U lands between S_noflip_skinluma and the demo's version-2 generator
+    (all-search) and keeps a gap to within-visible; T_visgrey05 (half the visible images grey) leaves all-search
+    where the version-2 demo is (within 2 points) and within-visible below it."""
+    probes = ROOT / "results" / "recipe" / "probes"
+    u, s, t = (json.loads((probes / f"{n}.json").read_text())["curve"][-1]
+               for n in ("U_flips05_skinluma", "S_noflip_skinluma", "T_visgrey05"))
+    demo = json.loads((ROOT / "results" / "recipe" / "demo_generator_v2.results.json").read_text())["results"]
+    assert demo["run"]["steps"] == 800
+    v2_cross = 100 * demo["trained"]["sysu/all"]["mean"]["cmc"][0]
+    v2_within = 100 * demo["within_visible"]["trained"]["mean"]["cmc"][0]
+    assert v2_cross < u["cross_r1"] < s["cross_r1"] and u["cross_r1"] < u["vis_r1"] - 20
+    assert abs(t["cross_r1"] - v2_cross) < 2 and t["vis_r1"] < v2_within
+    doc = " ".join((ROOT / "docs" / "CPU_RECIPE.md").read_text().split())
+    assert "lands between S_noflip_skinluma and the demo's generator and keeps a visible gap" in doc
+    assert "within-visible fell and all-search stayed where the demo's recipe leaves it" in doc
