@@ -75,6 +75,8 @@ def run(name: str, make, protocol: str, trials: int) -> dict:
                 rank1=fast["cmc"][0], mAP=fast["mAP"])
 
 
+TIMED = ("fast", "slow", "diff", "peak", "rank1", "mAP")
+"""The numeric fields of a :func:`run` row (numpy scalars among them), written as floats."""
 README_NAMES = {"SYSU-MM01 (all-search)": "SYSU-MM01 all-search", "RegDB (V->T)": "RegDB visible→thermal"}
 
 
@@ -101,8 +103,7 @@ def main() -> None:
     if args.out:
         atomic_write_json(Path(args.out), {
             "command": "python benchmarks/bench_eval.py " + " ".join(sys.argv[1:]), "machine": machine_info(),
-            "rows": [{k: (list(v) if k == "shape" else float(v) if k != "name" and k != "trials" else v)
-                      for k, v in r.items()} for r in rows]})
+            "rows": [{**r, "shape": list(r["shape"]), **{k: float(r[k]) for k in TIMED}} for r in rows]})
     print(f"{'input':24} {'Q x G':>11} {'trials':>6} {'loop s':>8} {'vector s':>9} {'speed-up':>9} "
           f"{'max |diff|':>11} {'peak mem / distmat':>19}")
     for r in rows:

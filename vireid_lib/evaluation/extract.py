@@ -15,9 +15,9 @@ from tqdm.auto import tqdm
 from vireid_lib import MODALITIES
 from vireid_lib.config import DataConfig, EvalConfig
 from vireid_lib.data.dataset import ImageDataset
+from vireid_lib.data.interrupts import whole_batches, worker_ignores_sigint
 from vireid_lib.data.records import Record
 from vireid_lib.data.transforms import build_test_transform
-from vireid_lib.data.interrupts import whole_batches, worker_ignores_sigint
 
 Transform = Callable[[Image.Image], torch.Tensor]
 
