@@ -72,9 +72,11 @@ def test_search_ranks_as_the_protocol(run, tmp_path):
         row = ref[q_index[copies[q.path].path]]
         top = res.gallery[res.ranking[i, 0]]
         best = int(np.argmin(row))
-        # the same nearest image, unless two gallery images are closer than float noise
+        # the same nearest image, unless two gallery images are closer than float noise: the tolerance the
+        # distances agree to below (the search batches its images otherwise than the protocol, and on CUDA a
+        # batch of another size may take another convolution kernel, which rounds otherwise)
         assert copies[top.path].path == gallery[best].path or \
-            abs(row[g_index[copies[top.path].path]] - row[best]) < 1e-6
+            abs(row[g_index[copies[top.path].path]] - row[best]) < 1e-5
         assert res.distances[i, res.ranking[i, 0]] == pytest.approx(row[best], abs=1e-5)
     # independent truth 2: the search's top-1 identity accuracy is the protocol's Rank-1
     hits = [copies[res.gallery[res.ranking[i, 0]].path].pid == copies[q.path].pid for i, q in enumerate(res.queries)]

@@ -111,3 +111,17 @@ def test_load_or_train_trains_once_then_loads_and_refuses_another_config(tmp_pat
         load_or_train(dataclasses.replace(tiny_config(2), model=dataclasses.replace(tiny_config().model, local_dim=4)),
                       tmp_path, progress=False, reader=reader)
 
+
+
+def test_fit_returns_its_model_in_the_memory_format_its_checkpoint_loads_in(tmp_path, reader):
+    """A model trained in channels_last comes back in the default format (what load_model gives), with the
+    checkpoint's outputs to the last bit, so evaluating it is evaluating the checkpoint (on CUDA the two
+    formats take kernels that round otherwise)."""
+    fitted = fit(tiny_config(1, channels_last=True), tmp_path, progress=False, eval_fn=fake_eval, reader=reader)
+    convs = [p for p in fitted.model.parameters() if p.dim() == 4 and p.shape[-1] > 1]
+    assert convs and all(p.is_contiguous() for p in convs)
+    loaded, _ = load_model(fitted.last)
+    x = torch.rand(3, 3, 32, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a, b = fitted.model(x, "visible").bn, loaded(x, "visible").bn
+    assert torch.equal(a, b)

@@ -61,7 +61,8 @@ def extract_features(
         normalize: L2-normalise the features.
         feature: ``"bn"`` (after the BN neck) or ``"pool"`` (the GeM feature before it); global branch.
         branch: ``"global"``, ``"local"`` or ``"both"``.
-        device: where to run (default: the model's device).
+        device: where to run (default: the model's device); a model elsewhere is moved there for the
+            extraction and back after it.
         num_workers: data-loader worker processes.
         progress: show a progress bar.
 
@@ -85,10 +86,16 @@ def extract_features(
         raise ValueError(f"records have modalities {unknown}; test images are one of {MODALITIES}")
     if isinstance(transform, DataConfig):
         transform = build_test_transform(transform)
-    if device is None:
-        device = next(model.parameters()).device
+    home = next(model.parameters()).device
+    device = home if device is None else torch.device(device)
     was_training = model.training
+    cudnn = torch.backends.cudnn
+    kernels = cudnn.deterministic, cudnn.benchmark
+    # cuDNN's deterministic kernels, none chosen by timing: a checkpoint's features come out the same in
+    # every process (the CPU's kernels are deterministic already)
+    cudnn.deterministic, cudnn.benchmark = True, False
     model.eval()
+    model.to(device)
     out: list[torch.Tensor | None] = [None] * len(records)
     bar = tqdm(total=len(records), desc="features", unit="img", disable=not progress, leave=False)
     try:
@@ -112,6 +119,8 @@ def extract_features(
     finally:
         bar.close()
         model.train(was_training)
+        model.to(home)
+        cudnn.deterministic, cudnn.benchmark = kernels
     feats = torch.stack(out)  # type: ignore[arg-type]
     bad = ~torch.isfinite(feats).all(dim=1)
     if bad.any():

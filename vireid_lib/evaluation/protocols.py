@@ -24,6 +24,7 @@ from vireid_lib.config import Config, DataConfig, EvalConfig
 from vireid_lib.data.records import Record
 from vireid_lib.data.sysu_official import resolve_protocol
 from vireid_lib.data.transforms import build_test_transform
+from vireid_lib.distributed import evaluation_device
 from vireid_lib.evaluation.extract import Transform, extract_features, feature_options
 from vireid_lib.evaluation.metrics import rank_metrics
 from vireid_lib.evaluation.people import person_table
@@ -279,11 +280,16 @@ def evaluate_regdb(
 def evaluate(model: nn.Module, cfg: Config, reader: Any, *, progress: bool = True) -> dict[str, Any]:
     """The full test protocol of ``cfg.data.dataset`` (the model is put in evaluation mode): SYSU-MM01 all- and
     indoor-search over ``cfg.eval.sysu_trials`` gallery draws (:func:`evaluate_sysu`), or RegDB both
-    directions on the reader's trial (:func:`evaluate_regdb`)."""
+    directions on the reader's trial (:func:`evaluate_regdb`).
+
+    The model runs on :func:`~vireid_lib.distributed.evaluation_device` (CUDA when the run did not ask for the
+    CPU and CUDA is here), wherever it lies, and is left where it was: a checkpoint loads onto the CPU, and
+    evaluated there on a GPU machine it would be slow and would not give the numbers its run recorded."""
     model.eval()
+    device = evaluation_device(cfg.train)
     if cfg.data.dataset == "sysu":
-        return evaluate_sysu(model, reader, cfg.eval, cfg.data, progress=progress)
-    return evaluate_regdb(model, reader, cfg.eval, cfg.data, progress=progress)
+        return evaluate_sysu(model, reader, cfg.eval, cfg.data, device=device, progress=progress)
+    return evaluate_regdb(model, reader, cfg.eval, cfg.data, device=device, progress=progress)
 
 
 def evaluate_trial0(model: nn.Module, cfg: Config, reader: Any) -> dict[str, float]:
