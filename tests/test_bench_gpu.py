@@ -2,6 +2,7 @@
 measured results (results/gpu/), the wall-time table of docs/REPRODUCE.md."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,35 @@ def test_readme_gpu_test_claim_is_the_log():
     assert "ERROR at setup of test_transform" in log and log.count("ERROR at setup") == 1
     readme = (ROOT / "README.md").read_text().replace("\n", " ")
     assert "CUDA tests (26 passed; the one error there was pytest collecting an imported helper named `test_transform`" in readme
+
+
+def _summary(log: str) -> dict[str, int]:
+    """The counts of pytest's last line (``2 failed, 584 passed, ...``)."""
+    last = log.rstrip().splitlines()[-1]
+    return {word: int(n) for n, word in re.findall(r"(\d+) (failed|passed|errors?|skipped)", last)}
+
+
+def test_readme_gpu_suite_claims_are_the_logs():
+    """README: the whole suite on one H200, before the GPU fixes (8 failed) and after (584 passed; what
+    fails is ipywidgets missing there), and the demo's wall time and all-search Rank-1 there."""
+    gpu = ROOT / "results" / "gpu"
+    before, after = (gpu / "suite_h200_d366234.log").read_text(), (gpu / "suite_h200.log").read_text()
+    assert "NVIDIA H200" in before and "NVIDIA H200" in after
+    assert "RNG state must be a torch.ByteTensor" in before and "RNG state must be" not in after
+    assert "the evaluation code or the data changed since" in before and "changed since" not in after
+    b, a = _summary(before), _summary(after)
+    left = re.findall(r"^(?:FAILED|ERROR) (tests/\S+)", after, flags=re.M)
+    assert len(left) == a["failed"] + a["errors"] == 4
+    assert {x.split("::")[0] for x in left} == {"tests/test_search.py", "tests/test_ablation.py",
+                                               "tests/test_benchmarks_table.py", "tests/test_widgets.py"}
+    assert after.count("No module named 'ipywidgets'") >= len(left)
+    demo_log = (gpu / "demo_h200.log").read_text()
+    minutes = re.search(r"wall time: ([\d.]+) min", demo_log).group(1)
+    demo = json.loads((gpu / "demo_h200.results.json").read_text())["results"]
+    assert demo["run"]["machine"]["cuda"] == ["NVIDIA H200"] and demo["run"]["steps"] == 1700
+    r1 = 100 * demo["trained"]["sysu/all"]["mean"]["cmc"][0]
+    readme = (ROOT / "README.md").read_text().replace("\n", " ")
+    assert (f"({b['failed']} failed, `results/gpu/suite_h200_d366234.log`)" in readme and
+            f"With both fixed, {a['passed']} passed, and the {a['failed']} failures and {a['errors']} errors left are "
+            f"imports of ipywidgets" in readme)
+    assert f"`vireid demo` took {minutes} min from an empty cache, with all-search Rank-1 {r1:.1f}" in readme
