@@ -177,12 +177,20 @@ def test_difference_is_paired_by_seed_by_hand():
     assert d == pytest.approx(20 / 3) and se == pytest.approx(100 * math.sqrt((0.01 + 0.07 / 3) / 3))
 
 
-def test_difference_falls_back_to_unpaired_for_other_seeds_or_old_summaries():
-    # a has seeds 0-2, b has 1-3: not paired, the unpaired error of the cell means
+def test_difference_pairs_the_shared_seeds_and_falls_back_to_unpaired_without_two():
+    # a has seeds 0-2, b has 1-3: paired over seeds 1 and 2, a - b = 0.6 - 0.5 and 0.7 - 0.5, 10 and 20 points:
+    # mean 15, std 7.07, SE 7.07 / sqrt(2) = 5 (not the difference of the cell means, 33.3)
     s = {"grid": "g", "cells": {"a": _cell([0, 1, 2], [0.9, 0.6, 0.7]), "b": _cell([1, 2, 3], [0.5, 0.5, 0.2])}}
-    unpaired = 100 * math.sqrt(np.var([0.9, 0.6, 0.7], ddof=1) / 3 + np.var([0.5, 0.5, 0.2], ddof=1) / 3)
+    assert ablation.paper.paired_differences(s["cells"]["a"], s["cells"]["b"], "regdb/v2t", "rank1") == \
+        pytest.approx([10.0, 20.0])
     d, se = difference(s, "a", "b", "regdb/v2t")
-    assert d == pytest.approx(100 * (0.7333333 - 0.4)) and se == pytest.approx(unpaired)
+    assert d == pytest.approx(15.0) and se == pytest.approx(5.0)
+    # one shared seed (b on 2-4) or none (b on 3-5): the unpaired error of the cell means
+    unpaired = 100 * math.sqrt(np.var([0.9, 0.6, 0.7], ddof=1) / 3 + np.var([0.5, 0.5, 0.2], ddof=1) / 3)
+    for seeds in ([2, 3, 4], [3, 4, 5]):
+        s["cells"]["b"]["seeds"] = seeds
+        d, se = difference(s, "a", "b", "regdb/v2t")
+        assert d == pytest.approx(100 * (0.7333333 - 0.4)) and se == pytest.approx(unpaired)
     # the same seeds, but a summary written before per-seed values were kept: unpaired
     s["cells"]["b"]["seeds"] = [0, 1, 2]
     assert difference(s, "a", "b", "regdb/v2t")[1] != pytest.approx(unpaired)      # paired: differs
@@ -207,9 +215,12 @@ def test_the_same_difference_on_every_seed_stands_out_unless_it_is_zero():
     assert ablation.verdict(s, "full", "base", "regdb/v2t").endswith("(identical on every seed)")
 
 
-def test_cells_with_other_seeds_or_values_are_not_paired():
+def test_cells_without_shared_seeds_or_values_are_not_paired():
     a = _cell([0, 1, 2], [0.5, 0.6, 0.7])
-    assert paired_differences(a, _cell([0, 1, 3], [0.4, 0.5, 0.7]), "regdb/v2t", "rank1") is None
+    assert paired_differences(a, _cell([3, 4, 5], [0.4, 0.5, 0.7]), "regdb/v2t", "rank1") is None
+    # seeds 0 and 1 shared, seed 2 of a and 3 of b left out: 0.5 - 0.4 and 0.6 - 0.5
+    assert paired_differences(a, _cell([0, 1, 3], [0.4, 0.5, 0.7]), "regdb/v2t", "rank1") == pytest.approx(
+        [10.0, 10.0])
     assert paired_differences(a, _cell([0, 1, 2], [0.4, 0.5, 0.7]), "regdb/t2v", "rank1") is None
     assert paired_differences(a, _cell([0, 1, 2], [0.4, 0.5, 0.7]), "regdb/v2t", "mAP") is None
     short = _cell([0, 1, 2], [0.4, 0.5, 0.7])
@@ -271,6 +282,17 @@ def test_smoke_grid_end_to_end_resumes_and_shares_training(tmp_path, capsys):
     assert full["wall_seconds"]["train_reused"] and full["wall_seconds"]["eval_reused"]
     assert full["metrics"] == records[0]["metrics"]
     assert len(list(work.iterdir())) == 5
+
+    # --cells runs only the cells named; the summary still holds every cell's finished runs, and lists as
+    # missing only what was asked
+    assert main([*args[:4], "1", *args[5:], "--cells", "global"]) == 0
+    assert "1 runs (1 cells x 1 seeds)" in capsys.readouterr().out
+    summary = ablation.load_summary(out, "table4")
+    assert {c: v["seeds"] for c, v in summary["cells"].items()} == {"global": [0, 1], "local": [0], "both": [0]}
+    assert summary["missing"] == [] and "--cells global" in json.loads(
+        result_path(out, plan("table4", [1], smoke=True)[0]).read_text())["command"]
+    with pytest.raises(ValueError, match=r"'lokal' is not one"):
+        plan("table4", [0], cells=["global", "lokal"])
 
 
 def test_interrupted_training_resumes(tmp_path):
@@ -488,3 +510,17 @@ def test_cost_table_by_hand():
     assert lines[2] == "| g | 20 | 40 | 1.5 | 0.4 | 4.59 | 106 |"
     assert lines[3] == "| h | 5 | 1 | 0.5 | 0.5 | - | - |"
     assert lines[4] == "| all | | | 2.0 | 0.9 | | |"
+
+
+def test_cost_table_by_hand_when_cells_hold_other_seed_counts():
+    """Cell a: 10 seeds of 0.6 (no spread); cell b: 40 seeds alternating 0.5 and 0.7, std 0.1013, SE 1.601
+    points. 50 runs, 10,800 s / 2 = 1.5 h; at 5 seeds per cell, 10 runs of the 50: 0.3 h. The largest SE at 5
+    seeds is b's std / sqrt(5) = 4.53; b's SE comes to one point at 40 x 1.601^2 = 102.6 -> 103 seeds."""
+    b = _cell(range(40), [0.5, 0.7] * 20)
+    u = {"cells": {"a": _cell(range(10), [0.6] * 10), "b": b},
+         "wall_seconds": {"train": 7200.0, "eval": 3600.0, "runs": 50}}
+    std = float(np.std([0.5, 0.7] * 20, ddof=1))
+    assert 100 * std / math.sqrt(40) == pytest.approx(1.601, abs=1e-3)
+    line = ablation.paper.cost_table({"u": u}).splitlines()[2]
+    assert line == f"| u | 10-40 | 50 | 1.5 | 0.3 | {100 * std / math.sqrt(5):.2f} | {math.ceil(1e4 * std ** 2)} |"
+    assert line == "| u | 10-40 | 50 | 1.5 | 0.3 | 4.53 | 103 |"

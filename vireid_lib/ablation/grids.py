@@ -95,7 +95,7 @@ def ablation_config(smoke: bool = False, overrides: Sequence[str] = (), base: st
 
 
 def plan(grid: str, seeds: Sequence[int] = (0, 1, 2), *, smoke: bool = False, overrides: Sequence[str] = (),
-         base: str = "ablation") -> list[Run]:
+         base: str = "ablation", cells: Sequence[str] | None = None) -> list[Run]:
     """The runs of a grid, seed-major (every cell with the first seed, then the second, ...), so a grid
     stopped early has all its cells with fewer seeds rather than some cells with none.
 
@@ -105,9 +105,11 @@ def plan(grid: str, seeds: Sequence[int] = (0, 1, 2), *, smoke: bool = False, ov
         smoke: tiny sizes (tests, CI).
         overrides: ``section.key=value`` changes to the base config; a cell's own overrides win.
         base: the preset the grid starts from.
+        cells: only these cells, by name (default: every cell of the grid), to give the noisier cells more
+            seeds than the others.
 
     Raises:
-        ValueError: for an unknown grid or preset, no seeds, negative or repeated seeds.
+        ValueError: for an unknown grid, preset or cell, no seeds, negative or repeated seeds.
     """
     if grid not in GRIDS:
         raise ValueError(f"unknown grid {grid!r}; choose one of {sorted(GRIDS)}")
@@ -116,9 +118,22 @@ def plan(grid: str, seeds: Sequence[int] = (0, 1, 2), *, smoke: bool = False, ov
         raise ValueError("give at least one seed (e.g. --seeds 0 1 2)")
     if any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct non-negative integers, got {seeds}")
+    names = [c.name for c in GRIDS[grid]]
+    if cells is not None:
+        unknown = [c for c in cells if c not in names]
+        if unknown or not cells or len(set(cells)) != len(cells):
+            raise ValueError(f"--cells {' '.join(cells)}: give distinct cells of grid {grid!r}, among {names}"
+                             + (f" ({', '.join(map(repr, unknown))} is not one)" if unknown else ""))
+    chosen = [c for c in GRIDS[grid] if cells is None or c.name in cells]
     cfg = ablation_config(smoke, overrides, base)
     return [Run(grid, cell, seed, apply_overrides(cfg, [*cell.overrides, f"train.seed={seed}"]))
-            for seed in seeds for cell in GRIDS[grid]]
+            for seed in seeds for cell in chosen]
+
+
+def finished_seeds(out: str | Path, grid: str) -> list[int]:
+    """The seeds with at least one result file under ``<out>/<grid>/<cell>/seed<k>.json``, in order."""
+    found = {int(p.stem[4:]) for p in Path(out, grid).glob("*/seed*.json") if p.stem[4:].isdigit()}
+    return sorted(found)
 
 
 def _hash(obj: Any) -> str:

@@ -37,12 +37,14 @@ def difference(summary: dict[str, Any], a: str, b: str, setting: str, metric: st
                paired: bool = True) -> tuple[float, float | None]:
     """Cell ``a`` minus cell ``b`` in points, and its standard error.
 
-    Paired (the default): every cell of a grid trains with the same seeds (``train.seed``: initial weights,
+    Paired (the default): the cells of a grid train with the same seeds (``train.seed``: initial weights,
     batch order, augmentation draws; the data set is the same), so two cells' results on one seed move
     together, and the error of the difference is that of the per-seed differences,
-    ``std(a_k - b_k) / sqrt(n)``. The difference is their mean, which is the difference of the cell means:
-    cells are paired only when they hold the same seeds, at least two. Unpaired (``paired=False``, and the
-    fallback for cells with other seeds or a summary without per-seed values):
+    ``std(a_k - b_k) / sqrt(n)`` over the ``n`` seeds both cells hold (at least two). The difference is their
+    mean: the difference of the cell means when the two cells hold the same seeds, else that of their means
+    over the shared seeds (a noisier cell given more seeds, ``vireid ablate --cells``, is compared on the seeds
+    the other holds too). Unpaired (``paired=False``, and the fallback for fewer than two shared seeds or a
+    summary without per-seed values):
     ``sqrt(s_a^2 / n_a + s_b^2 / n_b)`` and the difference of the cell means. ``None`` stands for the
     error when there is too little to estimate it.
 
@@ -66,15 +68,17 @@ def difference(summary: dict[str, Any], a: str, b: str, setting: str, metric: st
 
 
 def paired_differences(ca: dict[str, Any], cb: dict[str, Any], setting: str, metric: str) -> list[float] | None:
-    """``a_k - b_k`` in points for every seed ``k``, in seed order, when both cells hold the same seeds and
-    a value of ``setting`` and ``metric`` for each; ``None`` otherwise (other seeds, or a summary written
-    before per-seed values were kept)."""
+    """``a_k - b_k`` in points for every seed ``k`` both cells hold, in seed order, when each holds a value of
+    ``setting`` and ``metric`` per seed; ``None`` otherwise (no shared seed, or a summary written before
+    per-seed values were kept)."""
     va = ca.get("values", {}).get(setting, {}).get(metric)
     vb = cb.get("values", {}).get(setting, {}).get(metric)
-    seeds = ca.get("seeds")
-    if va is None or vb is None or seeds != cb.get("seeds") or not len(seeds) == len(va) == len(vb):
+    sa, sb = ca.get("seeds"), cb.get("seeds")
+    if va is None or vb is None or sa is None or sb is None or len(sa) != len(va) or len(sb) != len(vb):
         return None
-    return [100 * (x - y) for _, x, y in sorted(zip(seeds, va, vb))]
+    a, b = dict(zip(sa, va)), dict(zip(sb, vb))
+    shared = sorted(a.keys() & b.keys())
+    return [100 * (a[k] - b[k]) for k in shared] if shared else None
 
 
 NOISE_SE = 2.0
@@ -241,9 +245,13 @@ def conclusions(summaries: dict[str, dict[str, Any]], settings: Sequence[str] | 
                 if grid == "table3":
                     table3_sd.append(float(np.std(per_seed, ddof=1)))
     if ratio:
-        lines.append(f"Differences are paired by seed: every cell trains with the same seeds, and a difference's "
-                     f"standard error is that of its per-seed differences (median {float(np.median(ratio)):.2f} "
-                     f"of the unpaired sqrt(s_a^2 / n_a + s_b^2 / n_b) over the claims' Rank-1 differences below).")
+        uneven = any(len({c["n"] for c in s["cells"].values()}) > 1 for s in present.values())
+        lines.append(f"Differences are paired by seed: "
+                     + ("two cells are compared on the seeds both hold (the noisier cells of a grid hold more "
+                        "seeds than the others), " if uneven else "every cell trains with the same seeds, ")
+                     + f"and a difference's standard error is that of its per-seed differences (median "
+                     f"{float(np.median(ratio)):.2f} of the unpaired sqrt(s_a^2 / n_a + s_b^2 / n_b) over the "
+                     f"claims' Rank-1 differences below).")
     if table3_sd:
         # Paired over n seeds, SE = s_d / sqrt(n): a true gain d lies 2 SE from 0 on average at n = 4 s_d^2 / d^2,
         # and clears 2 SE in four grids of five at n = (2 + 0.84)^2 s_d^2 / d^2, about 8 s_d^2 / d^2.
@@ -329,15 +337,18 @@ def cost_table(summaries: dict[str, dict[str, Any]], jobs: int = 2, seeds: int =
              f"SE | seeds for an SE of 1 |", "|---|---|---|---|---|---|---|"]
     total = total_scaled = 0.0
     for grid, s in summaries.items():
-        n = max(c["n"] for c in s["cells"].values())
+        counts = [c["n"] for c in s["cells"].values()]
         hours = (s["wall_seconds"]["train"] + s["wall_seconds"]["eval"]) / 3600 / jobs
-        ses = [100 * se for c in s["cells"].values() for setting in c["std"]
+        # each cell's error scales with its own seed count: SE x sqrt(n / seeds); it reaches one point at n SE^2
+        ses = [(100 * se, c["n"]) for c in s["cells"].values() for setting in c["std"]
                if (se := cell_se(c, setting)) is not None]
-        worst = max(ses) if ses else None
-        total, total_scaled = total + hours, total_scaled + hours * seeds / n
-        lines.append(f"| {grid} | {n} | {s['wall_seconds']['runs']} | {hours:.1f} | {hours * seeds / n:.1f} | "
-                     + ("- | - |" if worst is None else
-                        f"{worst * math.sqrt(n / seeds):.2f} | {math.ceil(n * worst ** 2 - 1e-9)} |"))
+        scaled = hours * seeds * len(counts) / sum(counts)   # every cell-seed costs the same
+        total, total_scaled = total + hours, total_scaled + scaled
+        span = "-".join(map(str, dict.fromkeys([min(counts), max(counts)])))
+        lines.append(f"| {grid} | {span} | {s['wall_seconds']['runs']} | {hours:.1f} | {scaled:.1f} | "
+                     + ("- | - |" if not ses else
+                        f"{max(se * math.sqrt(n / seeds) for se, n in ses):.2f} | "
+                        f"{max(math.ceil(n * se ** 2 - 1e-9) for se, n in ses)} |"))
     lines.append(f"| all | | | {total:.1f} | {total_scaled:.1f} | | |")
     return "\n".join(lines)
 

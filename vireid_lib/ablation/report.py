@@ -30,17 +30,19 @@ def metrics_of(result: dict[str, Any]) -> dict[str, dict[str, float]]:
 
 # ---------------------------------------------------------------------------------------------- summaries
 
-def summarize(grid: str, runs: Sequence[Run], out: str | Path, seeds: Sequence[int] | None = None) -> dict[str, Any]:
+def summarize(grid: str, runs: Sequence[Run], out: str | Path, seeds: Sequence[int] | None = None,
+              cells: Sequence[str] | None = None) -> dict[str, Any]:
     """Mean, sample standard deviation (``ddof=1``; ``None`` with one seed) and standard error of the mean
     (``std / sqrt(n)``) over seeds, per cell, setting and metric, from the result files of ``runs``.
 
     Returns:
         ``{"grid", "cells": {cell: {"overrides", "seeds", "n", "mean", "std", "se", "values"}}, "missing",
-        "commands", "machines", "wall_seconds", "base_config"}``; ``missing`` lists the cells and seeds
-        asked for (``seeds``) without a result.
+        "commands", "machines", "wall_seconds", "base_config"}``; ``missing`` lists the cells (``cells``,
+        default every cell of the grid) and seeds asked for (``seeds``) without a result.
     """
+    wanted = [c.name for c in GRIDS[grid]] if cells is None else list(cells)
     records = [json.loads(result_path(out, r).read_text()) for r in runs]
-    cells: dict[str, Any] = {}
+    summaries: dict[str, Any] = {}
     for cell in GRIDS[grid]:
         mine = sorted((r for r in records if r["cell"] == cell.name), key=lambda r: r["seed"])
         if not mine:
@@ -53,15 +55,15 @@ def summarize(grid: str, runs: Sequence[Run], out: str | Path, seeds: Sequence[i
             entry["mean"][setting] = {m: float(np.mean(v)) for m, v in values.items()}
             entry["std"][setting] = {m: float(np.std(v, ddof=1)) if len(v) > 1 else None for m, v in values.items()}
             entry["se"][setting] = {m: standard_error(v) for m, v in values.items()}
-        cells[cell.name] = entry
+        summaries[cell.name] = entry
     asked = list(seeds) if seeds is not None else sorted({r.seed for r in runs})
-    missing = [{"cell": c.name, "seed": s} for s in asked for c in GRIDS[grid]
+    missing = [{"cell": c.name, "seed": s} for s in asked for c in GRIDS[grid] if c.name in wanted
                if not any(r["cell"] == c.name and r["seed"] == s for r in records)]
     trained = {r["train_dir"]: r["wall_seconds"]["train"] for r in records}
     evaluated = {(r["train_dir"], json.dumps(r["config"]["eval"], sort_keys=True)): r["wall_seconds"]["eval"]
                  for r in records}
     return {
-        "grid": grid, "cells": cells, "missing": missing,
+        "grid": grid, "cells": summaries, "missing": missing,
         "commands": sorted({r["command"] for r in records}),
         "machines": _unique([{k: v for k, v in r["machine"].items() if k != "load_average_1min"} for r in records]),
         "load_average_1min": [r["machine"]["load_average_1min"] for r in records],

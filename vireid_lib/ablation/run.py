@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from vireid_lib.ablation.grids import GRIDS, Run, eval_key, plan, result_path, train_dir
+from vireid_lib.ablation.grids import GRIDS, Run, eval_key, finished_seeds, plan, result_path, train_dir
 from vireid_lib.ablation.report import metrics_of, summarize, write_summary
 from vireid_lib.checkpoints import config_diff
 from vireid_lib.config import Config
@@ -167,8 +167,9 @@ def resolve_jobs(cfg: Config, jobs: int | None = None) -> tuple[int, list[int | 
 def run_grid(grid: str, seeds: Sequence[int] = (0, 1, 2), out: str | Path = "results/ablations",
              work: str | Path | None = None, *, smoke: bool = False, overrides: Sequence[str] = (),
              base: str = "ablation", jobs: int | None = None, summary_only: bool = False, progress: bool = True,
-             echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run (or resume) every run of a grid, then write and return its summary (:func:`summarize`).
+             cells: Sequence[str] | None = None, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or resume) every run of a grid (or of some of its cells), then write and return its summary
+    (:func:`summarize`) over every finished run in ``out``: each cell with all the seeds it holds there.
 
     Args:
         grid: ``table3``, ``table4``, ``parts`` or ``options``.
@@ -181,23 +182,30 @@ def run_grid(grid: str, seeds: Sequence[int] = (0, 1, 2), out: str | Path = "res
         jobs: runs at once (default: one per CUDA device, one on a CPU; see :func:`resolve_jobs`).
         summary_only: run nothing; summarise the finished runs (the others are listed as missing).
         progress: show progress bars (sequential runs only).
+        cells: run only these cells (default: all); the summary still covers every cell's finished runs, and
+            its ``missing`` lists only the runs asked for here.
         echo: where progress lines go.
 
     Returns:
         The summary; its ``failed`` entry lists runs that raised (they have no result file, so running
         the grid again retries them).
     """
-    runs = plan(grid, seeds, smoke=smoke, overrides=overrides, base=base)
+    runs = plan(grid, seeds, smoke=smoke, overrides=overrides, base=base, cells=cells)
     out = Path(out)
     work = Path(work) if work is not None else runs_dir() / ("ablations-smoke" if smoke else "ablations")
     command = " ".join(["vireid ablate --grid", grid, *([f"--preset {base}"] if base != "ablation" else []),
+                        *(["--cells", *cells] if cells is not None else []),
                         "--seeds", *map(str, seeds), "--out", str(out), *(["--smoke"] if smoke else []),
                         *[f"--set {o}" for o in overrides]])
-    for r in runs:
+    # every finished run of the folder is summarised, so every one is checked against this configuration
+    every = plan(grid, sorted(set(seeds) | set(finished_seeds(out, grid))), smoke=smoke, overrides=overrides,
+                 base=base)
+    for r in every:
         _check_not_stale(out, r)
     todo = [r for r in runs if not result_path(out, r).is_file()]
     n_jobs, devices, reason = resolve_jobs(runs[0].cfg, jobs)
-    echo(f"{grid}: {len(runs)} runs ({len(GRIDS[grid])} cells x {len(list(seeds))} seeds), "
+    n_cells = len(GRIDS[grid]) if cells is None else len(cells)
+    echo(f"{grid}: {len(runs)} runs ({n_cells} cells x {len(list(seeds))} seeds), "
          f"{len(runs) - len(todo)} already done; " + ("summary only" if summary_only else reason))
     failed: list[dict[str, Any]] = []
     groups = [] if summary_only else _groups(todo, work)
@@ -222,7 +230,7 @@ def run_grid(grid: str, seeds: Sequence[int] = (0, 1, 2), out: str | Path = "res
                         echo(f"  {grid}/{record['cell']} seed {record['seed']}: " + _brief(record))
                 except Exception as e:
                     failed += _failure(futures[future], e, echo)
-    summary = summarize(grid, [r for r in runs if result_path(out, r).is_file()], out, seeds=seeds)
+    summary = summarize(grid, [r for r in every if result_path(out, r).is_file()], out, seeds=seeds, cells=cells)
     summary["failed"] = failed
     write_summary(summary, out / grid)
     return summary

@@ -179,7 +179,8 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         cfg = resolve_data_root(apply_overrides(preset(args.preset), overrides))
         overrides = [*([f"data.root={cfg.data.root}"] if cfg.data.root and not args.root else []), *overrides]
     summary = run_grid(args.grid, args.seeds, out, args.work, smoke=args.smoke, overrides=overrides,
-                       base=args.preset, jobs=args.jobs, summary_only=args.summary_only, progress=not args.quiet)
+                       base=args.preset, jobs=args.jobs, summary_only=args.summary_only, progress=not args.quiet,
+                       cells=args.cells)
     print(data_line(ablation_config(args.smoke, overrides, args.preset).to_dict()))
     print(format_summary(summary))
     print(f"summary: {out / args.grid / 'summary.md'}")

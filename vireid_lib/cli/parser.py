@@ -210,10 +210,14 @@ def build_parser() -> argparse.ArgumentParser:
                "examples:\n"
                "  vireid ablate --grid table3\n"
                "  vireid ablate --grid parts --seeds 0 1 2 3 4 --set train.epochs=6\n"
+               "  vireid ablate --grid options --cells default triplet=adp --seeds 5 6 7\n"
                "  vireid ablate --grid table3 --smoke\n"
                "  vireid ablate --grid table3 --preset paper-regdb --root /data/RegDB --out results/ablations-regdb")
     p.add_argument("--grid", choices=["table3", "table4", "parts", "options"], required=True, help="which grid")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
+    p.add_argument("--cells", nargs="+", metavar="CELL",
+                   help="only these cells of the grid (default: all), e.g. to give the noisier cells more seeds; "
+                        "the summary covers every finished run of the results folder")
     p.add_argument("--preset", default="ablation", choices=["ablation", "paper-regdb", "paper-sysu", "cpu-demo"],
                    help="starting configuration (default: ablation, the short synthetic-RegDB schedule)")
     p.add_argument("--root", help="dataset folder (.../RegDB or .../SYSU-MM01); default: $VIREID_DATA/<dataset folder> "
