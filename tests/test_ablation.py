@@ -1,6 +1,7 @@
 """Ablation grids: which configs each grid makes, shared trainings, aggregation checked by hand, resumption,
 and a smoke grid end to end through the command line."""
 
+import importlib.util
 import json
 import math
 import os
@@ -524,3 +525,14 @@ def test_cost_table_by_hand_when_cells_hold_other_seed_counts():
     line = ablation.paper.cost_table({"u": u}).splitlines()[2]
     assert line == f"| u | 10-40 | 50 | 1.5 | 0.3 | {100 * std / math.sqrt(5):.2f} | {math.ceil(1e4 * std ** 2)} |"
     assert line == "| u | 10-40 | 50 | 1.5 | 0.3 | 4.53 | 103 |"
+
+
+def test_more_seeds_script_refuses_a_cell_outside_the_grid_in_one_line(tmp_path):
+    """results/ablations/more_seeds.py (more seeds for some cells, by the grids' own code) names the bad cell."""
+    script = Path(__file__).resolve().parents[1] / "results" / "ablations" / "more_seeds.py"
+    spec = importlib.util.spec_from_file_location("more_seeds", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises(SystemExit, match=r"\['triplet=hard'\] are not cells of grid 'options'"):
+        module.main(["--grid", "options", "--cells", "default", "triplet=hard", "--seeds", "0", "--out", str(tmp_path)])
+    assert not any(tmp_path.iterdir())
