@@ -32,6 +32,7 @@ from vireid_lib.ablation.report import metrics_of
 from vireid_lib.checkpoints import load_model
 from vireid_lib.config import Config
 from vireid_lib.data import open_dataset
+from vireid_lib.distributed import evaluation_device
 from vireid_lib.evaluation.protocols import evaluate
 from vireid_lib.evaluation.report import settings_of
 from vireid_lib.io import atomic_write_json, atomic_write_text
@@ -81,7 +82,9 @@ def evaluate_grid(grid: str, runs: Path, results: Path = RESULTS, echo: Any = pr
             model, trained = load_model(ckpt)
             if train_key(trained) != train_key(cfg):
                 raise ValueError(f"{ckpt}: trained with another config than {path} records")
-            result = evaluate(model, cfg, open_dataset(cfg.data), progress=False)
+            # on the kind of device the record was evaluated on: the GPU's kernels round otherwise than the CPU's
+            where = evaluation_device(cfg.train) if record["machine"].get("cuda") else torch.device("cpu")
+            result = evaluate(model, cfg, open_dataset(cfg.data), progress=False, device=where)
             got = metrics_of(result)
             if any(abs(got[s][m] - v) > 1e-12 for s, ms in record["metrics"].items() for m, v in ms.items()):
                 raise ValueError(f"{path}: evaluating {ckpt} again gives {got}, not the record's "

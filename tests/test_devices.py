@@ -8,12 +8,14 @@ from vireid_lib.config import TrainConfig
 from vireid_lib.distributed import evaluation_device, resolve_device
 
 
-@pytest.mark.parametrize("name, with_cuda, without_cuda", [
-    ("auto", "cuda", "cpu"), ("cpu", "cpu", "cpu"), ("cuda", "cuda", "cpu"), ("cuda:1", "cuda:1", "cpu")])
+@pytest.mark.parametrize("name, with_two_gpus, with_one, without_cuda", [
+    ("auto", "cuda", "cuda", "cpu"), ("cpu", "cpu", "cpu", "cpu"), ("cuda", "cuda", "cuda", "cpu"),
+    ("cuda:1", "cuda:1", "cuda", "cpu")])
 def test_a_model_is_evaluated_on_cuda_unless_its_run_asked_for_the_cpu_or_there_is_none(
-        monkeypatch, name, with_cuda, without_cuda):
-    for present, expected in ((True, with_cuda), (False, without_cuda)):
-        monkeypatch.setattr(torch.cuda, "is_available", lambda present=present: present)
+        monkeypatch, name, with_two_gpus, with_one, without_cuda):
+    for gpus, expected in ((2, with_two_gpus), (1, with_one), (0, without_cuda)):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda gpus=gpus: gpus > 0)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda gpus=gpus: gpus)
         assert evaluation_device(TrainConfig(device=name)) == torch.device(expected)
 
 

@@ -138,3 +138,32 @@ def test_an_eval_config_is_unpacked_into_the_extraction_arguments_in_one_place(r
     assert torch.equal(got, want)
     assert not torch.equal(got, extract_features(model, records, to_tensor, progress=False))
 
+
+
+class NoWeights(HalvesNet):
+    """HalvesNet without a parameter (its scale a plain number): nothing to move, nothing to infer a device from."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        del self.scale
+        self.scale = 1.0
+
+
+def test_a_model_without_parameters_runs_where_asked_or_on_the_cpu(records):
+    for device in (None, "cpu"):
+        f = extract_features(NoWeights(), records, to_tensor, flip=False, normalize=False, feature="pool",
+                             device=device, progress=False)
+        assert f[1].tolist() == pytest.approx([0.2] * 3 + [0.4] * 3)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a device the model cannot be moved to")
+def test_a_failed_move_leaves_the_model_and_the_kernel_flags_as_they_were(records):
+    """Asked for CUDA where there is none, the extraction fails, and cuDNN's flags, the model's mode and its
+    device are those from before (they are set inside the try whose finally restores them)."""
+    cudnn = torch.backends.cudnn
+    before = cudnn.deterministic, cudnn.benchmark
+    model = HalvesNet().train()
+    with pytest.raises((AssertionError, RuntimeError)):
+        extract_features(model, records, to_tensor, device="cuda:0", progress=False)
+    assert (cudnn.deterministic, cudnn.benchmark) == before and model.training
+    assert model.scale.device.type == "cpu"

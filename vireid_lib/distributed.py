@@ -20,12 +20,13 @@ from vireid_lib.seeding import rng_state
 
 def evaluation_device(cfg: TrainConfig) -> torch.device:
     """Where :func:`~vireid_lib.evaluation.protocols.evaluate` runs a model of a run trained with ``cfg``:
-    CUDA when the run did not ask for the CPU and CUDA is here (``cfg.device``'s own index when it names one),
-    else the CPU. Unlike :func:`resolve_device` it never refuses: a checkpoint trained on a GPU is evaluated
-    on a machine without one too."""
+    CUDA when the run did not ask for the CPU and CUDA is here (``cfg.device``'s own index when this machine
+    has it, else the current device), else the CPU. Unlike :func:`resolve_device` it never refuses: a
+    checkpoint trained on a GPU is evaluated on a machine without one, or with fewer, too."""
     if cfg.device == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
-    return torch.device(cfg.device if cfg.device.startswith("cuda") else "cuda")
+    named = torch.device(cfg.device) if cfg.device.startswith("cuda") else torch.device("cuda")
+    return named if named.index is None or named.index < torch.cuda.device_count() else torch.device("cuda")
 
 
 def resolve_device(cfg: TrainConfig, local_rank: int = 0) -> torch.device:

@@ -18,18 +18,32 @@ finished run.
 
 import argparse
 import shlex
+import subprocess
 import sys
+from pathlib import Path
 
 import torch
 
-from vireid_lib.ablation.grids import plan, result_path
+import vireid_lib
+from vireid_lib.ablation.grids import GRIDS, plan, result_path
 from vireid_lib.ablation.run import run_group
 from vireid_lib.runs import runs_dir
 
 
+GRIDS_COMMIT = "423adf9"
+"""The commit every run of the committed grids came from."""
+
+
+def library_commit() -> str:
+    """The commit of the checkout that ``vireid_lib`` is imported from (``unknown`` outside a git checkout)."""
+    here = Path(vireid_lib.__file__).resolve().parent
+    done = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--grid", required=True)
+    p.add_argument("--grid", required=True, choices=sorted(GRIDS))
     p.add_argument("--cells", nargs="+", required=True)
     p.add_argument("--seeds", type=int, nargs="+", required=True)
     p.add_argument("--out", required=True, help="the grids' results folder")
@@ -39,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.cells) - {r.cell.name for r in runs})
     if unknown:
         sys.exit(f"error: {unknown} are not cells of grid {args.grid!r}")
+    commit = library_commit()
+    if not commit.startswith(GRIDS_COMMIT):
+        sys.exit(f"error: vireid_lib is imported from commit {commit[:7]}, not the grids' {GRIDS_COMMIT}, whose "
+                 f"runs today's code does not repeat bit for bit; put a checkout of {GRIDS_COMMIT} first on "
+                 f"PYTHONPATH (git worktree add ../wt-abl {GRIDS_COMMIT})")
     command = "python results/ablations/more_seeds.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     work = runs_dir() / "ablations"
     for run in runs:

@@ -132,7 +132,7 @@ def plan(grid: str, seeds: Sequence[int] = (0, 1, 2), *, smoke: bool = False, ov
 
 def finished_seeds(out: str | Path, grid: str) -> list[int]:
     """The seeds with at least one result file under ``<out>/<grid>/<cell>/seed<k>.json``, in order."""
-    found = {int(p.stem[4:]) for p in Path(out, grid).glob("*/seed*.json") if p.stem[4:].isdigit()}
+    found = {int(p.stem[4:]) for p in Path(out, grid).glob("*/seed*.json") if p.stem[4:].isdecimal()}
     return sorted(found)
 
 

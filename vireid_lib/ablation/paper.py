@@ -247,8 +247,8 @@ def conclusions(summaries: dict[str, dict[str, Any]], settings: Sequence[str] | 
     if ratio:
         uneven = any(len({c["n"] for c in s["cells"].values()}) > 1 for s in present.values())
         lines.append(f"Differences are paired by seed: "
-                     + ("two cells are compared on the seeds both hold (the noisier cells of a grid hold more "
-                        "seeds than the others), " if uneven else "every cell trains with the same seeds, ")
+                     + ("two cells are compared on the seeds both hold (not every cell of a grid holds the same "
+                        "seeds), " if uneven else "every cell trains with the same seeds, ")
                      + f"and a difference's standard error is that of its per-seed differences (median "
                      f"{float(np.median(ratio)):.2f} of the unpaired sqrt(s_a^2 / n_a + s_b^2 / n_b) over the "
                      f"claims' Rank-1 differences below).")

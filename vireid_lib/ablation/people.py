@@ -56,7 +56,7 @@ def claim_rows(grid: str, results: Path, settings: tuple[str, ...] = SETTINGS,
     """For each comparison of ``grid`` (:func:`comparisons`) and each setting, over the seeds both cells hold in
     the person tables, :func:`~vireid_lib.evaluation.people.seeds_and_people` in points (the difference of the
     seed means; its error over seeds, over people, the people's own part and over both), beside the committed
-    summary's difference over all its seeds and that difference's error over seeds. Empty when the grid has no
+    summary's difference over all the seeds both cells hold and that difference's error over seeds. Empty when the grid has no
     person tables."""
     path = people_path(grid, results)
     if not path.is_file():
@@ -75,7 +75,7 @@ def claim_rows(grid: str, results: Path, settings: tuple[str, ...] = SETTINGS,
             ca, cb = summary["cells"][a], summary["cells"][b]
             every = paired_differences(ca, cb, s, metric)
             if every is None:
-                raise ValueError(f"{results / grid / 'summary.json'}: cells {a!r} and {b!r} hold other seeds or no "
+                raise ValueError(f"{results / grid / 'summary.json'}: cells {a!r} and {b!r} share no seed or hold no "
                                  f"per-seed values; rebuild it with `vireid ablate --grid {grid} --summary-only`")
             rows.append({"claim": what, "a": a, "b": b, "setting": s, "seeds": seeds,
                          **{k: 100 * v for k, v in two_way.items()},

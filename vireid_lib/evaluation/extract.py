@@ -86,19 +86,23 @@ def extract_features(
         raise ValueError(f"records have modalities {unknown}; test images are one of {MODALITIES}")
     if isinstance(transform, DataConfig):
         transform = build_test_transform(transform)
-    home = next(model.parameters()).device
-    device = home if device is None else torch.device(device)
+    first = next(model.parameters(), None)
+    home = first.device if first is not None else None
+    moved = device is not None and home is not None and any(p.device != torch.device(device)
+                                                            for p in model.parameters())
+    device = torch.device(device) if device is not None else home if home is not None else torch.device("cpu")
     was_training = model.training
     cudnn = torch.backends.cudnn
     kernels = cudnn.deterministic, cudnn.benchmark
-    # cuDNN's deterministic kernels, none chosen by timing: a checkpoint's features come out the same in
-    # every process (the CPU's kernels are deterministic already)
-    cudnn.deterministic, cudnn.benchmark = True, False
-    model.eval()
-    model.to(device)
     out: list[torch.Tensor | None] = [None] * len(records)
     bar = tqdm(total=len(records), desc="features", unit="img", disable=not progress, leave=False)
     try:
+        # cuDNN's deterministic kernels, none chosen by timing: a checkpoint's features come out the same in
+        # every process (the CPU's kernels are deterministic already)
+        cudnn.deterministic, cudnn.benchmark = True, False
+        model.eval()
+        if moved:
+            model.to(device)
         with torch.inference_mode():
             for modality in MODALITIES:  # a batch goes through one stream
                 index = [i for i, r in enumerate(records) if r.modality == modality]
@@ -117,10 +121,11 @@ def extract_features(
                     pos += len(f)
                     bar.update(len(f))
     finally:
+        cudnn.deterministic, cudnn.benchmark = kernels
         bar.close()
         model.train(was_training)
-        model.to(home)
-        cudnn.deterministic, cudnn.benchmark = kernels
+        if moved:
+            model.to(home)
     feats = torch.stack(out)  # type: ignore[arg-type]
     bad = ~torch.isfinite(feats).all(dim=1)
     if bad.any():

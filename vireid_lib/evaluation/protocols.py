@@ -277,16 +277,19 @@ def evaluate_regdb(
     return result
 
 
-def evaluate(model: nn.Module, cfg: Config, reader: Any, *, progress: bool = True) -> dict[str, Any]:
+def evaluate(model: nn.Module, cfg: Config, reader: Any, *, progress: bool = True,
+             device: str | torch.device | None = None) -> dict[str, Any]:
     """The full test protocol of ``cfg.data.dataset`` (the model is put in evaluation mode): SYSU-MM01 all- and
     indoor-search over ``cfg.eval.sysu_trials`` gallery draws (:func:`evaluate_sysu`), or RegDB both
     directions on the reader's trial (:func:`evaluate_regdb`).
 
-    The model runs on :func:`~vireid_lib.distributed.evaluation_device` (CUDA when the run did not ask for the
-    CPU and CUDA is here), wherever it lies, and is left where it was: a checkpoint loads onto the CPU, and
-    evaluated there on a GPU machine it would be slow and would not give the numbers its run recorded."""
+    The model runs on ``device``, by default :func:`~vireid_lib.distributed.evaluation_device` (CUDA when the
+    run did not ask for the CPU and CUDA is here), wherever it lies, and is left where it was: a checkpoint
+    loads onto the CPU, and evaluated there on a GPU machine it would be slow and would not give the numbers
+    its run recorded there. To repeat a record made on the CPU, pass ``device="cpu"``: the GPU's kernels round
+    otherwise."""
     model.eval()
-    device = evaluation_device(cfg.train)
+    device = evaluation_device(cfg.train) if device is None else device
     if cfg.data.dataset == "sysu":
         return evaluate_sysu(model, reader, cfg.eval, cfg.data, device=device, progress=progress)
     return evaluate_regdb(model, reader, cfg.eval, cfg.data, device=device, progress=progress)
