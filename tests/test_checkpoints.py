@@ -25,6 +25,20 @@ def test_rng_state_round_trip_restores_every_generator(tmp_path):
     assert first[2] == second[2]
 
 
+def test_each_cuda_device_gets_its_own_state_and_missing_devices_are_left_out(monkeypatch):
+    """A state saved on a machine with two GPUs, restored on one with one (CUDA's calls recorded, so this
+    runs anywhere): the first device gets the first state, as a CPU tensor, and the second is left out."""
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda s, device: calls.append((s, device)))
+    state = rng_state()
+    state["cuda"] = [torch.full((8,), 1, dtype=torch.uint8), torch.full((8,), 2, dtype=torch.uint8)]
+    set_rng_state(state)
+    assert len(calls) == 1 and calls[0][1] == 0 and torch.equal(calls[0][0], state["cuda"][0])
+    assert calls[0][0].device.type == "cpu"
+
+
 def _fake_ckpt(cfg: Config, value: float = 1.0) -> dict:
     return {"format": CHECKPOINT_FORMAT, "library_version": __version__, "config": cfg.to_json(),
             "model": {"w": torch.full((2,), value)}, "epoch": 1, "step": 3}

@@ -25,10 +25,12 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore the states saved by :func:`rng_state`, wherever its tensors lie: a checkpoint loaded with
-    ``map_location="cuda"`` brings them onto the GPU, and torch takes generator states as CPU tensors only."""
+    ``map_location="cuda"`` brings them onto the GPU, and torch takes generator states as CPU tensors only.
+    Each CUDA device gets its own saved state; states of devices this machine lacks are left out."""
     torch.set_rng_state(state["torch"].cpu())
     if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+        for index, saved in enumerate(state["cuda"][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(saved.cpu(), index)
     n = state["numpy"]
     np.random.set_state((n["name"], n["keys"].cpu().numpy().astype(np.uint32), n["pos"], n["has_gauss"],
                          n["cached_gaussian"]))
