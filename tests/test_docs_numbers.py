@@ -603,14 +603,28 @@ def test_cpu_recipe_first_1500_step_demo_took_longer_than_five_minutes():
 
 
 def test_readme_ablation_seed_counts_are_the_summaries():
-    """README: "30 seeds per cell for `table3`, 25 for `parts`, 20 for `table4` and 19 for `options`"; every cell of
-    every committed grid has that many."""
+    """README: "30 seeds per cell for `table3`, 25 for `parts`, 20 for `table4` and 19 to 40 for `options` (the
+    cells whose Rank-1 standard error was above one point at 19 seeds were given more"; every cell of the first
+    three grids has that many, the options cells span that range, and each cell whose SE over its first 19 seeds
+    was above one point in a setting holds more."""
     readme = (ROOT / "README.md").read_text().replace("\n", " ")
-    assert "with 30 seeds per cell for `table3`, 25 for `parts`, 20 for `table4` and 19 for `options`" in readme
-    for grid, n in (("table3", 30), ("table4", 20), ("parts", 25), ("options", 19)):
+    counts = {}
+    for grid in ("table3", "table4", "parts", "options"):
         summary = json.loads((ROOT / "results" / "ablations" / grid / "summary.json").read_text())
-        assert {cell: c["n"] for cell, c in summary["cells"].items()} == {cell: n for cell in summary["cells"]}, grid
         assert not summary["missing"] and not summary["failed"], grid
+        counts[grid] = {cell: c["n"] for cell, c in summary["cells"].items()}
+        if grid == "options":
+            for cell, c in summary["cells"].items():
+                assert c["seeds"] == list(range(c["n"])), cell          # seeds 0..n-1, none skipped
+                first = [statistics.stdev(v["rank1"][:19]) / math.sqrt(19) for v in c["values"].values()]
+                if max(first) > 0.01:
+                    assert c["n"] > 19, cell
+    for grid, n in (("table3", 30), ("table4", 20), ("parts", 25)):
+        assert set(counts[grid].values()) == {n}, grid
+    low, high = min(counts["options"].values()), max(counts["options"].values())
+    assert (f"with 30 seeds per cell for `table3`, 25 for `parts`, 20 for `table4` and {low} to {high} for "
+            f"`options` (the cells whose Rank-1 standard error was above one point at {low} seeds were given more"
+            in readme)
 
 
 def _two_people_record(**rank1):
