@@ -56,8 +56,8 @@ def claim_rows(grid: str, results: Path, settings: tuple[str, ...] = SETTINGS,
     """For each comparison of ``grid`` (:func:`comparisons`) and each setting, over the seeds both cells hold in
     the person tables, :func:`~vireid_lib.evaluation.people.seeds_and_people` in points (the difference of the
     seed means; its error over seeds, over people, the people's own part and over both), beside the committed
-    summary's difference over all the seeds both cells hold and that difference's error over seeds. Empty when the grid has no
-    person tables."""
+    summary's difference over all the seeds both cells hold and that difference's error over seeds. Empty when
+    the grid has no person tables."""
     path = people_path(grid, results)
     if not path.is_file():
         return []
