@@ -86,8 +86,8 @@ def _preset_regdb() -> Config:
 #   a little over half a 48-image one on 2 cores, and per image seen the smaller batch learned as well or better
 #   (I_erase0_cl_p4k2_1800 against I_erase0_cl_1000), so the same minutes buy more steps. 34 epochs are as
 #   many as fit the five minutes with the demo's data generation and evaluations (36 took 5:03; 34 took 4:55,
-#   5:08 in a later run, 4:54 with the cheaper preprocessing of ShiftFlipNormalize and 4:35 with the image cache
-#   decoded on both cores: at the budget, under it in three runs of four).
+#   5:08 in a later run, 4:54 with the cheaper preprocessing of ShiftFlipNormalize, 4:35 with the image cache
+#   decoded on both cores and 4:54 again in a fifth run: at the budget, under it in four runs of five).
 # - three parts, the paper's P: six (the parts grid's best on the ablation preset) was not better on the
 #   demo's schedule (N_parts6_seed0/1 and a 1,700-step demo, docs/CPU_RECIPE.md).
 # - channels_last (a step faster on 2 cores) and no loader worker (faster than one worker process there, which

@@ -251,9 +251,10 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
                 write_model_card(out_dir)
             best = out_dir / "best.pt"
             # The model goes back in the default memory format, the one load_model gives: evaluating it then
-            # gives what evaluating its checkpoint gives. On CUDA, cuDNN's channels_last kernels round
-            # otherwise than its default ones, so a trained-in-channels_last model's features would differ
-            # from its checkpoint's in the last bits (on the CPU they agreed).
+            # gives what evaluating its checkpoint gives. The channels_last kernels round otherwise than the
+            # default ones, so a trained-in-channels_last model's features differed from its checkpoint's in the
+            # last bits: on CUDA enough to move the ablations' metrics, on the CPU one of the demo's numbers in
+            # its seventh decimal (results/recipe/demo_1700steps_contiguous_eval.*).
             model = parts.model.to(memory_format=torch.contiguous_format).eval()
             return FitResult(out_dir, out_dir / "last.pt", best if at.best_value is not None else None,
                              at.best_value, max(at.epoch, cfg.train.epochs), at.step, time.perf_counter() - t0,
