@@ -95,9 +95,10 @@ def _chance(q_pids: list[int], q_cams: list[int], gallery: list[Any]) -> float:
     the images it is ranked against (the protocol's :func:`~vireid_lib.evaluation.metrics.kept_gallery`: no
     cam-2 image for a cam-3 query), the first image of a random ranking being the person's."""
     g_pids, g_cams = np.array([r.pid for r in gallery]), np.array([r.camid for r in gallery])
+    kept_by_cam = {cam: kept_gallery(cam, g_cams, "sysu") for cam in set(q_cams)}   # one mask per query camera
     total = 0.0
     for pid, cam in zip(q_pids, q_cams):
-        kept = kept_gallery(cam, g_cams, "sysu")
+        kept = kept_by_cam[cam]
         matches = int((g_pids[kept] == pid).sum())
         total += matches / int(kept.sum()) if matches else 0.0
     return total
