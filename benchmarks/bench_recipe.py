@@ -43,7 +43,7 @@ from vireid_lib.presets import preset
 from vireid_lib.training import fit
 
 KEYS = {"seed": "data.synthetic_seed", "identities": "data.synthetic_identities", "regdb": "data.trial",
-        "train_seed": "train.seed"}
+        "train_seed": "train.seed", "epochs": "train.epochs"}
 DEFAULT_DATA = ("seed=1", "seed=2", "identities=300")
 README_DATA = ("seed=0", "seed=0,train_seed=1", "seed=0,train_seed=2", "seed=1", "seed=1,train_seed=1",
                "seed=1,train_seed=2", "seed=2", "seed=3", "seed=4", "identities=300")
@@ -64,6 +64,8 @@ def parse_spec(spec: str) -> dict[str, int]:
         pairs[key] = int(value)
     if "regdb" in pairs and not 1 <= pairs["regdb"] <= 10:
         raise ValueError(f"{spec!r}: RegDB has trials 1-10")
+    if pairs.get("epochs") == 0:
+        raise ValueError(f"{spec!r}: epochs must be at least 1")
     return pairs
 
 
@@ -71,8 +73,9 @@ def recipe_config(spec: str) -> Config:
     """``cpu-demo`` on the dataset ``spec``: ``seed=S`` or ``identities=N`` (SYSU-MM01 layout), or
     ``regdb=T``, trial ``T`` of the demo's RegDB-layout set (:data:`REGDB_IDENTITIES` identities, dataset
     seed one above the demo's, as ``vireid demo`` draws it); ``train_seed=S`` changes the training seed
-    (initialisation, batches, augmentation) instead of the data. Pairs combine with commas:
-    ``seed=1,train_seed=1``."""
+    (initialisation, batches, augmentation) instead of the data; ``epochs=E`` trains E epochs of the preset's
+    steps instead of its own count, the cosine stretched over them (the recipe at another step budget). Pairs
+    combine with commas: ``seed=1,train_seed=1``."""
     pairs = parse_spec(spec)
     cfg = preset("cpu-demo")
     overrides = []
@@ -250,7 +253,8 @@ def main() -> None:
     parser.add_argument("--data", nargs="+", default=list(DEFAULT_DATA),
                         help="datasets: seed=S or identities=N (SYSU-MM01 layout), or regdb=T (trial T of the "
                              "demo's RegDB-layout set, trained on that trial as the RegDB protocol says); "
-                             "train_seed=S trains from another seed; pairs combine with commas "
+                             "train_seed=S trains from another seed; epochs=E trains E epochs (the "
+                             "recipe at another step budget); pairs combine with commas "
                              "(seed=1,train_seed=1); default: seed=1 seed=2 identities=300")
     parser.add_argument("--out", default="results/recipe")
     parser.add_argument("--keep", default=None, metavar="DIR",

@@ -422,7 +422,8 @@ def test_bench_recipe_specs_name_one_dataset_and_training_each():
     from vireid_lib.presets import preset
 
     assert bench_recipe.parse_spec("seed=1,train_seed=2") == {"seed": 1, "train_seed": 2}
-    for bad in ("seed=x", "colour=1", "seed=1,seed=2", "regdb=0", "regdb=11", "seed=1;train_seed=1"):
+    for bad in ("seed=x", "colour=1", "seed=1,seed=2", "regdb=0", "regdb=11", "seed=1;train_seed=1",
+                "seed=1,epochs=0"):
         with pytest.raises(ValueError, match=repr(bad)):
             bench_recipe.parse_spec(bad)
     base = preset("cpu-demo")
@@ -435,6 +436,9 @@ def test_bench_recipe_specs_name_one_dataset_and_training_each():
     assert sorted(config_diff(cfg, base)) == ["data.synthetic_seed", "train.seed"]
     assert (cfg.data.synthetic_seed, cfg.train.seed) == (1, 1)
     assert bench_recipe.result_file(Path("r"), "seed=1,train_seed=1") == Path("r/seed-1_train_seed-1.json")
+    cfg = bench_recipe.recipe_config("seed=2,epochs=68")   # the recipe at twice the demo's steps
+    assert sorted(config_diff(cfg, base)) == ["data.synthetic_seed", "train.epochs"]
+    assert (cfg.train.epochs, cfg.train.max_steps_per_epoch) == (68, base.train.max_steps_per_epoch)
 
 
 def test_data_card_names_the_generator_constants():
