@@ -23,7 +23,7 @@ from vireid_lib.data.validate import check_images
 from vireid_lib.machine import usable_cores
 
 __all__ = ["TrainBatch", "AlignedTrainDataset", "ImageDataset", "collate_train", "build_train_loader",
-           "build_test_loader", "load_batch", "load_image", "image_cache_dir"]
+           "build_test_loader", "ordered_loader", "load_batch", "load_image", "image_cache_dir"]
 
 
 class TrainBatch(NamedTuple):
@@ -196,5 +196,12 @@ def build_train_loader(reader_or_records: object, data_cfg: DataConfig, train_cf
 def build_test_loader(records: Sequence[Record], data_cfg: DataConfig, batch_size: int = 64) -> DataLoader:
     """A DataLoader of ``(images (B, 3, H, W), pids (B,), camids (B,))`` in record order (test pipeline)."""
     dataset = ImageDataset(records, test_transform(data_cfg.height, data_cfg.width), _cache(records, data_cfg))
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=data_cfg.num_workers,
+    return ordered_loader(dataset, batch_size, data_cfg.num_workers)
+
+
+def ordered_loader(dataset: ImageDataset, batch_size: int, num_workers: int) -> DataLoader:
+    """``dataset`` in record order, ``batch_size`` images a batch, its workers leaving Ctrl-C to the main process
+    (data/interrupts.py): the loader of :func:`build_test_loader` and of feature extraction
+    (:func:`~vireid_lib.evaluation.extract.extract_features`, whose transform may be any)."""
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                       worker_init_fn=worker_ignores_sigint)

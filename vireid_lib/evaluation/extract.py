@@ -9,13 +9,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from vireid_lib import MODALITIES
 from vireid_lib.config import DataConfig, EvalConfig
-from vireid_lib.data.dataset import ImageDataset
-from vireid_lib.data.interrupts import whole_batches, worker_ignores_sigint
+from vireid_lib.data.dataset import ImageDataset, ordered_loader
+from vireid_lib.data.interrupts import whole_batches
 from vireid_lib.data.records import Record
 from vireid_lib.data.transforms import build_test_transform
 
@@ -106,8 +105,8 @@ def extract_features(
         with torch.inference_mode():
             for modality in MODALITIES:  # a batch goes through one stream
                 index = [i for i, r in enumerate(records) if r.modality == modality]
-                loader = DataLoader(ImageDataset([records[i] for i in index], transform), batch_size=batch_size,
-                                    num_workers=num_workers, worker_init_fn=worker_ignores_sigint)
+                loader = ordered_loader(ImageDataset([records[i] for i in index], transform), batch_size,
+                                        num_workers)
                 pos = 0
                 for x, _, _ in whole_batches(loader, hold=num_workers > 0):   # Ctrl-C: data/interrupts.py
                     x = x.to(device)
