@@ -694,6 +694,22 @@ def test_recipe_table_errors_by_hand():
     assert bench_recipe.combine([a, bare], (1.0, -1.0))["sysu/all", "rank1"] == (0.0, None)
 
 
+def test_budget_row_by_hand():
+    from benchmarks import bench_recipe
+
+    a = _two_people_record(all=(0.2, 0.6), indoor=(0.3, 0.9), visible=(0.8, 1.0))   # all-search 0.4
+    b = _two_people_record(all=(0.6, 0.8), indoor=(0.5, 0.7), visible=(0.9, 0.9))   # all-search 0.7
+    for r, seconds in ((a, 300), (b, 420)):
+        r.update(epochs=68, steps=3400, train_seconds=seconds)
+    cells = [c.strip() for c in bench_recipe.budget_row([a, b]).strip("|").split("|")]
+    # the mean 0.55 ± half the quadrature sum of 0.2 and 0.1; over the sets: the two values' SE, 0.15;
+    # within-visible 0.9, so the ratio is 0.55 / 0.9; one set of two at 60 or more; 6 minutes on average
+    assert cells == ["68", "3400", "6.0", f"55.0 ± {50 * (0.2 ** 2 + 0.1 ** 2) ** 0.5:.1f}", "± 15.0",
+                     cells[5], cells[6], cells[7], f"{0.55 / 0.9:.2f}", "1 of 2"]
+    assert cells[7].startswith("90.0 ± ")
+    assert len(bench_recipe.BUDGET_HEADER.splitlines()[0].split("|")) == len(cells) + 2
+
+
 def test_readme_reading_of_the_people_errors_holds():
     """README, under the recipe table: each set's people error, seed 0 against seed 1, the mean of five sets
     against the target, indoor minus all-search; and the RegDB mean's 'only just'."""
