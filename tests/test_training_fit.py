@@ -125,3 +125,28 @@ def test_fit_returns_its_model_in_the_memory_format_its_checkpoint_loads_in(tmp_
     with torch.no_grad():
         a, b = fitted.model(x, "visible").bn, loaded(x, "visible").bn
     assert torch.equal(a, b)
+
+
+def test_periodic_evaluation_of_a_channels_last_run_sees_what_its_checkpoint_gives(tmp_path, reader):
+    """The evaluation during training (the run's log, its best value and best.pt's choice) scores the network in
+    the default memory format, as load_model gives it, not in the channels_last format it trains in (the two
+    round otherwise); and evaluating does not change the training: the same weights as a run that evaluates
+    only at its end."""
+    x = torch.rand(3, 3, 32, 16, generator=torch.Generator().manual_seed(0))
+    seen = []
+
+    def features_eval(model, cfg, reader):
+        with torch.no_grad():
+            seen.append(model(x, "visible").bn.clone())
+        return fake_eval(model, cfg, reader)
+
+    fit(tiny_config(1, channels_last=True), tmp_path / "run", progress=False, eval_fn=features_eval, reader=reader)
+    loaded, _ = load_model(tmp_path / "run" / "last.pt")
+    with torch.no_grad():
+        assert torch.equal(seen[-1], loaded(x, "visible").bn)
+    every = fit(tiny_config(2, channels_last=True), tmp_path / "every", progress=False, eval_fn=fake_eval,
+                reader=reader)
+    end = fit(tiny_config(2, channels_last=True, eval_every=0), tmp_path / "end", progress=False,
+              eval_fn=fake_eval, reader=reader)
+    a, b = load_checkpoint(every.last)["model"], load_checkpoint(end.last)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)

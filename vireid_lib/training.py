@@ -15,6 +15,7 @@ eqs. (11)–(13) stay correct per rank), and only rank 0 logs, evaluates and wri
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 import time
@@ -351,7 +352,13 @@ def _evaluate_epoch(cfg: Config, model: nn.Module, reader: Any, eval_fn: EvalFn,
                     log: RunLog) -> dict[str, float]:
     """The periodic evaluation after ``done`` epochs (rank 0): logged, and the best value updated."""
     saved = rng_state()  # evaluation must not shift the training's random streams (resume equality)
-    metrics = eval_fn(model.eval(), cfg, reader)
+    if cfg.train.channels_last:
+        # A copy in the default memory format, the one load_model gives: the logged metrics, the best value and
+        # the choice of best.pt are then what evaluating the checkpoint gives (the channels_last kernels round
+        # otherwise, see fit's return), and the training model and its optimiser are left as they are.
+        metrics = eval_fn(copy.deepcopy(model).to(memory_format=torch.contiguous_format).eval(), cfg, reader)
+    else:
+        metrics = eval_fn(model.eval(), cfg, reader)
     set_rng_state(saved)
     model.train()
     if metrics:
