@@ -694,6 +694,54 @@ def test_recipe_table_errors_by_hand():
     assert bench_recipe.combine([a, bare], (1.0, -1.0))["sysu/all", "rank1"] == (0.0, None)
 
 
+def test_readme_budget_table_is_the_measurement_and_its_reading_holds():
+    """README, 'What the five minutes cost': the table from the records, and each claim of its reading."""
+    from benchmarks import bench_recipe
+    from benchmarks.bench_synth import card_section
+
+    readme = (ROOT / "README.md").read_text()
+    assert card_section(readme, "budget_table") == bench_recipe.budget_table()
+    text = " ".join(readme.split())
+    from vireid_lib.presets import preset
+
+    own = preset("cpu-demo").train.epochs
+    assert bench_recipe.BUDGET_MULTIPLES == (1, 2, 4)
+    assert f"seed={{0,1,2,3,4}},epochs={2 * own} seed={{0,1,2,3,4}},epochs={4 * own}" in text
+    budgets = {m: [bench_recipe.read_record(spec) for spec in bench_recipe.budget_specs(m)]
+               for m in bench_recipe.BUDGET_MULTIPLES}
+    for m, records in budgets.items():
+        assert all(bench_recipe.stale(r, r["dataset"]) is None for r in records)   # today's recipe and generator
+        assert all(r["machine"]["torch_threads"] == 1 for r in records)            # "one thread each"
+        assert [r["epochs"] for r in records] == [m * own] * 5
+        assert [r["config"]["data"]["synthetic_seed"] for r in records] == [0, 1, 2, 3, 4]
+
+    def r1(m):
+        return [r["metrics"]["sysu/all"]["rank1"] for r in budgets[m]]
+
+    assert "Every set gains at each doubling" in text
+    assert all(a < b < c for a, b, c in zip(r1(1), r1(2), r1(4)))
+    mean = {m: bench_recipe.mean_of_sets(budgets[m]) for m in budgets}
+    over_sets = {m: statistics.stdev(r1(m)) / len(r1(m)) ** 0.5 for m in budgets}
+    # "at twice ... the mean just reaches 60, with most sets still below it"
+    m2, se2 = mean[2]["sysu/all", "rank1"]
+    assert 0.60 <= m2 < 0.60 + se2 and sum(x < 0.60 for x in r1(2)) > len(r1(2)) / 2
+    assert "At twice the demo's steps the five sets' mean just reaches 60, with most sets still below it" in text
+    # "at four times every set passes 60, and the mean lies above 60 by more than two standard errors over the
+    # people and over the sets"
+    m4, se4 = mean[4]["sysu/all", "rank1"]
+    assert min(r1(4)) >= 0.60 and m4 - 0.60 > 2 * max(se4, over_sets[4])
+    assert "at four times every set passes 60, and the mean lies above 60 by more than two standard" in text
+    # the ratio rises with the steps, to near three quarters at four times
+    ratio = {m: mean[m]["sysu/all", "rank1"][0] / mean[m]["within-visible", "rank1"][0] for m in budgets}
+    assert ratio[1] < ratio[2] < ratio[4] and 0.70 <= ratio[4] <= 0.80
+    assert "rises with the steps too, to near the real data's three quarters at four times" in text
+    # "Indoor- minus all-search stays within two standard errors of zero (over the people) at every budget"
+    for m in budgets:
+        d, se = mean[m]["indoor-all", "rank1"]
+        assert abs(d) < 2 * se
+    assert "Indoor- minus all-search stays within two standard errors of zero (over the people) at every budget" in text
+
+
 def test_budget_row_by_hand():
     from benchmarks import bench_recipe
 
