@@ -745,6 +745,33 @@ def test_readme_budget_table_is_the_measurement_and_its_reading_holds():
     assert "rises to near the real data's three quarters" in doc
 
 
+def test_readme_demo_at_four_times_its_steps_is_the_record():
+    """README, end of the budget table's reading: the demo run once with train.epochs at four times the preset's."""
+    from vireid_lib.presets import preset
+
+    text = " ".join((ROOT / "README.md").read_text().split())
+    record = json.loads((ROOT / "results" / "recipe" / "demo_6800steps.results.json").read_text())["results"]
+    run, trained = record["run"], record["trained"]
+    own = preset("cpu-demo")
+    assert run["epochs"] == 4 * own.train.epochs == 136 and run["steps"] == 136 * own.train.max_steps_per_epoch
+    assert "`vireid demo --set train.epochs=136`" in text
+    assert 'Command being timed: "python -m vireid_lib.cli demo --set train.epochs=136' in (
+        ROOT / "results" / "recipe" / "demo_6800steps.log").read_text()
+
+    def pct(result, key="rank1"):
+        m = result.get("mean", result)
+        return 100 * (m["cmc"][0] if key == "rank1" else m[key])
+
+    all_search, indoor = pct(trained["sysu/all"]), pct(trained["sysu/indoor"])
+    within = pct(record["within_visible"]["trained"])
+    assert (f"all-search Rank-1 {all_search:.1f} with mAP {pct(trained['sysu/all'], 'mAP'):.1f}, within-visible "
+            f"{within:.1f}; indoor-search's Rank-1, {indoor:.1f}, is still not above all-search's") in text
+    assert indoor <= all_search and all_search >= 60 and pct(trained["sysu/all"], "mAP") >= 50
+    v2t, t2v = pct(trained["regdb/v2t"]), pct(trained["regdb/t2v"])
+    assert f"{v2t:.1f} visible→thermal and {t2v:.1f} thermal→visible, stay below 60 even then" in text
+    assert max(v2t, t2v) < 60
+
+
 def test_budget_row_by_hand():
     from benchmarks import bench_recipe
 
