@@ -698,12 +698,11 @@ def test_readme_budget_table_is_the_measurement_and_its_reading_holds():
     """README, 'What the five minutes cost': the table from the records, and each claim of its reading."""
     from benchmarks import bench_recipe
     from benchmarks.bench_synth import card_section
+    from vireid_lib.presets import preset
 
     readme = (ROOT / "README.md").read_text()
     assert card_section(readme, "budget_table") == bench_recipe.budget_table()
     text = " ".join(readme.split())
-    from vireid_lib.presets import preset
-
     own = preset("cpu-demo").train.epochs
     assert bench_recipe.BUDGET_MULTIPLES == (1, 2, 4)
     assert f"seed={{0,1,2,3,4}},epochs={2 * own} seed={{0,1,2,3,4}},epochs={4 * own}" in text
