@@ -352,13 +352,10 @@ def _evaluate_epoch(cfg: Config, model: nn.Module, reader: Any, eval_fn: EvalFn,
                     log: RunLog) -> dict[str, float]:
     """The periodic evaluation after ``done`` epochs (rank 0): logged, and the best value updated."""
     saved = rng_state()  # evaluation must not shift the training's random streams (resume equality)
-    if cfg.train.channels_last:
-        # A copy in the default memory format, the one load_model gives: the logged metrics, the best value and
-        # the choice of best.pt are then what evaluating the checkpoint gives (the channels_last kernels round
-        # otherwise, see fit's return), and the training model and its optimiser are left as they are.
-        metrics = eval_fn(copy.deepcopy(model).to(memory_format=torch.contiguous_format).eval(), cfg, reader)
-    else:
-        metrics = eval_fn(model.eval(), cfg, reader)
+    # channels_last: a copy in load_model's memory format, so the metrics, best value and best.pt's choice are what
+    # evaluating the checkpoint gives (the formats round otherwise; see fit's return); training is left as it is
+    scored = copy.deepcopy(model).to(memory_format=torch.contiguous_format) if cfg.train.channels_last else model
+    metrics = eval_fn(scored.eval(), cfg, reader)
     set_rng_state(saved)
     model.train()
     if metrics:
