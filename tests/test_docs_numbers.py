@@ -771,6 +771,20 @@ def test_readme_demo_at_four_times_its_steps_is_the_record():
     assert max(v2t, t2v) < 60
 
 
+def test_budget_table_names_the_runs_it_lacks(tmp_path, monkeypatch, capsys):
+    """bench_recipe --budget-table on a folder without the budget runs: one line naming them and the command."""
+    from benchmarks import bench_recipe
+
+    monkeypatch.setattr("sys.argv", ["bench_recipe.py", "--budget-table", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as stop:
+        bench_recipe.main()
+    assert stop.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    specs = [spec for m in bench_recipe.BUDGET_MULTIPLES for spec in bench_recipe.budget_specs(m)]
+    assert error.endswith(f"{len(specs)} budget runs are not in {tmp_path} yet; measure them first with "
+                          f"--data {' '.join(specs)}")
+
+
 def test_budget_row_by_hand():
     from benchmarks import bench_recipe
 
