@@ -48,7 +48,9 @@ from vireid_lib.presets import preset
 from vireid_lib.training import fit
 
 KEYS = {"seed": "data.synthetic_seed", "identities": "data.synthetic_identities", "regdb": "data.trial",
-        "train_seed": "train.seed", "epochs": "train.epochs"}
+        "train_seed": "train.seed", "epochs": "train.epochs", "daylight": "data.synthetic_outdoor_daylight"}
+FRACTIONS = {"daylight"}
+"""The keys whose value is a fraction in [0, 1] (``daylight=0.5``); every other key takes a whole number."""
 DEFAULT_DATA = ("seed=1", "seed=2", "identities=300")
 README_DATA = ("seed=0", "seed=0,train_seed=1", "seed=0,train_seed=2", "seed=1", "seed=1,train_seed=1",
                "seed=1,train_seed=2", "seed=2", "seed=3", "seed=4", "identities=300")
@@ -58,17 +60,29 @@ REGDB_DATA = tuple(f"regdb={t}" for t in range(1, 11))   # the protocol's ten tr
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "recipe"
 
 
-def parse_spec(spec: str) -> dict[str, int]:
+def _fraction(value: str) -> float | None:
+    try:
+        x = float(value)
+    except ValueError:
+        return None
+    return x if 0.0 <= x <= 1.0 else None
+
+
+def parse_spec(spec: str) -> dict[str, float]:
     """``"seed=1,train_seed=2"`` -> ``{"seed": 1, "train_seed": 2}``; a ValueError names what is wrong."""
-    pairs: dict[str, int] = {}
+    pairs: dict[str, float] = {}
     for part in spec.split(","):
         key, _, value = part.partition("=")
-        if key not in KEYS or not value.isdigit() or key in pairs:
-            raise ValueError(f"{spec!r}: expected comma-separated {', '.join(k + '=N' for k in KEYS)}, "
+        number = _fraction(value) if key in FRACTIONS else (int(value) if value.isdigit() else None)
+        if key not in KEYS or number is None or key in pairs:
+            raise ValueError(f"{spec!r}: expected comma-separated "
+                             f"{', '.join(k + ('=X (0..1)' if k in FRACTIONS else '=N') for k in KEYS)}, "
                              "each at most once")
-        pairs[key] = int(value)
+        pairs[key] = number
     if "regdb" in pairs and not 1 <= pairs["regdb"] <= 10:
         raise ValueError(f"{spec!r}: RegDB has trials 1-10")
+    if "regdb" in pairs and "daylight" in pairs:
+        raise ValueError(f"{spec!r}: daylight is a SYSU-MM01-layout setting; RegDB has no indoor cameras")
     if pairs.get("epochs") == 0:
         raise ValueError(f"{spec!r}: epochs must be at least 1")
     return pairs
@@ -77,7 +91,8 @@ def parse_spec(spec: str) -> dict[str, int]:
 def recipe_config(spec: str) -> Config:
     """``cpu-demo`` on the dataset ``spec``: ``seed=S`` or ``identities=N`` (SYSU-MM01 layout), or
     ``regdb=T``, trial ``T`` of the demo's RegDB-layout set (:data:`REGDB_IDENTITIES` identities, dataset
-    seed one above the demo's, as ``vireid demo`` draws it); ``train_seed=S`` changes the training seed
+    seed one above the demo's, as ``vireid demo`` draws it); ``daylight=X`` renders the SYSU-MM01 layout's
+    outdoor visible cameras at that ``outdoor_daylight`` (``data.synthetic.daylight``); ``train_seed=S`` changes the training seed
     (initialisation, batches, augmentation) instead of the data; ``epochs=E`` trains E epochs of the preset's
     steps instead of its own count, the cosine stretched over them (the recipe at another step budget). Pairs
     combine with commas: ``seed=1,train_seed=1``."""

@@ -44,6 +44,9 @@ class DataConfig:
         synthetic_seed: seed of the synthetic dataset.
         synthetic_ir_correlation: how much of a garment's visible luminance its synthetic infrared brightness
             keeps (0..1; 0 is the hard setting).
+        synthetic_outdoor_daylight: how far away and in how harsh a daylight the synthetic SYSU-MM01 layout's
+            outdoor visible cameras see people (0..1; 0 renders them as the indoor ones; see
+            ``data.synthetic.daylight``). Configs saved before this field existed load as 0.
         num_workers: data-loader worker processes.
         random_erasing: probability of channel random erasing in each training pipeline (DECISIONS §9: CAJ's
             0.5).
@@ -59,6 +62,7 @@ class DataConfig:
     synthetic_smoke: bool = False
     synthetic_seed: int = 0
     synthetic_ir_correlation: float = SYNTHETIC_IR_CORRELATION
+    synthetic_outdoor_daylight: float = 0.0
     num_workers: int = 2
     random_erasing: float = 0.5
     cache: bool = True

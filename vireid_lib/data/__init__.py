@@ -120,7 +120,8 @@ def open_dataset(data_cfg: DataConfig) -> SYSUMM01 | RegDB:
     if root is None:
         root = synthetic_root(data_cfg.dataset, smoke=data_cfg.synthetic_smoke,
                               identities=data_cfg.synthetic_identities, seed=data_cfg.synthetic_seed,
-                              ir_correlation=data_cfg.synthetic_ir_correlation)
+                              ir_correlation=data_cfg.synthetic_ir_correlation,
+                              outdoor_daylight=data_cfg.synthetic_outdoor_daylight)
     else:
         check_layout(root, data_cfg.dataset)
     if data_cfg.dataset == "sysu":

@@ -61,6 +61,11 @@ HARD_IR_CORRELATION = 0.0
 (as version 1 drew it; the rest of version 2's rendering stays). The calibrated default is
 ``config.SYNTHETIC_IR_CORRELATION``."""
 
+OUTDOOR_DAYLIGHT = 0.0
+"""The default ``outdoor_daylight`` of the SYSU-MM01 layout: every visible camera renders people alike, indoors
+or out (versions 1-3). Above 0, the outdoor visible cameras 4 and 5 see people farther away in harsh daylight
+(:func:`daylight`), the cameras that make the real SYSU-MM01's all-search harder than its indoor-search."""
+
 FLIPPED_FABRICS = 0.05
 """Share of fabrics whose infrared brightness follows the inverse of their visible luminance (dark in
 visible, bright in infrared or the reverse), so grey-level matching alone cannot solve the task."""
@@ -542,8 +547,32 @@ def _tables(person: Identity, pose: Pose) -> tuple[np.ndarray, np.ndarray]:
     return rgb, heat
 
 
-def render(person: Identity, pose: Pose, camera: Camera, rng: np.random.Generator) -> Image.Image:
-    """One RGB image of ``person`` in ``pose`` as ``camera`` sees it (three identical channels for IR)."""
+def daylight(img: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """An outdoor visible camera's capture, ``img`` (H, W, 3) in [0, 1] before blur and noise, at daylight
+    ``strength`` (0..1): a hard cast shadow over one side of a random line (a building's or a tree's edge),
+    an exposure swing of the sun coming and going, and the person farther away than indoors: the crop, framed
+    on the person as a detector frames it, is rendered at ``1 - strength * (0.35..0.6)`` of the resolution and
+    scaled back up, so small cues (glasses, a logo, stripes) blur away first."""
+    h, w, _ = img.shape
+    angle = math.pi * rng.random()
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)                               # (H, W) pixel grids
+    signed = (xx - w * rng.random()) * math.cos(angle) + (yy - h * rng.random()) * math.sin(angle)
+    dark = 1.0 - strength * (0.35 + 0.3 * rng.random())
+    shade = dark + (1.0 - dark) / (1.0 + np.exp(-signed / 1.5))                  # (H, W) soft-edged shadow
+    img = img * shade[..., None] * math.exp(strength * rng.normal(0.0, 0.3))
+    scale = 1.0 - strength * (0.35 + 0.25 * rng.random())
+    small = (max(8, round(w * scale)), max(16, round(h * scale)))               # PIL sizes are (W, H)
+    im = Image.fromarray(np.clip(img * 255.0, 0, 255).astype(np.uint8), "RGB")
+    im = im.resize(small, Image.BILINEAR).resize((w, h), Image.BILINEAR)
+    return np.asarray(im, np.float32) / 255.0
+
+
+def render(person: Identity, pose: Pose, camera: Camera, rng: np.random.Generator,
+           outdoor_daylight: float = OUTDOOR_DAYLIGHT, daylight_rng: np.random.Generator | None = None
+           ) -> Image.Image:
+    """One RGB image of ``person`` in ``pose`` as ``camera`` sees it (three identical channels for IR); an
+    outdoor visible camera applies :func:`daylight` at ``outdoor_daylight`` when it is above 0, drawing from
+    ``daylight_rng`` so that every other draw stays the same."""
     h, w = IMAGE_SIZE
     mat = rasterise(person, pose)
     rgb_table, heat_table = _tables(person, pose)
@@ -557,6 +586,8 @@ def render(person: Identity, pose: Pose, camera: Camera, rng: np.random.Generato
         img = np.where(fg[..., None], img, camera.background[:, off:off + w])
         gains = np.asarray(camera.gains, np.float32) * camera.exposure * (0.88 + 0.24 * rng.random())
         img = img * gains
+        if outdoor_daylight > 0 and camera.outdoor:
+            img = daylight(img, outdoor_daylight, daylight_rng or rng)
         blur = camera.blur * (0.8 + 0.4 * rng.random())
         im = Image.fromarray(np.clip(img * 255.0, 0, 255).astype(np.uint8), "RGB")
         im = im.filter(ImageFilter.GaussianBlur(blur))
@@ -652,8 +683,8 @@ def _regdb_splits(n: int, seed: int) -> dict[int, list[int]]:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(layout: str, seed: int, people: list[Identity], out: str) -> None:
-    _WORKER.update(layout=layout, seed=seed, people=people, out=out)
+def _init_worker(layout: str, seed: int, people: list[Identity], out: str, outdoor_daylight: float) -> None:
+    _WORKER.update(layout=layout, seed=seed, people=people, out=out, outdoor_daylight=outdoor_daylight)
 
 
 def _render_job(job: Job) -> int:
@@ -665,7 +696,8 @@ def _render_job(job: Job) -> int:
         pose_cam = 0 if layout == "regdb" else camid
         pose = draw_pose(np.random.default_rng([seed, code, job.pid, pose_cam, key, 1]))
         rng = np.random.default_rng([seed, code, job.pid, camid, key, 2])
-        img = render(person, pose, _camera(layout, seed, camid), rng)
+        img = render(person, pose, _camera(layout, seed, camid), rng, _WORKER["outdoor_daylight"],
+                     np.random.default_rng([seed, code, job.pid, camid, key, 3]))
         path = out / rel.format(sex=person.sex, view="back" if pose.view == "back" else "front")
         path.parent.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
@@ -678,10 +710,10 @@ def _render_job(job: Job) -> int:
 
 
 def _run_jobs(layout: str, seed: int, people: list[Identity], out: Path, jobs: list[Job],
-              workers: int) -> None:
+              workers: int, outdoor_daylight: float = OUTDOOR_DAYLIGHT) -> None:
     n_images = sum(len(j.files) for j in jobs)
     if workers <= 1 or n_images < MIN_IMAGES_FOR_POOL:
-        _init_worker(layout, seed, people, str(out))
+        _init_worker(layout, seed, people, str(out), outdoor_daylight)
         for job in jobs:
             _render_job(job)
         return
@@ -689,7 +721,8 @@ def _run_jobs(layout: str, seed: int, people: list[Identity], out: Path, jobs: l
     # module cannot be re-imported (a script piped on stdin, some notebook kernels).
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(layout, seed, people, str(out))) as pool:
+    with ctx.Pool(workers, initializer=_init_worker,
+                  initargs=(layout, seed, people, str(out), outdoor_daylight)) as pool:
         for _ in pool.imap_unordered(_render_job, jobs, chunksize=4):
             pass
 
@@ -700,7 +733,8 @@ def _run_jobs(layout: str, seed: int, people: list[Identity], out: Path, jobs: l
 
 def generate(layout: Literal["sysu", "regdb"], out: str | Path, identities: int | None = None, seed: int = 0,
              workers: int | None = None, smoke: bool = False,
-             ir_correlation: float = SYNTHETIC_IR_CORRELATION) -> dict[str, Any]:
+             ir_correlation: float = SYNTHETIC_IR_CORRELATION,
+             outdoor_daylight: float = OUTDOOR_DAYLIGHT) -> dict[str, Any]:
     """Write the synthetic dataset into ``out`` in a real dataset's layout.
 
     SYSU-MM01 layout: ``cam{1..6}/{pid:04d}/{img:04d}.jpg`` (visible cams 1, 2, 4, 5; infrared cams 3, 6; not
@@ -718,13 +752,16 @@ def generate(layout: Literal["sysu", "regdb"], out: str | Path, identities: int 
         ir_correlation: how much of a garment's visible luminance its infrared brightness keeps (0..1; see
             :func:`garment_ir`). The default is calibrated (``data_cards/synthetic.md``); 0 is the hard
             setting, infrared independent of the garment's look.
+        outdoor_daylight: how far away and in how harsh a daylight the SYSU-MM01 layout's outdoor visible
+            cameras 4 and 5 see people (0..1, :func:`daylight`; 0, the default, renders them as the indoor
+            ones). The RegDB layout has no indoor cameras and takes only 0.
 
     Returns:
         The dataset statistics (also written to ``out/synthetic_stats.json``), plus ``seconds``.
 
     Raises:
-        ValueError: for an unknown layout, too few identities, an ``ir_correlation`` outside [0, 1], or a
-            non-empty ``out``.
+        ValueError: for an unknown layout, too few identities, an ``ir_correlation`` or ``outdoor_daylight``
+            outside [0, 1] (or above 0 for RegDB), or a non-empty ``out``.
         FolderInUseError: another process is generating into ``out`` (see :mod:`vireid_lib.locks`).
     """
     if layout not in _LAYOUT_CODE:
@@ -735,6 +772,7 @@ def generate(layout: Literal["sysu", "regdb"], out: str | Path, identities: int 
                          f"identities), got {n}")
     if not 0.0 <= ir_correlation <= 1.0:
         raise ValueError(f"ir_correlation must be in [0, 1], got {ir_correlation}")
+    _check_daylight(layout, outdoor_daylight)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"output {out} is a file, not a folder; give a new folder (created if missing)")
@@ -742,7 +780,16 @@ def generate(layout: Literal["sysu", "regdb"], out: str | Path, identities: int 
     # One writer per folder: a second generator into the same folder is refused while this one runs.
     with folder_lock(out, f"generating the synthetic {layout} dataset, seed {seed}, {n} identities"):
         _check_empty(out)
-        return _generate(layout, out, n, seed, workers, smoke, ir_correlation)
+        return _generate(layout, out, n, seed, workers, smoke, ir_correlation, outdoor_daylight)
+
+
+def _check_daylight(layout: str, outdoor_daylight: float) -> None:
+    if not 0.0 <= outdoor_daylight <= 1.0:
+        raise ValueError(f"outdoor_daylight must be in [0, 1] (0: outdoor cameras render as indoor ones), "
+                         f"got {outdoor_daylight}")
+    if layout == "regdb" and outdoor_daylight != 0.0:
+        raise ValueError(f"outdoor_daylight is a SYSU-MM01-layout setting (RegDB has no indoor cameras); "
+                         f"use 0 for the regdb layout, got {outdoor_daylight}")
 
 
 def _check_empty(out: Path) -> None:
@@ -751,13 +798,13 @@ def _check_empty(out: Path) -> None:
 
 
 def _generate(layout: str, out: Path, n: int, seed: int, workers: int | None, smoke: bool,
-              ir_correlation: float) -> dict[str, Any]:
+              ir_correlation: float, outdoor_daylight: float = OUTDOOR_DAYLIGHT) -> dict[str, Any]:
     workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
     t0 = time.perf_counter()
     people = make_identities(n, seed, ir_correlation)
     if layout == "sysu":
         split, jobs = _sysu_plan(n, seed, smoke)
-        _run_jobs(layout, seed, people, out, jobs, workers)
+        _run_jobs(layout, seed, people, out, jobs, workers, outdoor_daylight)
         (out / "exp").mkdir(exist_ok=True)
         for name, ids in split.items():
             (out / "exp" / f"{name}_id.txt").write_text(",".join(str(p) for p in ids) + "\n")
@@ -770,6 +817,8 @@ def _generate(layout: str, out: Path, n: int, seed: int, workers: int | None, sm
                  ir_correlation=ir_correlation,
                  near_duplicates=sum(p.twin_of is not None for p in people),
                  attributes=_attribute_counts(people))
+    if outdoor_daylight:   # absent: 0, as in every set generated before the setting existed
+        stats["outdoor_daylight"] = outdoor_daylight
     (out / STATS_FILE).write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
     stats["seconds"] = round(time.perf_counter() - t0, 2)
     return stats
@@ -881,10 +930,12 @@ def default_cache_dir() -> Path:
 
 def synthetic_root(layout: Literal["sysu", "regdb"], smoke: bool = False, identities: int | None = None,
                    seed: int = 0, cache_dir: str | Path | None = None,
-                   ir_correlation: float = SYNTHETIC_IR_CORRELATION) -> Path:
+                   ir_correlation: float = SYNTHETIC_IR_CORRELATION,
+                   outdoor_daylight: float = OUTDOOR_DAYLIGHT) -> Path:
     """The cached synthetic dataset folder, generated on first use.
 
-    The folder is ``<cache>/synthetic-v<version>/<layout>-<n>ids[-smoke]-seed<seed>-irc<ir_correlation>``.
+    The folder is ``<cache>/synthetic-v<version>/<layout>-<n>ids[-smoke]-seed<seed>-irc<ir_correlation>``, with
+    ``-day<outdoor_daylight>`` appended when that is not 0.
     Safe when several processes ask at once: each generates into a temporary sibling folder and renames it into place
     atomically; a process that finds the folder already there discards its own copy.
 
@@ -894,20 +945,22 @@ def synthetic_root(layout: Literal["sysu", "regdb"], smoke: bool = False, identi
         identities: override the number of identities.
         seed: generator seed.
         cache_dir: cache folder (default: ``$VIREID_CACHE`` or ``~/.cache/vireid``).
-        ir_correlation: see :func:`generate`.
+        ir_correlation, outdoor_daylight: see :func:`generate`.
     """
     if layout not in _LAYOUT_CODE:
         raise ValueError(f"unknown layout {layout!r}; choose 'sysu' or 'regdb'")
     n = identities or (SMOKE_IDENTITIES if smoke else DEFAULT_IDENTITIES)[layout]
     base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     target = (base / f"synthetic-v{GENERATOR_VERSION}"
-              / f"{layout}-{n}ids{'-smoke' if smoke else ''}-seed{seed}-irc{float(ir_correlation)!r}")
+              / (f"{layout}-{n}ids{'-smoke' if smoke else ''}-seed{seed}-irc{float(ir_correlation)!r}"
+                 + (f"-day{float(outdoor_daylight)!r}" if outdoor_daylight else "")))
     if (target / STATS_FILE).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        generate(layout, tmp, identities=n, seed=seed, smoke=smoke, ir_correlation=ir_correlation)
+        generate(layout, tmp, identities=n, seed=seed, smoke=smoke, ir_correlation=ir_correlation,
+                 outdoor_daylight=outdoor_daylight)
         try:
             os.rename(tmp, target)
         except OSError:
