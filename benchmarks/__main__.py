@@ -37,7 +37,7 @@ from typing import Any
 
 import torch
 
-from benchmarks import bench_browser, bench_eval, bench_loader, bench_model, bench_synth
+from benchmarks import bench_eval, bench_loader, bench_model, bench_synth
 from vireid_lib.machine import machine_info
 from vireid_lib.presets import VARIANTS, preset
 
@@ -150,6 +150,10 @@ def extra_rows(queries: int, identities: int | None, smoke: bool) -> list[Row]:
     r = bench_synth.generation_time("sysu", identities, os.cpu_count() or 1)
     rows = [("data", f"synthetic SYSU-MM01 layout, {r['identities']} ids, {os.cpu_count()} workers",
              f"{r['seconds']:.1f} s", f"{r['images']} images", f"{r['images'] / r['seconds']:.0f} img/s")]
+    # Lazy: bench_browser imports ipywidgets (the browser's widgets), so that --help and every other part run
+    # on a machine without Jupyter's widgets (the GPU image of results/gpu/).
+    from benchmarks import bench_browser
+
     b = bench_browser.measure(smoke=smoke, queries=queries)
     size = "tiny" if smoke else "default"
     rows.append(("browser", f"retrieval browser ({size} synthetic SYSU-MM01): switch query, no CAM, median of "

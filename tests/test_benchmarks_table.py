@@ -1,6 +1,10 @@
 """``python -m benchmarks`` calls the benchmark scripts' functions: the calls must match their signatures (a
 renamed helper once broke the whole table without any test noticing)."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 
 import benchmarks.__main__ as table
@@ -36,3 +40,14 @@ def test_readme_tables_of_the_records_by_hand():
     assert bench_model.readme_table(model).splitlines()[2] == \
         "| full | 33.00 | 6.496 | 0.500 s | 96.0 | 1.09x | 1.50 GiB |"
     assert bench_model.readme_table({**model, "memory": None}).splitlines()[2].endswith("| 1.09x | - |")
+
+
+def test_benchmarks_help_runs_without_jupyter_widgets():
+    """The GPU image has no ipywidgets: ``python -m benchmarks --help`` (``vireid bench --help``) must not need
+    them; only the browser's part imports them (it failed there before bench_browser was imported lazily)."""
+    code = ("import sys, runpy; sys.modules['ipywidgets'] = None; sys.argv = ['python -m benchmarks', '--help']; "
+            "runpy.run_module('benchmarks', run_name='__main__', alter_sys=True)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "usage: python -m benchmarks" in done.stdout
