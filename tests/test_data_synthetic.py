@@ -180,6 +180,44 @@ def test_other_ir_correlation_gets_its_own_cache_folder(tmp_path):
             == synthetic.SYNTHETIC_IR_CORRELATION)
 
 
+def test_outdoor_daylight_changes_only_the_outdoor_visible_cameras(tmp_path, sysu_tree):
+    day = tmp_path / "day"
+    stats = synthetic.generate("sysu", day, identities=10, seed=3, workers=1, smoke=True, outdoor_daylight=1.0)
+    before, after = tree_hashes(sysu_tree), tree_hashes(day)
+    assert set(before) == set(after)
+    outdoor = {f for f in before if f.startswith(("cam4/", "cam5/"))}
+    assert outdoor and all(before[f] != after[f] for f in outdoor)
+    assert all(before[f] == after[f] for f in set(before) - outdoor - {synthetic.STATS_FILE})
+    assert stats["outdoor_daylight"] == 1.0 and "outdoor_daylight" not in synthetic.read_stats(sysu_tree)
+
+
+def test_daylight_casts_a_shadow_and_loses_fine_detail():
+    grey = np.full((128, 64, 3), 0.5, np.float32)
+    for seed in range(5):
+        out = synthetic.daylight(grey, 1.0, np.random.default_rng(seed))[..., 0]
+        # the shadowed side keeps 0.35..0.65 of the light (a soft edge between; one grey level of rounding)
+        assert 0.33 < out.min() / out.max() < 0.67
+    stripes = np.zeros((128, 64, 3), np.float32)
+    stripes[:, ::2] = 1.0                       # one-pixel stripes: the finest detail an image holds
+    out = synthetic.daylight(stripes, 1.0, np.random.default_rng(0))
+    assert np.abs(np.diff(out, axis=1)).mean() < 0.5 * np.abs(np.diff(stripes, axis=1)).mean()
+
+
+def test_outdoor_daylight_is_refused_outside_unit_interval_and_for_regdb(tmp_path):
+    with pytest.raises(ValueError, match=r"outdoor_daylight must be in \[0, 1\]"):
+        synthetic.generate("sysu", tmp_path / "x", identities=4, outdoor_daylight=1.5)
+    with pytest.raises(ValueError, match="SYSU-MM01-layout setting"):
+        synthetic.generate("regdb", tmp_path / "y", identities=4, outdoor_daylight=0.5)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_other_outdoor_daylight_gets_its_own_cache_folder(tmp_path):
+    a = synthetic.synthetic_root("sysu", identities=4, seed=1, smoke=True, cache_dir=tmp_path)
+    b = synthetic.synthetic_root("sysu", identities=4, seed=1, smoke=True, cache_dir=tmp_path, outdoor_daylight=0.5)
+    assert b == a.with_name(a.name + "-day0.5")
+    assert synthetic.read_stats(b)["outdoor_daylight"] == 0.5
+
+
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="unknown layout"):
         synthetic.generate("market", tmp_path / "x")

@@ -439,6 +439,13 @@ def test_bench_recipe_specs_name_one_dataset_and_training_each():
     cfg = bench_recipe.recipe_config("seed=2,epochs=68")   # the recipe at twice the demo's steps
     assert sorted(config_diff(cfg, base)) == ["data.synthetic_seed", "train.epochs"]
     assert (cfg.train.epochs, cfg.train.max_steps_per_epoch) == (68, base.train.max_steps_per_epoch)
+    cfg = bench_recipe.recipe_config("seed=3,daylight=0.5")   # outdoor cameras in harsher daylight
+    assert sorted(config_diff(cfg, base)) == ["data.synthetic_outdoor_daylight", "data.synthetic_seed"]
+    assert cfg.data.synthetic_outdoor_daylight == 0.5
+    assert bench_recipe.result_file(Path("r"), "seed=3,daylight=1") == Path("r/seed-3_daylight-1.json")
+    for bad in ("seed=1,daylight=1.5", "seed=1,daylight=-0.1", "seed=1,daylight=x", "regdb=1,daylight=0.5"):
+        with pytest.raises(ValueError, match=repr(bad)):
+            bench_recipe.parse_spec(bad)
 
 
 def test_data_card_names_the_generator_constants():
