@@ -95,3 +95,18 @@ def test_readme_gpu_suite_claims_are_the_logs():
     assert "failed" not in recheck and "errors" not in recheck and "error" not in recheck
     log_name = "`results/gpu/recheck_h200_99901d3.log`"
     assert f"({recheck['passed']} passed, {recheck['skipped']} skipped: {log_name})" in readme
+
+
+def test_readme_gpu_suite_rerun_is_its_log():
+    """README: the suite rerun on one H200 at c920a67, whose only failures are ipywidgets missing there."""
+    log = (ROOT / "results" / "gpu" / "suite_h200_c920a67.log").read_text()
+    counts = _summary(log)
+    left = re.findall(r"^(?:FAILED|ERROR) (tests/\S+)", log, flags=re.M)
+    assert "NVIDIA H200" in log and len(left) == counts["failed"] + counts["errors"]
+    earlier = (ROOT / "results" / "gpu" / "suite_h200.log").read_text()
+    assert sorted(left) == sorted(re.findall(r"^(?:FAILED|ERROR) (tests/\S+)", earlier, flags=re.M))   # "the same"
+    assert log.count("No module named 'ipywidgets'") >= len(left)
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert (f"At c920a67 the whole suite there gave {counts['passed']} passed, with the same {counts['failed']} "
+            f"failures and {counts['errors']} errors, all imports of ipywidgets "
+            "(`results/gpu/suite_h200_c920a67.log`)") in readme
