@@ -17,6 +17,12 @@ mean row, for the budget table (``--budget-table`` prints it):
 
     python benchmarks/bench_recipe.py --data seed={0,1,2,3,4},epochs=68 seed={0,1,2,3,4},epochs=136
 
+and with the SYSU layout's outdoor visible cameras in harsher daylight (``daylight=X``, the generator's
+``outdoor_daylight``), for the data card's daylight table (``--daylight-table`` prints it and its reading,
+``--card`` rewrites the data card's copy):
+
+    python benchmarks/bench_recipe.py --data seed={0,1,2,3,4},daylight=0.5 seed={0,1,2,3,4},daylight=1
+
 Each dataset gets ``<out>/<name>.json``: the config, the steps, the wall time, the machine and the metrics.
 Resumable: a dataset whose JSON exists is skipped. ``--keep DIR`` keeps each training folder (its checkpoint
 ``last.pt``) as ``DIR/<name>/`` for diagnostics such as ``benchmarks/diag_identities.py``; without it the
@@ -32,6 +38,7 @@ import time
 from pathlib import Path
 
 from vireid_lib.ablation import metrics_of
+from vireid_lib.ablation.paper import beyond_noise
 from vireid_lib.ablation.report import standard_error
 from vireid_lib.checkpoints import config_diff
 from vireid_lib.config import Config, apply_overrides
@@ -41,9 +48,10 @@ from vireid_lib.demo import REGDB_IDENTITIES
 from vireid_lib.evaluation.people import people_difference, people_se
 from vireid_lib.evaluation.protocols import evaluate as evaluate_model
 from vireid_lib.evaluation.protocols import evaluate_within_visible
-from vireid_lib.evaluation.report import settings_of
-from vireid_lib.io import atomic_write_json
+from vireid_lib.evaluation.report import PAPER_RESULTS, settings_of
+from vireid_lib.io import atomic_write_json, atomic_write_text
 from vireid_lib.machine import machine_info
+from vireid_lib.markdown import replace_section, section
 from vireid_lib.presets import preset
 from vireid_lib.training import fit
 
@@ -58,6 +66,7 @@ README_DATA = ("seed=0", "seed=0,train_seed=1", "seed=0,train_seed=2", "seed=1",
 on the demo's set and on the hardest one, to tell a set's difficulty from a training draw, and two more sets."""
 REGDB_DATA = tuple(f"regdb={t}" for t in range(1, 11))   # the protocol's ten trials
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "recipe"
+CARD = Path(__file__).resolve().parents[1] / "data_cards" / "synthetic.md"
 
 
 def _fraction(value: str) -> float | None:
@@ -281,6 +290,80 @@ def budget_table(folder: Path = RESULTS, multiples: tuple[int, ...] = BUDGET_MUL
     return "\n".join([BUDGET_HEADER] + rows)
 
 
+DAYLIGHT_ROWS = ((1, 0.0), (1, 0.5), (1, 1.0), (4, 0.0))
+"""The daylight table's rows, (budget multiple, ``outdoor_daylight``): each on the five :data:`SETS`, at the
+preset's epochs (the demo's budget) and at four times as many (the budget table's last row, where the recipe
+passes 60 on every set at daylight 0)."""
+DAYLIGHT_SECTION = "daylight_table"   # <!-- daylight_table --> ... <!-- /daylight_table --> in the data card
+DAYLIGHT_HEADER = ("| epochs | outdoor_daylight | all-search R1 | mAP | indoor R1 | indoor − all-search R1 "
+                   "| within-visible R1 | all-search / within-visible R1 | sets with indoor above all-search "
+                   "| sets at all-search R1 ≥ 60 |\n|---|---|---|---|---|---|---|---|---|---|")
+
+
+def daylight_specs(daylight: float, multiple: int = 1) -> tuple[str, ...]:
+    """The five :data:`SETS` at ``multiple`` times the preset's epochs (:func:`budget_specs`), with the SYSU
+    layout's outdoor visible cameras at ``daylight``."""
+    specs = budget_specs(multiple)
+    return specs if daylight == 0 else tuple(f"{spec},daylight={daylight:g}" for spec in specs)
+
+
+def daylight_row(daylight: float, records: list[dict]) -> str:
+    """One row of the daylight table: the mean over the five sets of each column (± over draws of their test
+    people; indoor minus all-search with the people drawn once for both), the ratio of the mean all-search to
+    the mean within-visible Rank-1, how many sets score indoor-search above all-search and how many reach
+    all-search Rank-1 60."""
+    c = mean_of_sets(records)
+    ratio = c["sysu/all", "rank1"][0] / c["within-visible", "rank1"][0]
+    above = sum(r["metrics"]["sysu/indoor"]["rank1"] > r["metrics"]["sysu/all"]["rank1"] for r in records)
+    sixty = sum(r["metrics"]["sysu/all"]["rank1"] >= 0.60 for r in records)
+    return (f"| {records[0]['epochs']} | {daylight:g} | " + " | ".join(_pm(*c[key]) for key in (
+        ("sysu/all", "rank1"), ("sysu/all", "mAP"), ("sysu/indoor", "rank1"), ("indoor-all", "rank1"),
+        ("within-visible", "rank1"))) + f" | {ratio:.2f} | {above} of {len(records)} | {sixty} of {len(records)} |")
+
+
+def _daylight_records(folder: Path, rows: tuple[tuple[int, float], ...]) -> dict[tuple[int, float], list[dict]]:
+    return {(m, x): [read_record(spec, folder) for spec in daylight_specs(x, m)] for m, x in rows}
+
+
+def daylight_table(folder: Path = RESULTS, rows: tuple[tuple[int, float], ...] = DAYLIGHT_ROWS) -> str:
+    """The recipe on the five sets at each (budget, ``outdoor_daylight``) of ``rows``: does harsher outdoor
+    daylight set indoor-search above all-search, as on the real SYSU-MM01, and at what cost?"""
+    return "\n".join([DAYLIGHT_HEADER] + [daylight_row(x, recs)
+                                          for (_, x), recs in _daylight_records(folder, rows).items()])
+
+
+def daylight_reading(folder: Path = RESULTS, rows: tuple[tuple[int, float], ...] = DAYLIGHT_ROWS) -> str:
+    """The data card's sentences on the daylight table: indoor- minus all-search in each row against the paper's
+    own rows (beyond two standard errors of the people or not), and what the harshest setting costs all-search
+    Rank-1 at each budget."""
+    paper = PAPER_RESULTS["sysu/indoor"]["Ours (paper)"]["R1"] - PAPER_RESULTS["sysu/all"]["Ours (paper)"]["R1"]
+    cols = {key: mean_of_sets(recs) for key, recs in _daylight_records(folder, rows).items()}
+    epochs = {m: m * preset("cpu-demo").train.epochs for m, _ in rows}
+    parts = []
+    for (m, x), c in cols.items():
+        d, se = c["indoor-all", "rank1"]
+        parts.append(f"{100 * d:+.1f} ± {100 * se:.1f} at daylight {x:g} and {epochs[m]} epochs "
+                     f"({'beyond' if beyond_noise(d, se) else 'within'} two standard errors)")
+    hardest = max(x for _, x in rows)
+    costs = [f"{100 * (cols[m, 0.0]['sysu/all', 'rank1'][0] - cols[m, hardest]['sysu/all', 'rank1'][0]):.1f} "
+             f"points at {epochs[m]} epochs" for m in dict.fromkeys(m for m, _ in rows)
+             if (m, 0.0) in cols and (m, hardest) in cols]
+    return (f"On the real SYSU-MM01, indoor-search scores {paper:.2f} Rank-1 points above all-search in the paper's "
+            f"own rows. Here indoor- minus all-search Rank-1, over the five sets (the test people's standard "
+            f"error), is {'; '.join(parts)}. Daylight {hardest:g} costs all-search Rank-1 {' and '.join(costs)}.")
+
+
+def write_daylight_card(card: Path = CARD, folder: Path = RESULTS) -> None:
+    """Rewrite the data card's daylight table and its reading from the records in ``folder``."""
+    body = daylight_table(folder) + "\n\n" + daylight_reading(folder)
+    atomic_write_text(card, replace_section(card.read_text(), DAYLIGHT_SECTION, body))
+
+
+def daylight_card_text(card: Path = CARD) -> str:
+    """The data card's daylight section as written (for the test that compares it with the records)."""
+    return section(card.read_text(), DAYLIGHT_SECTION)
+
+
 REGDB_SETTINGS = ("regdb/v2t", "regdb/t2v")
 REGDB_HEADER = ("| RegDB-layout trial | generator | steps | visible→thermal R1 | mAP | thermal→visible R1 | mAP |\n"
                 "|---|---|---|---|---|---|---|")
@@ -318,7 +401,21 @@ def main() -> None:
                         help="keep each training folder (checkpoint last.pt) as DIR/<name>/ instead of a temporary one")
     parser.add_argument("--budget-table", action="store_true",
                         help="print the table of the recipe at several step budgets from --out and stop")
+    parser.add_argument("--daylight-table", action="store_true",
+                        help="print the table of the recipe at each outdoor_daylight from --out, with its reading, "
+                             "and stop (--card: also rewrite the data card's copy)")
+    parser.add_argument("--card", action="store_true", help="with --daylight-table: rewrite the data card's copy")
     args = parser.parse_args()
+    if args.daylight_table:
+        missing = [spec for m, x in DAYLIGHT_ROWS for spec in daylight_specs(x, m)
+                   if not result_file(Path(args.out), spec).is_file()]
+        if missing:
+            parser.error(f"{len(missing)} daylight runs are not in {args.out} yet; measure them first with "
+                         f"--data {' '.join(missing)}")
+        if args.card:
+            write_daylight_card(folder=Path(args.out))
+        print(daylight_table(Path(args.out)) + "\n\n" + daylight_reading(Path(args.out)))
+        return
     if args.budget_table:
         missing = [spec for m in BUDGET_MULTIPLES for spec in budget_specs(m)
                    if not result_file(Path(args.out), spec).is_file()]

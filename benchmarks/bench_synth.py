@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from vireid_lib.data import SYSUMM01, synthetic
+from vireid_lib.markdown import replace_section, section
 
 
 def main() -> None:
@@ -242,12 +243,6 @@ def gap_table(path: Path = RESULTS / "gap_seed0.json") -> str:
 CARD = Path(__file__).resolve().parents[1] / "data_cards" / "synthetic.md"
 
 
-def card_section(text: str, name: str) -> str:
-    """The text between ``<!-- name -->`` and ``<!-- /name -->`` in the data card."""
-    start, end = f"<!-- {name} -->\n", f"<!-- /{name} -->"
-    return text[text.index(start) + len(start):text.index(end)].strip()
-
-
 def write_card(card: Path = CARD) -> None:
     """Regenerate the data card's tables from ``results/synthetic`` (the gap table once its JSON exists)."""
     text = card.read_text()
@@ -257,12 +252,6 @@ def write_card(card: Path = CARD) -> None:
     for name, body in tables:
         text = replace_section(text, name, body)
     card.write_text(text)
-
-
-def replace_section(text: str, name: str, body: str) -> str:
-    """``text`` with ``body`` between ``<!-- name -->`` and ``<!-- /name -->`` (what :func:`card_section` reads)."""
-    start, end = f"<!-- {name} -->\n", f"<!-- /{name} -->"
-    return text[:text.index(start) + len(start)] + body + "\n" + text[text.index(end):]
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.bench_synth import CARD, card_section, replace_section
+from benchmarks.bench_synth import CARD
 from vireid_lib.ablation.paper import beyond_noise
 from vireid_lib.checkpoints import load_model
 from vireid_lib.data import open_dataset
@@ -34,6 +34,7 @@ from vireid_lib.evaluation.people import people_difference, person_table
 from vireid_lib.evaluation.protocols import _features, _pool, default_transform, pairwise_distance
 from vireid_lib.evaluation.report import PAPER_RESULTS
 from vireid_lib.io import atomic_write_json, atomic_write_text
+from vireid_lib.markdown import replace_section, section
 from vireid_lib.provenance import checkpoint_info
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "recipe" / "cameras"
@@ -152,7 +153,7 @@ def write_card(card: Path = CARD, folder: Path = OUT) -> None:
 
 def card_text(card: Path = CARD) -> str:
     """The data card's camera section as written (for the test that compares it with the records)."""
-    return card_section(card.read_text(), SECTION)
+    return section(card.read_text(), SECTION)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.bench_synth import replace_section
 from vireid_lib.checkpoints import load_model
 from vireid_lib.data import open_dataset
 from vireid_lib.data.synthetic import make_identities, read_stats
@@ -33,6 +32,7 @@ from vireid_lib.evaluation.metrics import rank_metrics
 from vireid_lib.data.sysu_official import resolve_protocol
 from vireid_lib.evaluation.protocols import _pool, default_transform, pairwise_distance
 from vireid_lib.io import atomic_write_json, atomic_write_text
+from vireid_lib.markdown import replace_section
 from vireid_lib.provenance import checkpoint_info
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "recipe" / "identities"

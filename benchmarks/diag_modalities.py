@@ -29,12 +29,12 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from benchmarks.bench_synth import card_section, replace_section
 from vireid_lib.data import open_dataset
 from vireid_lib.data.records import Record
 from vireid_lib.evaluation.protocols import _features, default_transform, evaluate_features, evaluate_sysu
 from vireid_lib.evaluation.protocols import evaluate_within_visible
 from vireid_lib.io import atomic_write_text
+from vireid_lib.markdown import replace_section, section
 from vireid_lib.checkpoints import load_model
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "recipe" / "modalities"
@@ -110,7 +110,7 @@ def table(folder: Path = OUT) -> str:
 
 def doc_section(text: str) -> str:
     """What stands between the document's modalities markers."""
-    return card_section(text, SECTION)
+    return section(text, SECTION)
 
 
 def write_doc(path: Path = DOC) -> None:

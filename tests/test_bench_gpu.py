@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from benchmarks import bench_gpu
+from vireid_lib.markdown import section
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,10 +28,8 @@ def test_variants_cover_the_issue():
 def test_reproduce_doc_wall_time_table_is_the_measured_one():
     """docs/REPRODUCE.md section 4 is `python -m benchmarks.bench_gpu --table` over results/gpu/: hours from
     the measured images/s, not numbers copied by hand."""
-    from benchmarks.bench_synth import card_section
-
     doc = (ROOT / "docs" / "REPRODUCE.md").read_text()
-    assert card_section(doc, "gpu_wall_time") == bench_gpu.wall_time_table()
+    assert section(doc, "gpu_wall_time") == bench_gpu.wall_time_table()
     assert "PyTorch 2.11" in doc and "torch 2.11" in (ROOT / "results" / "gpu" / "tests_h200.log").read_text()
 
 

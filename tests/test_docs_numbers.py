@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.probe_recipe import table
+from vireid_lib.markdown import section
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,7 +55,7 @@ def _card_and_gap():
 
 def test_data_card_statistics_are_the_generators():
     card, bench_synth = _card_and_gap()
-    assert bench_synth.card_section(card, "statistics_table") == bench_synth.statistics_table()
+    assert section(card, "statistics_table") == bench_synth.statistics_table()
 
 
 def test_committed_statistics_match_a_fresh_smoke_generation(tmp_path):
@@ -70,7 +71,7 @@ def test_committed_statistics_match_a_fresh_smoke_generation(tmp_path):
 
 def test_data_card_gap_table_is_the_measurement_and_its_reading_holds():
     card, bench_synth = _card_and_gap()
-    assert bench_synth.card_section(card, "gap_table") == bench_synth.gap_table()
+    assert section(card, "gap_table") == bench_synth.gap_table()
     _, *rows = json.loads((ROOT / "results" / "synthetic" / "gap_seed0.json").read_text())
     by = {r["matcher"]: r for r in rows}
     chance = by["random distances (chance)"]["cross_rank1"]
@@ -103,12 +104,11 @@ def test_data_card_gap_table_is_todays_recipe_and_near_the_demo():
 
 
 def test_readme_demo_table_and_time_are_the_committed_demo():
-    from benchmarks.bench_synth import card_section
     from vireid_lib.demo import summary_table
 
     readme = (ROOT / "README.md").read_text()
     results = json.loads((ROOT / "results" / "demo" / "demo.results.json").read_text())["results"]
-    assert card_section(readme, "demo_table") == summary_table(results)
+    assert section(readme, "demo_table") == summary_table(results)
     log = (ROOT / "results" / "demo" / "demo.log").read_text()
     assert f"took **{_wall(log)}**" in readme.replace("\n", " ")
     run = results["run"]["synthetic"]["sysu"]
@@ -199,18 +199,16 @@ def test_summary_table_by_hand():
 
 
 def test_readme_benchmark_table_is_the_saved_run():
-    from benchmarks.bench_synth import card_section
 
     readme = (ROOT / "README.md").read_text()
-    assert card_section(readme, "benchmarks") == (ROOT / "results" / "benchmarks.md").read_text().strip()
+    assert section(readme, "benchmarks") == (ROOT / "results" / "benchmarks.md").read_text().strip()
 
 
 def test_cpu_recipe_identities_table_is_the_measurement_and_its_reading_holds():
     from benchmarks import bench_recipe, diag_identities
-    from benchmarks.bench_synth import card_section
 
     doc = (ROOT / "docs" / "CPU_RECIPE.md").read_text()
-    assert card_section(doc, "identities_table") == diag_identities.table()
+    assert section(doc, "identities_table") == diag_identities.table()
     sets = ("seed=0", "seed=1", "seed=2", "identities=300")
     diag = {spec: json.loads((diag_identities.OUT / f"recipe_{bench_recipe.result_file(Path('.'), spec).stem}.json")
                              .read_text()) for spec in sets}
@@ -330,10 +328,9 @@ def test_cpu_recipe_version_3_demo_lands_near_probe_u():
 
 def test_readme_recipe_table_is_the_measurement_and_its_reading_holds():
     from benchmarks import bench_recipe
-    from benchmarks.bench_synth import card_section
 
     readme = (ROOT / "README.md").read_text()
-    assert card_section(readme, "recipe_table") == bench_recipe.table()
+    assert section(readme, "recipe_table") == bench_recipe.table()
     records = [bench_recipe.read_record(spec) for spec in bench_recipe.README_DATA]
     assert set(bench_recipe.DEFAULT_DATA) <= set(bench_recipe.README_DATA)
     assert all(bench_recipe.stale(r, r["dataset"]) is None for r in records)   # today's recipe and generator
@@ -383,10 +380,9 @@ def test_one_thread_recipe_run_is_the_gap_tables_recipe_row():
 
 def test_readme_regdb_protocol_table_is_the_measurement_and_its_reading_holds():
     from benchmarks import bench_recipe
-    from benchmarks.bench_synth import card_section
 
     readme = (ROOT / "README.md").read_text()
-    assert card_section(readme, "regdb_recipe_table") == bench_recipe.regdb_table()
+    assert section(readme, "regdb_recipe_table") == bench_recipe.regdb_table()
     records = [bench_recipe.read_record(spec) for spec in bench_recipe.REGDB_DATA]
     assert all(bench_recipe.stale(r, r["dataset"]) is None for r in records)   # today's recipe and generator
     assert [r["config"]["data"]["trial"] for r in records] == list(range(1, len(records) + 1))
@@ -515,10 +511,9 @@ def test_cpu_recipe_step_time_table_is_the_measurement_and_its_reading_holds():
     """docs/CPU_RECIPE.md's step-time table is `python -m benchmarks.step_time --table`; each change the
     recipe bullets call faster was faster, and the preset row is the fastest."""
     from benchmarks import step_time
-    from benchmarks.bench_synth import card_section
 
     record = json.loads(step_time.RESULTS.read_text())
-    assert card_section((ROOT / "docs" / "CPU_RECIPE.md").read_text(), "step_time_table") == step_time.table(record)
+    assert section((ROOT / "docs" / "CPU_RECIPE.md").read_text(), "step_time_table") == step_time.table(record)
     ms = [r["ms_per_step"] for r in record["rows"]]
     assert ms == [min(r["rounds_ms"]) for r in record["rows"]] and record["rounds"] >= 3   # what the code writes
     assert [r["set"] for r in record["rows"]] == list(step_time.VARIANTS)
@@ -704,11 +699,10 @@ def test_recipe_table_errors_by_hand():
 def test_readme_budget_table_is_the_measurement_and_its_reading_holds():
     """README, 'What the five minutes cost': the table from the records, and each claim of its reading."""
     from benchmarks import bench_recipe
-    from benchmarks.bench_synth import card_section
     from vireid_lib.presets import preset
 
     readme = (ROOT / "README.md").read_text()
-    assert card_section(readme, "budget_table") == bench_recipe.budget_table()
+    assert section(readme, "budget_table") == bench_recipe.budget_table()
     text = " ".join(readme.split())
     own = preset("cpu-demo").train.epochs
     assert bench_recipe.BUDGET_MULTIPLES == (1, 2, 4)
@@ -808,6 +802,40 @@ def test_budget_row_by_hand():
     assert len(bench_recipe.BUDGET_HEADER.splitlines()[0].split("|")) == len(cells) + 2
 
 
+def test_daylight_row_by_hand():
+    from benchmarks import bench_recipe
+
+    a = _two_people_record(all=(0.2, 0.6), indoor=(0.3, 0.9), visible=(0.8, 1.0))   # indoor above, by 0.2 ± 0.1
+    b = _two_people_record(all=(0.6, 0.8), indoor=(0.5, 0.7), visible=(0.9, 0.9))   # below, by 0.1 ± 0
+    for r in (a, b):
+        r["epochs"] = 34
+    cells = [c.strip() for c in bench_recipe.daylight_row(1.0, [a, b]).strip("|").split("|")]
+    quad = 50 * (0.2 ** 2 + 0.1 ** 2) ** 0.5
+    # all-search 0.55 ± half the quadrature sum; indoor minus all-search (0.2 - 0.1) / 2 ± half of 0.1;
+    # within-visible 0.9, so the ratio is 0.55 / 0.9; one set of two with indoor above all-search, one at 60
+    assert cells == ["34", "1", f"55.0 ± {quad:.1f}", f"55.0 ± {quad:.1f}", cells[4], "5.0 ± 5.0", cells[6],
+                     f"{0.55 / 0.9:.2f}", "1 of 2", "1 of 2"]
+    assert cells[4].startswith("60.0 ± ") and cells[6].startswith("90.0 ± ")
+    assert len(bench_recipe.DAYLIGHT_HEADER.splitlines()[0].split("|")) == len(cells) + 2
+    assert bench_recipe.daylight_specs(0.0) == bench_recipe.SETS
+    assert bench_recipe.daylight_specs(0.5)[1] == "seed=1,daylight=0.5"
+    assert bench_recipe.daylight_specs(1.0, 4)[2] == "seed=2,epochs=136,daylight=1"
+
+
+def test_data_card_daylight_table_is_the_records_of_todays_recipe():
+    """The data card's daylight table and its reading come from the committed bench_recipe records, every one
+    of today's cpu-demo on today's generator at its outdoor_daylight."""
+    from benchmarks import bench_recipe
+
+    for m, x in bench_recipe.DAYLIGHT_ROWS:
+        for spec in bench_recipe.daylight_specs(x, m):
+            record = bench_recipe.read_record(spec)
+            assert bench_recipe.stale(record, spec) is None, spec
+            assert record["synthetic"].get("outdoor_daylight", 0.0) == x
+    assert bench_recipe.daylight_card_text() == (bench_recipe.daylight_table() + "\n\n"
+                                                 + bench_recipe.daylight_reading()).strip()
+
+
 def test_readme_reading_of_the_people_errors_holds():
     """README, under the recipe table: each set's people error, seed 0 against seed 1, the mean of five sets
     against the target, indoor minus all-search; and the RegDB mean's 'only just'."""
@@ -862,13 +890,12 @@ def test_readme_reading_of_the_people_errors_holds():
 
 def test_ablation_people_document_and_readme_reading_are_the_committed_person_tables():
     """results/ablations/people.md and the README's reading of it come from the committed people.json files."""
-    from benchmarks.bench_synth import card_section
     from vireid_lib.ablation.people import document, reading_line
 
     results = ROOT / "results" / "ablations"
     assert (results / "people.md").read_text() == document(results)
     readme = (ROOT / "README.md").read_text()
-    assert " ".join(card_section(readme, "ablation_people").split()) == reading_line(results)
+    assert " ".join(section(readme, "ablation_people").split()) == reading_line(results)
     # every committed person table is of the committed run: its weights, and its number that run's per seed
     from vireid_lib.evaluation.people import people_estimate
 
@@ -903,14 +930,13 @@ def test_readme_full_size_benchmark_tables_are_their_records():
     """README, "Measured performance": the evaluation and model-cost tables are bench_eval's and bench_model's
     records, run as the README's commands say, on the 2-core machine; images/s is 48 over the step shown."""
     from benchmarks import bench_eval, bench_model
-    from benchmarks.bench_synth import card_section
 
     readme = (ROOT / "README.md").read_text()
     flat = " ".join(readme.split())
     folder = ROOT / "results" / "benchmarks"
     ev, model = (json.loads((folder / f"{n}.json").read_text()) for n in ("eval", "model"))
-    assert card_section(readme, "bench_eval_table") == bench_eval.readme_table(ev)
-    assert card_section(readme, "bench_model_table") == bench_model.readme_table(model)
+    assert section(readme, "bench_eval_table") == bench_eval.readme_table(ev)
+    assert section(readme, "bench_model_table") == bench_model.readme_table(model)
     assert ev["command"] == "python benchmarks/bench_eval.py --out results/benchmarks/eval.json"
     assert model["command"] == ("python benchmarks/bench_model.py --threads 1 --rounds 6 --steps 2 --out "
                                 "results/benchmarks/model.json")
