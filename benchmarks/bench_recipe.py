@@ -70,11 +70,13 @@ CARD = Path(__file__).resolve().parents[1] / "data_cards" / "synthetic.md"
 
 
 def _fraction(value: str) -> float | None:
+    """A fraction in (0, 1] written as ``f"{x:g}"`` writes it (``0.5``, ``1``), so that one setting names one
+    record file; None otherwise (0 is the plain spec's own data)."""
     try:
         x = float(value)
     except ValueError:
         return None
-    return x if 0.0 <= x <= 1.0 else None
+    return x if 0.0 < x <= 1.0 and value == f"{x:g}" else None
 
 
 def parse_spec(spec: str) -> dict[str, float]:
@@ -84,9 +86,8 @@ def parse_spec(spec: str) -> dict[str, float]:
         key, _, value = part.partition("=")
         number = _fraction(value) if key in FRACTIONS else (int(value) if value.isdigit() else None)
         if key not in KEYS or number is None or key in pairs:
-            raise ValueError(f"{spec!r}: expected comma-separated "
-                             f"{', '.join(k + ('=X (0..1)' if k in FRACTIONS else '=N') for k in KEYS)}, "
-                             "each at most once")
+            forms = ", ".join(k + ("=X (0 < X <= 1, as 0.5 or 1)" if k in FRACTIONS else "=N") for k in KEYS)
+            raise ValueError(f"{spec!r}: expected comma-separated {forms}, each at most once")
         pairs[key] = number
     if "regdb" in pairs and not 1 <= pairs["regdb"] <= 10:
         raise ValueError(f"{spec!r}: RegDB has trials 1-10")
@@ -101,8 +102,8 @@ def recipe_config(spec: str) -> Config:
     """``cpu-demo`` on the dataset ``spec``: ``seed=S`` or ``identities=N`` (SYSU-MM01 layout), or
     ``regdb=T``, trial ``T`` of the demo's RegDB-layout set (:data:`REGDB_IDENTITIES` identities, dataset
     seed one above the demo's, as ``vireid demo`` draws it); ``daylight=X`` renders the SYSU-MM01 layout's
-    outdoor visible cameras at that ``outdoor_daylight`` (``data.synthetic.daylight``); ``train_seed=S`` changes the training seed
-    (initialisation, batches, augmentation) instead of the data; ``epochs=E`` trains E epochs of the preset's
+    outdoor visible cameras at that ``outdoor_daylight`` (``data.synthetic.daylight``); ``train_seed=S`` changes
+    the training seed (initialisation, batches, augmentation) instead of the data; ``epochs=E`` trains E epochs of the preset's
     steps instead of its own count, the cosine stretched over them (the recipe at another step budget). Pairs
     combine with commas: ``seed=1,train_seed=1``."""
     pairs = parse_spec(spec)
@@ -290,7 +291,7 @@ def budget_table(folder: Path = RESULTS, multiples: tuple[int, ...] = BUDGET_MUL
     return "\n".join([BUDGET_HEADER] + rows)
 
 
-DAYLIGHT_ROWS = ((1, 0.0), (1, 0.5), (1, 1.0), (4, 0.0))
+DAYLIGHT_ROWS = ((1, 0.0), (1, 0.5), (1, 1.0), (4, 0.0), (4, 1.0))
 """The daylight table's rows, (budget multiple, ``outdoor_daylight``): each on the five :data:`SETS`, at the
 preset's epochs (the demo's budget) and at four times as many (the budget table's last row, where the recipe
 passes 60 on every set at daylight 0)."""
@@ -316,9 +317,11 @@ def daylight_row(daylight: float, records: list[dict]) -> str:
     ratio = c["sysu/all", "rank1"][0] / c["within-visible", "rank1"][0]
     above = sum(r["metrics"]["sysu/indoor"]["rank1"] > r["metrics"]["sysu/all"]["rank1"] for r in records)
     sixty = sum(r["metrics"]["sysu/all"]["rank1"] >= 0.60 for r in records)
-    return (f"| {records[0]['epochs']} | {daylight:g} | " + " | ".join(_pm(*c[key]) for key in (
-        ("sysu/all", "rank1"), ("sysu/all", "mAP"), ("sysu/indoor", "rank1"), ("indoor-all", "rank1"),
-        ("within-visible", "rank1"))) + f" | {ratio:.2f} | {above} of {len(records)} | {sixty} of {len(records)} |")
+    d, se = c["indoor-all", "rank1"]
+    cells = [_pm(*c[key]) for key in (("sysu/all", "rank1"), ("sysu/all", "mAP"), ("sysu/indoor", "rank1"))]
+    cells += [f"{100 * d:+.1f} ± {100 * se:.1f}", _pm(*c["within-visible", "rank1"]), f"{ratio:.2f}",
+              f"{above} of {len(records)}", f"{sixty} of {len(records)}"]
+    return f"| {records[0]['epochs']} | {daylight:g} | " + " | ".join(cells) + " |"
 
 
 def _daylight_records(folder: Path, rows: tuple[tuple[int, float], ...]) -> dict[tuple[int, float], list[dict]]:
@@ -343,7 +346,8 @@ def daylight_reading(folder: Path = RESULTS, rows: tuple[tuple[int, float], ...]
     for (m, x), c in cols.items():
         d, se = c["indoor-all", "rank1"]
         parts.append(f"{100 * d:+.1f} ± {100 * se:.1f} at daylight {x:g} and {epochs[m]} epochs "
-                     f"({'beyond' if beyond_noise(d, se) else 'within'} two standard errors)")
+                     f"({'more' if beyond_noise(d, se) else 'less'} than two standard errors from zero, "
+                     f"{100 * d - paper:+.1f} from the paper's)")
     hardest = max(x for _, x in rows)
     costs = [f"{100 * (cols[m, 0.0]['sysu/all', 'rank1'][0] - cols[m, hardest]['sysu/all', 'rank1'][0]):.1f} "
              f"points at {epochs[m]} epochs" for m in dict.fromkeys(m for m, _ in rows)
@@ -406,6 +410,8 @@ def main() -> None:
                              "and stop (--card: also rewrite the data card's copy)")
     parser.add_argument("--card", action="store_true", help="with --daylight-table: rewrite the data card's copy")
     args = parser.parse_args()
+    if args.card and not args.daylight_table:
+        parser.error("--card rewrites the data card's daylight table: give it with --daylight-table")
     if args.daylight_table:
         missing = [spec for m, x in DAYLIGHT_ROWS for spec in daylight_specs(x, m)
                    if not result_file(Path(args.out), spec).is_file()]

@@ -82,6 +82,13 @@ def test_plan_rejects_bad_input(grid, seeds, message):
         plan(grid, seeds)
 
 
+def test_train_key_is_pinned_across_later_config_fields():
+    """A literal key: the table3 base cell's training folder as committed grids name it. A config field added
+    later (synthetic_outdoor_daylight at its default 0) must not rename it, which a key rebuilt from today's
+    config cannot catch."""
+    assert train_key(_by_cell(plan("table3", [0]))["base"]) == "5fe52932de"
+
+
 def test_train_key_ignores_speed_settings_only():
     cfg = preset("ablation")
     same = apply_overrides(cfg, ["name=x", "data.num_workers=0", "data.cache=false", "train.device=cpu",

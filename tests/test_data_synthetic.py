@@ -197,6 +197,9 @@ def test_daylight_casts_a_shadow_and_loses_fine_detail():
         out = synthetic.daylight(grey, 1.0, np.random.default_rng(seed))[..., 0]
         # the shadowed side keeps 0.35..0.65 of the light (a soft edge between; one grey level of rounding)
         assert 0.33 < out.min() / out.max() < 0.67
+    person, pose = synthetic.make_identities(1, 0)[0], synthetic.draw_pose(np.random.default_rng(0))
+    with pytest.raises(ValueError, match="needs its own daylight_rng"):   # never a shift of the main stream
+        synthetic.render(person, pose, synthetic._camera("sysu", 0, 4), np.random.default_rng(0), 1.0)
     stripes = np.zeros((128, 64, 3), np.float32)
     stripes[:, ::2] = 1.0                       # one-pixel stripes: the finest detail an image holds
     out = synthetic.daylight(stripes, 1.0, np.random.default_rng(0))

@@ -439,7 +439,8 @@ def test_bench_recipe_specs_name_one_dataset_and_training_each():
     assert sorted(config_diff(cfg, base)) == ["data.synthetic_outdoor_daylight", "data.synthetic_seed"]
     assert cfg.data.synthetic_outdoor_daylight == 0.5
     assert bench_recipe.result_file(Path("r"), "seed=3,daylight=1") == Path("r/seed-3_daylight-1.json")
-    for bad in ("seed=1,daylight=1.5", "seed=1,daylight=-0.1", "seed=1,daylight=x", "regdb=1,daylight=0.5"):
+    for bad in ("seed=1,daylight=1.5", "seed=1,daylight=-0.1", "seed=1,daylight=x", "regdb=1,daylight=0.5",
+                "seed=1,daylight=0", "seed=1,daylight=1.0", "seed=1,daylight=.5", "seed=1,daylight= 1"):
         with pytest.raises(ValueError, match=repr(bad)):
             bench_recipe.parse_spec(bad)
 
@@ -805,21 +806,37 @@ def test_budget_row_by_hand():
 def test_daylight_row_by_hand():
     from benchmarks import bench_recipe
 
-    a = _two_people_record(all=(0.2, 0.6), indoor=(0.3, 0.9), visible=(0.8, 1.0))   # indoor above, by 0.2 ± 0.1
+    a = _two_people_record(all=(0.5, 0.7), indoor=(0.6, 1.0), visible=(0.8, 1.0))   # indoor above, by 0.2 ± 0.1
     b = _two_people_record(all=(0.6, 0.8), indoor=(0.5, 0.7), visible=(0.9, 0.9))   # below, by 0.1 ± 0
     for r in (a, b):
         r["epochs"] = 34
     cells = [c.strip() for c in bench_recipe.daylight_row(1.0, [a, b]).strip("|").split("|")]
-    quad = 50 * (0.2 ** 2 + 0.1 ** 2) ** 0.5
-    # all-search 0.55 ± half the quadrature sum; indoor minus all-search (0.2 - 0.1) / 2 ± half of 0.1;
-    # within-visible 0.9, so the ratio is 0.55 / 0.9; one set of two with indoor above all-search, one at 60
-    assert cells == ["34", "1", f"55.0 ± {quad:.1f}", f"55.0 ± {quad:.1f}", cells[4], "5.0 ± 5.0", cells[6],
-                     f"{0.55 / 0.9:.2f}", "1 of 2", "1 of 2"]
-    assert cells[4].startswith("60.0 ± ") and cells[6].startswith("90.0 ± ")
+    quad = 50 * (0.1 ** 2 + 0.1 ** 2) ** 0.5
+    # all-search 0.65 ± half the quadrature sum; indoor minus all-search (0.2 - 0.1) / 2 ± half of 0.1;
+    # within-visible 0.9, so the ratio is 0.65 / 0.9; one set of two with indoor above all-search, both at 60
+    assert cells == ["34", "1", f"65.0 ± {quad:.1f}", f"65.0 ± {quad:.1f}", cells[4], "+5.0 ± 5.0", cells[6],
+                     f"{0.65 / 0.9:.2f}", "1 of 2", "2 of 2"]
+    assert cells[4].startswith("70.0 ± ") and cells[6].startswith("90.0 ± ")
     assert len(bench_recipe.DAYLIGHT_HEADER.splitlines()[0].split("|")) == len(cells) + 2
     assert bench_recipe.daylight_specs(0.0) == bench_recipe.SETS
     assert bench_recipe.daylight_specs(0.5)[1] == "seed=1,daylight=0.5"
     assert bench_recipe.daylight_specs(1.0, 4)[2] == "seed=2,epochs=136,daylight=1"
+
+
+def test_daylight_table_refuses_missing_runs_and_a_lone_card(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from benchmarks import bench_recipe
+
+    for argv in (["--daylight-table", "--out", str(tmp_path)], ["--card"]):
+        monkeypatch.setattr(sys, "argv", ["bench_recipe.py", *argv])
+        with pytest.raises(SystemExit) as e:
+            bench_recipe.main()
+        assert e.value.code == 2
+    lines = [x for x in capsys.readouterr().err.splitlines() if "error:" in x]
+    assert "25 daylight runs are not in" in lines[0] and "--data seed=0 seed=1" in lines[0]
+    assert "seed=4,epochs=136,daylight=1" in lines[0]
+    assert "--card rewrites the data card's daylight table: give it with --daylight-table" in lines[1]
 
 
 def test_data_card_daylight_table_is_the_records_of_todays_recipe():

@@ -550,15 +550,15 @@ def _tables(person: Identity, pose: Pose) -> tuple[np.ndarray, np.ndarray]:
 def daylight(img: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
     """An outdoor visible camera's capture, ``img`` (H, W, 3) in [0, 1] before blur and noise, at daylight
     ``strength`` (0..1): a hard cast shadow over one side of a random line (a building's or a tree's edge),
-    an exposure swing of the sun coming and going, and the person farther away than indoors: the crop, framed
-    on the person as a detector frames it, is rendered at ``1 - strength * (0.35..0.6)`` of the resolution and
-    scaled back up, so small cues (glasses, a logo, stripes) blur away first."""
+    an exposure swing of the sun coming and going, and the person farther away than indoors: the whole crop is
+    brought down to ``1 - strength * (0.35..0.6)`` of its resolution and scaled back up (a distant person's
+    crop, upsampled to the same size), so small cues (glasses, a logo, stripes) blur away first."""
     h, w, _ = img.shape
     angle = math.pi * rng.random()
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)                               # (H, W) pixel grids
     signed = (xx - w * rng.random()) * math.cos(angle) + (yy - h * rng.random()) * math.sin(angle)
     dark = 1.0 - strength * (0.35 + 0.3 * rng.random())
-    shade = dark + (1.0 - dark) / (1.0 + np.exp(-signed / 1.5))                  # (H, W) soft-edged shadow
+    shade = dark + (1.0 - dark) / (1.0 + np.exp(np.clip(-signed / 1.5, -30, 30)))   # (H, W) soft-edged shadow
     img = img * shade[..., None] * math.exp(strength * rng.normal(0.0, 0.3))
     scale = 1.0 - strength * (0.35 + 0.25 * rng.random())
     small = (max(8, round(w * scale)), max(16, round(h * scale)))               # PIL sizes are (W, H)
@@ -587,7 +587,9 @@ def render(person: Identity, pose: Pose, camera: Camera, rng: np.random.Generato
         gains = np.asarray(camera.gains, np.float32) * camera.exposure * (0.88 + 0.24 * rng.random())
         img = img * gains
         if outdoor_daylight > 0 and camera.outdoor:
-            img = daylight(img, outdoor_daylight, daylight_rng or rng)
+            if daylight_rng is None:   # drawing from rng would shift every later draw of the image
+                raise ValueError("render with outdoor_daylight above 0 needs its own daylight_rng")
+            img = daylight(img, outdoor_daylight, daylight_rng)
         blur = camera.blur * (0.8 + 0.4 * rng.random())
         im = Image.fromarray(np.clip(img * 255.0, 0, 255).astype(np.uint8), "RGB")
         im = im.filter(ImageFilter.GaussianBlur(blur))
