@@ -103,9 +103,9 @@ def recipe_config(spec: str) -> Config:
     ``regdb=T``, trial ``T`` of the demo's RegDB-layout set (:data:`REGDB_IDENTITIES` identities, dataset
     seed one above the demo's, as ``vireid demo`` draws it); ``daylight=X`` renders the SYSU-MM01 layout's
     outdoor visible cameras at that ``outdoor_daylight`` (``data.synthetic.daylight``); ``train_seed=S`` changes
-    the training seed (initialisation, batches, augmentation) instead of the data; ``epochs=E`` trains E epochs of the preset's
-    steps instead of its own count, the cosine stretched over them (the recipe at another step budget). Pairs
-    combine with commas: ``seed=1,train_seed=1``."""
+    the training seed (initialisation, batches, augmentation) instead of the data; ``epochs=E`` trains E epochs
+    of the preset's steps instead of its own count, the cosine stretched over them (the recipe at another step
+    budget). Pairs combine with commas: ``seed=1,train_seed=1``."""
     pairs = parse_spec(spec)
     cfg = preset("cpu-demo")
     overrides = []
@@ -392,6 +392,14 @@ def regdb_table(folder: Path = RESULTS, specs: tuple[str, ...] = REGDB_DATA) -> 
     return "\n".join([REGDB_HEADER] + [regdb_row(r) for r in records] + [last])
 
 
+def _refuse_missing(parser: argparse.ArgumentParser, out: str, table: str, specs: list[str]) -> None:
+    """Exit with one line naming the runs of ``table`` that ``out`` lacks and the --data that measures them."""
+    missing = [spec for spec in specs if not result_file(Path(out), spec).is_file()]
+    if missing:
+        parser.error(f"{len(missing)} {table} runs are not in {out} yet; measure them first with "
+                     f"--data {' '.join(missing)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", default=list(DEFAULT_DATA),
@@ -413,21 +421,14 @@ def main() -> None:
     if args.card and not args.daylight_table:
         parser.error("--card rewrites the data card's daylight table: give it with --daylight-table")
     if args.daylight_table:
-        missing = [spec for m, x in DAYLIGHT_ROWS for spec in daylight_specs(x, m)
-                   if not result_file(Path(args.out), spec).is_file()]
-        if missing:
-            parser.error(f"{len(missing)} daylight runs are not in {args.out} yet; measure them first with "
-                         f"--data {' '.join(missing)}")
+        _refuse_missing(parser, args.out, "daylight",
+                        [spec for m, x in DAYLIGHT_ROWS for spec in daylight_specs(x, m)])
         if args.card:
             write_daylight_card(folder=Path(args.out))
         print(daylight_table(Path(args.out)) + "\n\n" + daylight_reading(Path(args.out)))
         return
     if args.budget_table:
-        missing = [spec for m in BUDGET_MULTIPLES for spec in budget_specs(m)
-                   if not result_file(Path(args.out), spec).is_file()]
-        if missing:
-            parser.error(f"{len(missing)} budget runs are not in {args.out} yet; measure them first with "
-                         f"--data {' '.join(missing)}")
+        _refuse_missing(parser, args.out, "budget", [spec for m in BUDGET_MULTIPLES for spec in budget_specs(m)])
         print(budget_table(Path(args.out)))
         return
     out = Path(args.out)
