@@ -14,7 +14,13 @@ from test_cli import TINY
 from data_trees import default_sysu, regdb_tree
 from vireid_lib.cli import main
 from vireid_lib.config import Config
+from vireid_lib.ablation.report import data_line as report_data_line
 from vireid_lib.checkpoints import load_checkpoint
+from vireid_lib.config import SYNTHETIC_IR_CORRELATION
+from vireid_lib.data.synthetic import setting_words
+from vireid_lib.data.sysu import SYSUMM01
+from vireid_lib.model_card import _data_line
+from vireid_lib.provenance import data_label, describe_data
 
 STEP = ["--set", "train.schedule=step"]   # the cosine schedule cannot resume with more epochs
 
@@ -76,6 +82,33 @@ def test_a_regdb_folder_under_the_sysu_preset_names_the_fix(tmp_path, capsys):
     assert "looks like SYSU-MM01" in capsys.readouterr().err
     assert main(["train", "--quiet", "--root", str(tmp_path), "--out", str(tmp_path / "run"), *TINY]) == 2
     assert f"point --root at {tmp_path / 'SYSU-MM01'}" in capsys.readouterr().err
+
+
+def test_setting_words_name_only_what_is_not_the_default():
+    assert setting_words() == "" and setting_words(None, None) == ""
+    assert setting_words(SYNTHETIC_IR_CORRELATION, 0.0) == ""
+    assert setting_words(0.0, 0.5) == ", infrared correlation 0, outdoor daylight 0.5"
+    assert setting_words(0.9, 1.0) == ", outdoor daylight 1"
+
+
+def test_a_daylight_set_says_so_in_every_caption(tmp_path, capsys):
+    """A set of another generator setting must not read like the default's: the stats, describe_data, the
+    printed data line, the model card's line and the ablation report's line all name it; the default set's
+    lines name neither setting."""
+    common = ["synth", "--layout", "sysu", "--identities", "4", "--workers", "1"]
+    assert main([*common, "--out", str(tmp_path / "day"), "--outdoor-daylight", "0.5", "--ir-correlation", "0.7"]) == 0
+    assert "outdoor daylight 0.5)" in capsys.readouterr().out
+    assert main([*common, "--out", str(tmp_path / "plain")]) == 0
+    day, plain = describe_data(SYSUMM01(tmp_path / "day")), describe_data(SYSUMM01(tmp_path / "plain"))
+    assert day["outdoor_daylight"] == 0.5 and day["ir_correlation"] == 0.7 and "outdoor_daylight" not in plain
+    assert ", infrared correlation 0.7, outdoor daylight 0.5)" in data_label(day)
+    assert "daylight" not in data_label(plain) and "correlation" not in data_label(plain)
+    cfg = Config().to_dict()
+    cfg["data"].update(synthetic_outdoor_daylight=0.5, synthetic_ir_correlation=0.7)
+    assert "infrared correlation 0.7, outdoor daylight 0.5;" in _data_line(cfg)[0]
+    assert "infrared correlation 0.7, outdoor daylight 0.5)" in report_data_line(cfg)
+    assert "daylight" not in _data_line(Config().to_dict())[0]
+    assert "daylight" not in report_data_line(Config().to_dict())
 
 
 # ------------------------------------------------------------------------------ 2. reproduce never mixes configs

@@ -24,6 +24,10 @@ SYNTHETIC_IR_CORRELATION = 0.9
 """The synthetic generator's calibrated infrared-to-visible luminance correlation (``data_cards/synthetic.md``
 says how it was chosen); 0 is the hard research setting."""
 
+SYNTHETIC_OUTDOOR_DAYLIGHT = 0.0
+"""The SYSU-MM01 layout's default ``outdoor_daylight``: outdoor visible cameras render people as indoor ones do (above
+0, farther away in harsh daylight: ``vireid_lib.data.synthetic.daylight``; ``data_cards/synthetic.md``)."""
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -62,7 +66,7 @@ class DataConfig:
     synthetic_smoke: bool = False
     synthetic_seed: int = 0
     synthetic_ir_correlation: float = SYNTHETIC_IR_CORRELATION
-    synthetic_outdoor_daylight: float = 0.0
+    synthetic_outdoor_daylight: float = SYNTHETIC_OUTDOOR_DAYLIGHT
     num_workers: int = 2
     random_erasing: float = 0.5
     cache: bool = True

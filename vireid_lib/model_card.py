@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from vireid_lib import __version__
+from vireid_lib.data.synthetic import setting_words
 from vireid_lib.evaluation.report import SETTINGS, headline_metrics, people_line, settings_of
 from vireid_lib.io import atomic_write_text
 
@@ -131,7 +132,8 @@ def _data_line(cfg: dict[str, Any]) -> tuple[str, bool]:
         "the tiny smoke size" if d.get("synthetic_smoke") else "the layout's default number of identities"
     return (f"synthetic data in {name}'s layout (generator of `vireid_lib/data/synthetic.py`, "
             f"{size}, seed {d.get('synthetic_seed')}, infrared correlation "
-            f"{d.get('synthetic_ir_correlation')}; see `data_cards/synthetic.md`){split}", True)
+            f"{d.get('synthetic_ir_correlation')}{setting_words(None, d.get('synthetic_outdoor_daylight'))}; "
+            f"see `data_cards/synthetic.md`){split}", True)
 
 
 def _metrics_rows(result: dict[str, Any]) -> dict[str, dict[str, float]]:

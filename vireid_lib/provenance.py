@@ -16,7 +16,7 @@ from typing import Any
 from vireid_lib.checkpoints import config_diff, load_checkpoint, weights_sha256
 from vireid_lib.config import Config
 from vireid_lib.data import data_root_from_env
-from vireid_lib.data.synthetic import STATS_FILE
+from vireid_lib.data.synthetic import STATS_FILE, setting_words
 
 REUSE_IGNORES = frozenset({"name", "data.num_workers", "data.cache", "train.device"})
 """Config keys that may differ between a saved result and the run asking for it (they change neither the
@@ -48,7 +48,8 @@ def describe_data(reader: Any) -> dict[str, Any]:
 
     Returns:
         ``{"dataset", "root", "synthetic": False}`` for real data; for synthetic data also ``"identities"``,
-        ``"seed"``, ``"smoke"``, ``"ir_correlation"`` and ``"generator_version"``; RegDB adds ``"trial"``.
+        ``"seed"``, ``"smoke"``, ``"ir_correlation"`` and ``"generator_version"``, and ``"outdoor_daylight"``
+        when above 0; RegDB adds ``"trial"``.
     """
     trial = getattr(reader, "trial", None)
     out: dict[str, Any] = {"dataset": "sysu" if trial is None else "regdb", "root": str(reader.root),
@@ -64,19 +65,23 @@ def describe_data(reader: Any) -> dict[str, Any]:
         out.update(synthetic=True, identities=stats.get("identities"), seed=stats.get("seed"),
                    smoke=bool(stats.get("smoke", False)), ir_correlation=stats.get("ir_correlation"),
                    generator_version=stats.get("generator_version"))
+        if stats.get("outdoor_daylight"):   # absent at 0, as in the stats (every set before the setting)
+            out["outdoor_daylight"] = stats["outdoor_daylight"]
     return out
 
 
 def data_label(data: dict[str, Any]) -> str:
-    """One line saying what data a result is on (:func:`describe_data`): plainly synthetic with its size and
-    seed, or the real dataset's folder."""
+    """One line saying what data a result is on (:func:`describe_data`): plainly synthetic with its size, seed
+    and any generator setting that is not the default, or the real dataset's folder."""
     name = _DATASET_NAMES[data["dataset"]]
     trial = f", trial {data['trial']}" if data.get("trial") is not None else ""
     if not data.get("synthetic"):
         return f"data: {name} at {data['root']}{trial}"
     size = f"{data.get('identities')} identities" + (", the tiny smoke size" if data.get("smoke") else "")
+    settings = setting_words(data.get("ir_correlation"), data.get("outdoor_daylight"))
     return (f"data: SYNTHETIC {name} layout ({size}, seed {data.get('seed')}{trial}, generator "
-            f"v{data.get('generator_version')}), not the real {name}; the paper's rows are on the real data")
+            f"v{data.get('generator_version')}{settings}), not the real {name}; "
+            "the paper's rows are on the real data")
 
 
 def checkpoint_info(path: str | Path) -> dict[str, Any]:

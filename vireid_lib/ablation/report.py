@@ -13,7 +13,7 @@ import numpy as np
 
 from vireid_lib.ablation.grids import GRIDS, Run, result_path
 from vireid_lib.data import DATASET_FOLDERS
-from vireid_lib.data.synthetic import DEFAULT_IDENTITIES, SMOKE_IDENTITIES
+from vireid_lib.data.synthetic import DEFAULT_IDENTITIES, SMOKE_IDENTITIES, setting_words
 from vireid_lib.io import atomic_write_json, atomic_write_text
 from vireid_lib.evaluation.report import headline_metrics, settings_of
 
@@ -110,15 +110,16 @@ def format_summary(summary: dict[str, Any], setting: str | None = None,
 
 def data_line(config: dict[str, Any]) -> str:
     """One line saying what data a grid's config (``Config.to_dict()``) trains on: the real dataset's folder,
-    or plainly synthetic with its size and seed."""
+    or plainly synthetic with its size, seed and any generator setting that is not the default."""
     d = config["data"]
     name = DATASET_FOLDERS[d["dataset"]]
     if d.get("root"):
         return f"data: {name} at {d['root']}"
     smoke = d.get("synthetic_smoke", False)
     n = d.get("synthetic_identities") or (SMOKE_IDENTITIES if smoke else DEFAULT_IDENTITIES)[d["dataset"]]
+    settings = setting_words(d.get("synthetic_ir_correlation"), d.get("synthetic_outdoor_daylight"))
     return (f"data: SYNTHETIC {name} layout ({n} identities{', the tiny smoke size' if smoke else ''}, seed "
-            f"{d.get('synthetic_seed', 0)}), not the real {name}")
+            f"{d.get('synthetic_seed', 0)}{settings}), not the real {name}")
 
 
 def cell_se(cell: dict[str, Any], setting: str, metric: str = "rank1") -> float | None:

@@ -16,7 +16,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from vireid_lib.data.synthetic import format_stats, generate
 
     stats = generate(args.layout, Path(args.out), identities=args.identities, seed=args.seed,
-                     workers=args.workers, ir_correlation=args.ir_correlation)
+                     workers=args.workers, ir_correlation=args.ir_correlation,
+                     outdoor_daylight=args.outdoor_daylight)
     print(format_stats(stats))
     return 0
 

@@ -8,7 +8,7 @@ import argparse
 from vireid_lib import __version__
 from vireid_lib.ablation.grids import GRIDS
 from vireid_lib.cli import commands
-from vireid_lib.config import SYNTHETIC_IR_CORRELATION
+from vireid_lib.config import SYNTHETIC_IR_CORRELATION, SYNTHETIC_OUTDOOR_DAYLIGHT
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how much of a garment's visible luminance its infrared brightness keeps, 0..1 "
                         f"(default: the calibrated {SYNTHETIC_IR_CORRELATION}; 0: the hard setting, see "
                         "data_cards/synthetic.md)")
+    p.add_argument("--outdoor-daylight", type=float, default=SYNTHETIC_OUTDOOR_DAYLIGHT,
+                   help="sysu layout only: how far away and in how harsh a daylight the outdoor visible cameras "
+                        f"4 and 5 see people, 0..1 (default: {SYNTHETIC_OUTDOOR_DAYLIGHT:g}, as the indoor "
+                        "cameras; see data_cards/synthetic.md)")
     p.set_defaults(func=commands.cmd_synth)
 
     p = sub.add_parser(

@@ -44,7 +44,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from vireid_lib.config import SYNTHETIC_IR_CORRELATION
+from vireid_lib.config import SYNTHETIC_IR_CORRELATION, SYNTHETIC_OUTDOOR_DAYLIGHT
 from vireid_lib.locks import folder_lock, is_lock_file
 
 GENERATOR_VERSION = 3
@@ -60,11 +60,6 @@ HARD_IR_CORRELATION = 0.0
 """The harder research setting of ``ir_correlation``: infrared brightness independent of the garment's colour
 (as version 1 drew it; the rest of version 2's rendering stays). The calibrated default is
 ``config.SYNTHETIC_IR_CORRELATION``."""
-
-OUTDOOR_DAYLIGHT = 0.0
-"""The default ``outdoor_daylight`` of the SYSU-MM01 layout: every visible camera renders people alike, indoors
-or out (versions 1-3). Above 0, the outdoor visible cameras 4 and 5 see people farther away in harsh daylight
-(:func:`daylight`), the cameras that make the real SYSU-MM01's all-search harder than its indoor-search."""
 
 FLIPPED_FABRICS = 0.05
 """Share of fabrics whose infrared brightness follows the inverse of their visible luminance (dark in
@@ -568,7 +563,7 @@ def daylight(img: np.ndarray, strength: float, rng: np.random.Generator) -> np.n
 
 
 def render(person: Identity, pose: Pose, camera: Camera, rng: np.random.Generator,
-           outdoor_daylight: float = OUTDOOR_DAYLIGHT, daylight_rng: np.random.Generator | None = None
+           outdoor_daylight: float = SYNTHETIC_OUTDOOR_DAYLIGHT, daylight_rng: np.random.Generator | None = None
            ) -> Image.Image:
     """One RGB image of ``person`` in ``pose`` as ``camera`` sees it (three identical channels for IR); an
     outdoor visible camera applies :func:`daylight` at ``outdoor_daylight`` when it is above 0, drawing from
@@ -712,7 +707,7 @@ def _render_job(job: Job) -> int:
 
 
 def _run_jobs(layout: str, seed: int, people: list[Identity], out: Path, jobs: list[Job],
-              workers: int, outdoor_daylight: float = OUTDOOR_DAYLIGHT) -> None:
+              workers: int, outdoor_daylight: float = SYNTHETIC_OUTDOOR_DAYLIGHT) -> None:
     n_images = sum(len(j.files) for j in jobs)
     if workers <= 1 or n_images < MIN_IMAGES_FOR_POOL:
         _init_worker(layout, seed, people, str(out), outdoor_daylight)
@@ -736,7 +731,7 @@ def _run_jobs(layout: str, seed: int, people: list[Identity], out: Path, jobs: l
 def generate(layout: Literal["sysu", "regdb"], out: str | Path, identities: int | None = None, seed: int = 0,
              workers: int | None = None, smoke: bool = False,
              ir_correlation: float = SYNTHETIC_IR_CORRELATION,
-             outdoor_daylight: float = OUTDOOR_DAYLIGHT) -> dict[str, Any]:
+             outdoor_daylight: float = SYNTHETIC_OUTDOOR_DAYLIGHT) -> dict[str, Any]:
     """Write the synthetic dataset into ``out`` in a real dataset's layout.
 
     SYSU-MM01 layout: ``cam{1..6}/{pid:04d}/{img:04d}.jpg`` (visible cams 1, 2, 4, 5; infrared cams 3, 6; not
@@ -800,7 +795,7 @@ def _check_empty(out: Path) -> None:
 
 
 def _generate(layout: str, out: Path, n: int, seed: int, workers: int | None, smoke: bool,
-              ir_correlation: float, outdoor_daylight: float = OUTDOOR_DAYLIGHT) -> dict[str, Any]:
+              ir_correlation: float, outdoor_daylight: float = SYNTHETIC_OUTDOOR_DAYLIGHT) -> dict[str, Any]:
     workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
     t0 = time.perf_counter()
     people = make_identities(n, seed, ir_correlation)
@@ -899,12 +894,26 @@ def read_stats(root: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def setting_words(ir_correlation: float | None = SYNTHETIC_IR_CORRELATION,
+                  outdoor_daylight: float | None = SYNTHETIC_OUTDOOR_DAYLIGHT) -> str:
+    """The generator settings a caption must name because they are not the defaults, as a suffix:
+    ``", infrared correlation 0.5, outdoor daylight 1"``, or ``""`` for a set of the default settings. ``None``
+    (a record written before the setting existed) counts as the default."""
+    words = []
+    if ir_correlation is not None and ir_correlation != SYNTHETIC_IR_CORRELATION:
+        words.append(f"infrared correlation {ir_correlation:g}")
+    if outdoor_daylight:
+        words.append(f"outdoor daylight {outdoor_daylight:g}")
+    return "".join(f", {w}" for w in words)
+
+
 def format_stats(stats: dict[str, Any]) -> str:
     """A short human-readable table of :func:`generate`'s statistics."""
     lines = [f"synthetic {stats['layout']} dataset (generator v{stats.get('generator_version', '?')}, "
              f"seed {stats.get('seed', '?')}, {stats.get('identities', '?')} identities, "
              f"infrared correlation {stats.get('ir_correlation', 0.0):g}, "
-             f"{stats['image_size'][0]}x{stats['image_size'][1]} images)"]
+             f"{stats['image_size'][0]}x{stats['image_size'][1]} images"
+             f"{setting_words(None, stats.get('outdoor_daylight'))})"]
     if stats["layout"] == "sysu":
         lines += [
             f"  train: {stats['train_ids']} + {stats['val_ids']} val ids, "
@@ -933,7 +942,7 @@ def default_cache_dir() -> Path:
 def synthetic_root(layout: Literal["sysu", "regdb"], smoke: bool = False, identities: int | None = None,
                    seed: int = 0, cache_dir: str | Path | None = None,
                    ir_correlation: float = SYNTHETIC_IR_CORRELATION,
-                   outdoor_daylight: float = OUTDOOR_DAYLIGHT) -> Path:
+                   outdoor_daylight: float = SYNTHETIC_OUTDOOR_DAYLIGHT) -> Path:
     """The cached synthetic dataset folder, generated on first use.
 
     The folder is ``<cache>/synthetic-v<version>/<layout>-<n>ids[-smoke]-seed<seed>-irc<ir_correlation>``, with
