@@ -23,6 +23,11 @@ and with the SYSU layout's outdoor visible cameras in harsher daylight (``daylig
 
     python benchmarks/bench_recipe.py --data seed={0,1,2,3,4},daylight=0.5 seed={0,1,2,3,4},daylight=1
 
+and with a narrower network given the steps that the demo's minutes buy it (``width=W``; ``python -m
+benchmarks.step_time --variants "" model.width=16`` says how many):
+
+    python benchmarks/bench_recipe.py --data seed={0,1,2,3,4},width=16,epochs=57
+
 Each dataset gets ``<out>/<name>.json``: the config, the steps, the wall time, the machine and the metrics.
 Resumable: a dataset whose JSON exists is skipped. ``--keep DIR`` keeps each training folder (its checkpoint
 ``last.pt``) as ``DIR/<name>/`` for diagnostics such as ``benchmarks/diag_identities.py``; without it the
@@ -56,7 +61,8 @@ from vireid_lib.presets import preset
 from vireid_lib.training import fit
 
 KEYS = {"seed": "data.synthetic_seed", "identities": "data.synthetic_identities", "regdb": "data.trial",
-        "train_seed": "train.seed", "epochs": "train.epochs", "daylight": "data.synthetic_outdoor_daylight"}
+        "train_seed": "train.seed", "epochs": "train.epochs", "daylight": "data.synthetic_outdoor_daylight",
+        "width": "model.width"}
 FRACTIONS = {"daylight"}
 """The keys whose value is a fraction in [0, 1] (``daylight=0.5``); every other key takes a whole number."""
 DEFAULT_DATA = ("seed=1", "seed=2", "identities=300")
@@ -93,8 +99,9 @@ def parse_spec(spec: str) -> dict[str, float]:
         raise ValueError(f"{spec!r}: RegDB has trials 1-10")
     if "regdb" in pairs and "daylight" in pairs:
         raise ValueError(f"{spec!r}: daylight is a SYSU-MM01-layout setting; RegDB has no indoor cameras")
-    if pairs.get("epochs") == 0:
-        raise ValueError(f"{spec!r}: epochs must be at least 1")
+    for key in ("epochs", "width"):
+        if pairs.get(key) == 0:
+            raise ValueError(f"{spec!r}: {key} must be at least 1")
     return pairs
 
 
@@ -105,7 +112,8 @@ def recipe_config(spec: str) -> Config:
     outdoor visible cameras at that ``outdoor_daylight`` (``data.synthetic.daylight``); ``train_seed=S`` changes
     the training seed (initialisation, batches, augmentation) instead of the data; ``epochs=E`` trains E epochs
     of the preset's steps instead of its own count, the cosine stretched over them (the recipe at another step
-    budget). Pairs combine with commas: ``seed=1,train_seed=1``."""
+    budget); ``width=W`` trains the network at width W instead of the preset's (a narrower network takes more
+    steps in the same minutes: ``seed=0,width=16,epochs=57``). Pairs combine with commas: ``seed=1,train_seed=1``."""
     pairs = parse_spec(spec)
     cfg = preset("cpu-demo")
     overrides = []
