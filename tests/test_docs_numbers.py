@@ -823,6 +823,29 @@ def test_daylight_row_by_hand():
     assert bench_recipe.daylight_specs(1.0, 4)[2] == "seed=2,epochs=136,daylight=1"
 
 
+def test_daylight_reading_by_hand(tmp_path):
+    """Two rows at the demo's budget, every set alike. Person by person, indoor minus all-search is -0.1 and
+    +0.1 at daylight 0 (0 ± 0.1 in a set) and +0.2 and +0.4 at daylight 1 (0.3 ± 0.1); over five sets the error
+    is 0.1 / sqrt(5), so only daylight 1 lies beyond two of them. All-search falls from 0.7 to 0.5: 20 points."""
+    from benchmarks import bench_recipe
+    from vireid_lib.evaluation.report import PAPER_RESULTS
+
+    zero = _two_people_record(all=(0.6, 0.8), indoor=(0.5, 0.9), visible=(0.9, 0.9))   # -0.1 and +0.1
+    one = _two_people_record(all=(0.4, 0.6), indoor=(0.6, 1.0), visible=(0.9, 0.9))    # +0.2 and +0.4
+    rows = ((1, 0.0), (1, 1.0))
+    for (m, x), record in zip(rows, (zero, one)):
+        for spec in bench_recipe.daylight_specs(x, m):
+            (tmp_path / bench_recipe.result_file(tmp_path, spec).name).write_text(json.dumps(record))
+    paper = PAPER_RESULTS["sysu/indoor"]["Ours (paper)"]["R1"] - PAPER_RESULTS["sysu/all"]["Ours (paper)"]["R1"]
+    epochs = bench_recipe.preset("cpu-demo").train.epochs
+    se = 100 * 0.1 / 5 ** 0.5   # five identical sets of independent people
+    text = bench_recipe.daylight_reading(tmp_path, rows)
+    assert f"is +0.0 ± {se:.1f} at daylight 0 and {epochs} epochs (less than two" in text
+    assert f"+30.0 ± {se:.1f} at daylight 1 and {epochs} epochs (more than two" in text
+    assert f"{0 - paper:+.1f} from the paper's" in text and f"{30 - paper:+.1f} from the paper's" in text
+    assert text.endswith(f"Daylight 1 costs all-search Rank-1 20.0 points at {epochs} epochs.")
+
+
 def test_daylight_table_refuses_missing_runs_and_a_lone_card(tmp_path, capsys, monkeypatch):
     import sys
 
