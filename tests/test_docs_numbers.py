@@ -834,8 +834,9 @@ def test_daylight_reading_by_hand(tmp_path):
     one = _two_people_record(all=(0.4, 0.6), indoor=(0.6, 1.0), visible=(0.9, 0.9))    # +0.2 and +0.4
     rows = ((1, 0.0), (1, 1.0))
     for (m, x), record in zip(rows, (zero, one)):
-        for spec in bench_recipe.daylight_specs(x, m):
-            (tmp_path / bench_recipe.result_file(tmp_path, spec).name).write_text(json.dumps(record))
+        for i, spec in enumerate(bench_recipe.daylight_specs(x, m)):
+            record["config"] = {"data": {"synthetic_seed": i, "synthetic_identities": None}}
+            bench_recipe.result_file(tmp_path, spec).write_text(json.dumps(record))
     paper = PAPER_RESULTS["sysu/indoor"]["Ours (paper)"]["R1"] - PAPER_RESULTS["sysu/all"]["Ours (paper)"]["R1"]
     epochs = bench_recipe.preset("cpu-demo").train.epochs
     se = 100 * 0.1 / 5 ** 0.5   # five identical sets of independent people
@@ -843,7 +844,25 @@ def test_daylight_reading_by_hand(tmp_path):
     assert f"is +0.0 ± {se:.1f} at daylight 0 and {epochs} epochs (less than two" in text
     assert f"+30.0 ± {se:.1f} at daylight 1 and {epochs} epochs (more than two" in text
     assert f"{0 - paper:+.1f} from the paper's" in text and f"{30 - paper:+.1f} from the paper's" in text
-    assert text.endswith(f"Daylight 1 costs all-search Rank-1 20.0 points at {epochs} epochs.")
+    # every person loses 0.2 at daylight 1: paired, the cost has no error at all
+    assert f"Daylight 1 costs all-search Rank-1 20.0 ± 0.0 points at {epochs} epochs (each set's" in text
+
+
+def test_paired_mean_difference_by_hand():
+    """Person by person on the same sets: one set where both people gain 0.2 (no error), one where they gain
+    0.4 and 0 (0.2 ± 0.2); the mean 0.2 ± 0.1. Other sets, or another order, are refused."""
+    from benchmarks import bench_recipe
+
+    def rec(seed, all_):
+        r = _two_people_record(all=all_, indoor=all_, visible=all_)
+        r["config"] = {"data": {"synthetic_seed": seed, "synthetic_identities": None}}
+        return r
+
+    new, old = [rec(0, (0.5, 0.7)), rec(1, (0.6, 0.4))], [rec(0, (0.3, 0.5)), rec(1, (0.2, 0.4))]
+    assert bench_recipe.paired_mean_difference(new, old) == pytest.approx((0.2, 0.1))
+    # taken as independent sets, the first set's difference would carry an error of 0.1 * sqrt(2), not 0
+    with pytest.raises(ValueError, match="the same data sets in the same order"):
+        bench_recipe.paired_mean_difference(new, old[::-1])
 
 
 def test_daylight_table_refuses_missing_runs_and_a_lone_card(tmp_path, capsys, monkeypatch):
