@@ -400,6 +400,43 @@ def daylight_card_text(card: Path = CARD) -> str:
     return section(card.read_text(), DAYLIGHT_SECTION)
 
 
+WIDTH_ROWS = ((32, 34, 0.0), (16, 57, 0.0), (32, 34, 1.0), (16, 57, 1.0))
+"""(network width, epochs, outdoor_daylight) of the width table: the preset's network, and width 16 given the
+epochs the demo's minutes buy it on 2 cores, rounded up (:data:`WIDTH_STEP_TIME`, the step times of
+``python -m benchmarks.step_time --variants "" model.width=24 model.width=16``), at daylight 0 and 1."""
+WIDTH_STEP_TIME = RESULTS / "step_time_width.json"
+WIDTH_HEADER = ("| width | " + DAYLIGHT_HEADER.splitlines()[0][2:] + " all-search R1 against the preset's width, "
+                "person by person |\n|---" + DAYLIGHT_HEADER.splitlines()[1] + "---|")
+
+
+def width_specs(width: int, epochs: int, daylight: float = 0.0) -> tuple[str, ...]:
+    """The five :data:`SETS` with the network at ``width`` trained ``epochs`` epochs (the preset's own width and
+    epochs: :func:`daylight_specs`, the records of the daylight table), at ``daylight``."""
+    cfg = preset("cpu-demo")
+    if (width, epochs) == (cfg.model.width, cfg.train.epochs):
+        return daylight_specs(daylight)
+    tail = f",width={width},epochs={epochs}" + (f",daylight={daylight:g}" if daylight else "")
+    return tuple(spec + tail for spec in SETS)
+
+
+def width_row(width: int, daylight: float, records: list[dict], baseline: list[dict]) -> str:
+    """One row of the width table: :func:`daylight_row`'s columns, then all-search Rank-1 minus that of the
+    preset's network on the same sets at the same daylight (:func:`paired_mean_difference`; "—" for the
+    preset's own row)."""
+    d, se = paired_mean_difference(records, baseline)
+    paired = "—" if records == baseline else f"{100 * d:+.1f} ± {100 * se:.1f}"
+    return f"| {width} {daylight_row(daylight, records)} {paired} |"
+
+
+def width_table(folder: Path = RESULTS, rows: tuple[tuple[int, int, float], ...] = WIDTH_ROWS) -> str:
+    """Is a narrower network, given the steps the same minutes buy it, the better use of the demo's budget?
+    The recipe on the five sets at each (width, epochs, ``outdoor_daylight``) of ``rows``."""
+    cfg = preset("cpu-demo")
+    read = {(w, e, x): [read_record(spec, folder) for spec in width_specs(w, e, x)] for w, e, x in rows}
+    return "\n".join([WIDTH_HEADER] + [width_row(w, x, recs, read[cfg.model.width, cfg.train.epochs, x])
+                                        for (w, _, x), recs in read.items()])
+
+
 REGDB_SETTINGS = ("regdb/v2t", "regdb/t2v")
 REGDB_HEADER = ("| RegDB-layout trial | generator | steps | visible→thermal R1 | mAP | thermal→visible R1 | mAP |\n"
                 "|---|---|---|---|---|---|---|")
@@ -449,6 +486,8 @@ def main() -> None:
                         help="print the table of the recipe at each outdoor_daylight from --out, with its reading, "
                              "and stop (--card: also rewrite the data card's copy)")
     parser.add_argument("--card", action="store_true", help="with --daylight-table: rewrite the data card's copy")
+    parser.add_argument("--width-table", action="store_true",
+                        help="print the table of the recipe's network at other widths from --out and stop")
     args = parser.parse_args()
     if args.card and not args.daylight_table:
         parser.error("--card rewrites the data card's daylight table: give it with --daylight-table")
@@ -458,6 +497,10 @@ def main() -> None:
         if args.card:
             write_daylight_card(folder=Path(args.out))
         print(daylight_table(Path(args.out)) + "\n\n" + daylight_reading(Path(args.out)))
+        return
+    if args.width_table:
+        _refuse_missing(parser, args.out, "width", [spec for w, e, x in WIDTH_ROWS for spec in width_specs(w, e, x)])
+        print(width_table(Path(args.out)))
         return
     if args.budget_table:
         _refuse_missing(parser, args.out, "budget", [spec for m in BUDGET_MULTIPLES for spec in budget_specs(m)])

@@ -6,7 +6,7 @@ AdamW's fused kernel against its default on a fixed batch (``training`` uses the
 
     python -m benchmarks.step_time                                    # the variants of docs/CPU_RECIPE.md
     python -m benchmarks.step_time --variants "" "train.per_modality=2" --out results/recipe/step_time.json
-    python -m benchmarks.step_time --table         # the table of the committed record
+    python -m benchmarks.step_time --table         # the table of the committed record (or of the one named)
     python -m benchmarks.step_time --compile --out results/recipe/step_time.json   # with torch.compile
 
 Run it on an otherwise idle machine: the numbers are wall-clock times.
@@ -111,11 +111,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rounds", type=int, default=3, help="timed passes over the variants; the fastest is kept")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", help="write the record as JSON here (docs/CPU_RECIPE.md reads results/recipe/step_time.json)")
-    p.add_argument("--table", action="store_true", help="print the table of results/recipe/step_time.json and exit")
+    p.add_argument("--table", nargs="?", const=str(RESULTS), default=None, metavar="RECORD",
+                   help="print the table of a record (default results/recipe/step_time.json) and exit")
     p.add_argument("--compile", action="store_true", help="also time torch.compile against eager (minutes: it compiles)")
     a = p.parse_args(argv)
     if a.table:
-        print(table(json.loads(RESULTS.read_text())))
+        print(table(json.loads(Path(a.table).read_text())))
         return
     torch.set_num_threads(a.threads)
     sets = {v: [s for s in v.split(",") if s] for v in a.variants}

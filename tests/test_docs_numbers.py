@@ -865,6 +865,84 @@ def test_paired_mean_difference_by_hand():
         bench_recipe.paired_mean_difference(new, old[::-1])
 
 
+def test_width_row_by_hand():
+    """A narrower network's row: the daylight table's columns, then its all-search Rank-1 against the preset's
+    network on the same two sets, person by person; the preset's own row says so with a dash."""
+    from benchmarks import bench_recipe
+
+    def rec(seed, all_, epochs):
+        r = _two_people_record(all=all_, indoor=all_, visible=(0.9, 0.9))
+        r.update(epochs=epochs, config={"data": {"synthetic_seed": seed, "synthetic_identities": None}})
+        return r
+
+    base = [rec(0, (0.4, 0.6), 34), rec(1, (0.5, 0.5), 34)]
+    narrow = [rec(0, (0.6, 0.8), 57), rec(1, (0.7, 0.5), 57)]   # +0.2, +0.2 and +0.2, 0: 0.15 ± 0.05
+    cells = [c.strip() for c in bench_recipe.width_row(16, 0.0, narrow, base).strip("|").split("|")]
+    assert cells[:3] == ["16", "57", "0"] and cells[-1] == "+15.0 ± 5.0"
+    assert cells[3] == f"65.0 ± {50 * (0.1 ** 2 + 0.1 ** 2) ** 0.5:.1f}"
+    assert bench_recipe.width_row(32, 0.0, base, base).endswith("| — |")
+    assert len(bench_recipe.WIDTH_HEADER.splitlines()[0].split("|")) == len(cells) + 2
+    assert len(bench_recipe.WIDTH_HEADER.splitlines()[1].split("|")) == len(cells) + 2
+    assert bench_recipe.width_specs(16, 57, 1.0)[3] == "seed=3,width=16,epochs=57,daylight=1"
+    own = bench_recipe.preset("cpu-demo")
+    assert bench_recipe.width_specs(own.model.width, own.train.epochs, 1.0) == bench_recipe.daylight_specs(1.0)
+
+
+def test_width_table_is_the_records_and_its_epochs_the_measured_step_times():
+    """docs/CPU_RECIPE.md's width table is `bench_recipe.py --width-table` of the committed records, each of
+    today's recipe and generator at its width, epochs and daylight; each narrower row's epochs are the demo's
+    minutes at the recorded step times, rounded up; the step-time table beside it is that record's."""
+    from benchmarks import bench_recipe, step_time
+
+    own = bench_recipe.preset("cpu-demo")
+    timing = json.loads(bench_recipe.WIDTH_STEP_TIME.read_text())
+    ms = {r["set"]: r["ms_per_step"] for r in timing["rows"]}
+    for width, epochs, daylight in bench_recipe.WIDTH_ROWS:
+        if width != own.model.width:
+            assert epochs == math.ceil(own.train.epochs * ms[""] / ms[f"model.width={width}"])
+        for spec in bench_recipe.width_specs(width, epochs, daylight):
+            record = bench_recipe.read_record(spec)
+            assert bench_recipe.stale(record, spec) is None, spec
+            assert record["config"]["model"]["width"] == width and record["epochs"] == epochs
+            assert record["synthetic"].get("outdoor_daylight", 0.0) == daylight
+    doc = (ROOT / "docs" / "CPU_RECIPE.md").read_text()
+    assert section(doc, "width_table") == bench_recipe.width_table()
+    assert section(doc, "width_step_time_table") == step_time.table(timing)
+
+
+def test_cpu_recipe_width_reading_holds():
+    """docs/CPU_RECIPE.md's reading of the width table: at daylight 0 width 16 beats width 32 on every set, beyond
+    two standard errors person by person, with a lower within-visible Rank-1 and a higher ratio; at daylight 1
+    within two; and at equal steps on the GPU it trailed width 32 by less across modalities than within visible."""
+    import ast
+
+    from benchmarks import bench_recipe
+    from vireid_lib.ablation.paper import beyond_noise
+
+    def records(width, daylight):
+        epochs = next(e for w, e, x in bench_recipe.WIDTH_ROWS if w == width and x == daylight)
+        return [bench_recipe.read_record(spec) for spec in bench_recipe.width_specs(width, epochs, daylight)]
+
+    narrow, wide = records(16, 0.0), records(32, 0.0)
+    assert all(n["metrics"]["sysu/all"]["rank1"] > w["metrics"]["sysu/all"]["rank1"] for n, w in zip(narrow, wide))
+    assert beyond_noise(*bench_recipe.paired_mean_difference(narrow, wide))
+    assert not beyond_noise(*bench_recipe.paired_mean_difference(records(16, 1.0), records(32, 1.0)))
+    n, w = bench_recipe.mean_of_sets(narrow), bench_recipe.mean_of_sets(wide)
+    assert n["within-visible", "rank1"][0] < w["within-visible", "rank1"][0]
+    assert (n["sysu/all", "rank1"][0] / n["within-visible", "rank1"][0]
+            > w["sysu/all", "rank1"][0] / w["within-visible", "rank1"][0])
+    points = {}
+    for line in (ROOT / "results" / "recipe" / "gpu_width_850steps" / "run.log").read_text().splitlines():
+        if line.startswith("W_"):
+            tag, _, point = line.partition(" ")
+            points[tag] = ast.literal_eval(point)
+    # every probe stopped at its first evaluation: the same step for widths 16 and 32 (width 24's came later)
+    assert len(points) == 18 and len({p["step"] for t, p in points.items() if not t.startswith("W_24")}) == 1
+    gap = {key: statistics.mean(points[t][key] for t in points if t.startswith("W_32"))
+           - statistics.mean(points[t][key] for t in points if t.startswith("W_16")) for key in ("cross_r1", "vis_r1")}
+    assert 0 < gap["cross_r1"] < gap["vis_r1"]
+
+
 def test_daylight_table_refuses_missing_runs_and_a_lone_card(tmp_path, capsys, monkeypatch):
     import sys
 
