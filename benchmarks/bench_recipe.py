@@ -401,29 +401,39 @@ def daylight_card_text(card: Path = CARD) -> str:
     return section(card.read_text(), DAYLIGHT_SECTION)
 
 
+WIDTH_EPOCHS = {16: 57}
+"""The epochs the demo's minutes buy the network at each narrower width on 2 cores, rounded up
+(:data:`WIDTH_STEP_TIME`, the step times of ``python -m benchmarks.step_time --variants "" model.width=24
+model.width=16``)."""
 WIDTH_ROWS = ((32, 34, 0.0), (16, 57, 0.0), (32, 34, 1.0), (16, 57, 1.0))
 """(network width, epochs, outdoor_daylight) of the width table: the preset's network, and width 16 given the
-epochs the demo's minutes buy it on 2 cores, rounded up (:data:`WIDTH_STEP_TIME`, the step times of
-``python -m benchmarks.step_time --variants "" model.width=24 model.width=16``), at daylight 0 and 1."""
+demo's minutes (:data:`WIDTH_EPOCHS`) or a multiple of them, at daylight 0 and 1."""
 WIDTH_STEP_TIME = RESULTS / "step_time_width.json"
 WIDTH_HEADER = ("| width | " + DAYLIGHT_HEADER.splitlines()[0][2:] + " all-search R1 against the preset's width, "
                 "person by person |\n|---" + DAYLIGHT_HEADER.splitlines()[1] + "---|")
 
 
 def width_specs(width: int, epochs: int, daylight: float = 0.0) -> tuple[str, ...]:
-    """The five :data:`SETS` with the network at ``width`` trained ``epochs`` epochs (the preset's own width and
-    epochs: :func:`daylight_specs`, the records of the daylight table), at ``daylight``."""
+    """The five :data:`SETS` with the network at ``width`` trained ``epochs`` epochs, at ``daylight``, each key
+    left out where it is the preset's own (the preset's width and epochs: :func:`daylight_specs`, the records
+    of the daylight table; the preset's width at other epochs: :func:`budget_specs`)."""
     cfg = preset("cpu-demo")
-    if (width, epochs) == (cfg.model.width, cfg.train.epochs):
-        return daylight_specs(daylight)
-    tail = f",width={width},epochs={epochs}" + (f",daylight={daylight:g}" if daylight else "")
+    tail = ((f",width={width}" if width != cfg.model.width else "")
+            + (f",epochs={epochs}" if epochs != cfg.train.epochs else "")
+            + (f",daylight={daylight:g}" if daylight else ""))
     return tuple(spec + tail for spec in SETS)
+
+
+def width_multiple(width: int, epochs: int) -> int:
+    """How many times the demo's minutes a row of the width table trains: ``epochs`` over the epochs those
+    minutes buy at ``width`` (:data:`WIDTH_EPOCHS`; the preset's own at its width)."""
+    return epochs // WIDTH_EPOCHS.get(width, preset("cpu-demo").train.epochs)
 
 
 def width_row(width: int, daylight: float, records: list[dict], baseline: list[dict]) -> str:
     """One row of the width table: :func:`daylight_row`'s columns, then all-search Rank-1 minus that of the
-    preset's network on the same sets at the same daylight (:func:`paired_mean_difference`; "—" for the
-    preset's own row)."""
+    preset's network on the same sets at the same daylight and the same multiple of the demo's minutes
+    (:func:`paired_mean_difference`; "—" for the preset's own rows)."""
     d, se = paired_mean_difference(records, baseline)
     paired = "—" if records == baseline else f"{100 * d:+.1f} ± {100 * se:.1f}"
     return f"| {width} {daylight_row(daylight, records)} {paired} |"
@@ -434,8 +444,9 @@ def width_table(folder: Path = RESULTS, rows: tuple[tuple[int, int, float], ...]
     The recipe on the five sets at each (width, epochs, ``outdoor_daylight``) of ``rows``."""
     cfg = preset("cpu-demo")
     read = {(w, e, x): [read_record(spec, folder) for spec in width_specs(w, e, x)] for w, e, x in rows}
-    return "\n".join([WIDTH_HEADER] + [width_row(w, x, recs, read[cfg.model.width, cfg.train.epochs, x])
-                                        for (w, _, x), recs in read.items()])
+    own = cfg.model.width
+    return "\n".join([WIDTH_HEADER] + [width_row(w, x, recs, read[own, width_multiple(w, e) * cfg.train.epochs, x])
+                                        for (w, e, x), recs in read.items()])
 
 
 WIDTH_DRAW_SETS = ("seed=0", "seed=1")
@@ -457,7 +468,7 @@ def width_draws_table(folder: Path = RESULTS, sets: tuple[str, ...] = WIDTH_DRAW
     """All-search Rank-1 of each width of :data:`WIDTH_ROWS` at daylight 0 on ``sets`` from each training seed,
     their mean and standard deviation, and per set the difference of the two means with its standard error
     over the training draws (the people are the same for both)."""
-    widths = [(w, e) for w, e, x in WIDTH_ROWS if x == 0.0]
+    widths = [(w, e) for w, e, x in WIDTH_ROWS if x == 0.0 and width_multiple(w, e) == 1]
     lines = ["| set | width | epochs | all-search R1, training seeds " + ", ".join(map(str, train_seeds))
              + " | mean | standard deviation |", "|---|---|---|---|---|---|"]
     for data in sets:
@@ -538,7 +549,7 @@ def main() -> None:
     if args.width_table:
         specs = [spec for w, e, x in WIDTH_ROWS for spec in width_specs(w, e, x)]
         specs += [width_draw_spec(d, t, w, e) for d in WIDTH_DRAW_SETS for t in (0, 1, 2)
-                  for w, e, x in WIDTH_ROWS if x == 0.0]
+                  for w, e, x in WIDTH_ROWS if x == 0.0 and width_multiple(w, e) == 1]
         _refuse_missing(parser, args.out, "width", list(dict.fromkeys(specs)))
         print(width_table(Path(args.out)) + "\n\n" + width_draws_table(Path(args.out)))
         return

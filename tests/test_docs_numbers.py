@@ -886,6 +886,9 @@ def test_width_row_by_hand():
     assert bench_recipe.width_specs(16, 57, 1.0)[3] == "seed=3,width=16,epochs=57,daylight=1"
     own = bench_recipe.preset("cpu-demo")
     assert bench_recipe.width_specs(own.model.width, own.train.epochs, 1.0) == bench_recipe.daylight_specs(1.0)
+    assert bench_recipe.width_specs(own.model.width, 2 * own.train.epochs) == bench_recipe.budget_specs(2)
+    assert bench_recipe.width_multiple(16, 2 * bench_recipe.WIDTH_EPOCHS[16]) == 2
+    assert bench_recipe.width_multiple(own.model.width, own.train.epochs) == 1
 
 
 def test_width_table_is_the_records_and_its_epochs_the_measured_step_times():
@@ -897,9 +900,10 @@ def test_width_table_is_the_records_and_its_epochs_the_measured_step_times():
     own = bench_recipe.preset("cpu-demo")
     timing = json.loads(bench_recipe.WIDTH_STEP_TIME.read_text())
     ms = {r["set"]: r["ms_per_step"] for r in timing["rows"]}
+    for width, minutes in bench_recipe.WIDTH_EPOCHS.items():
+        assert minutes == math.ceil(own.train.epochs * ms[""] / ms[f"model.width={width}"])
     for width, epochs, daylight in bench_recipe.WIDTH_ROWS:
-        if width != own.model.width:
-            assert epochs == math.ceil(own.train.epochs * ms[""] / ms[f"model.width={width}"])
+        assert epochs % bench_recipe.WIDTH_EPOCHS.get(width, own.train.epochs) == 0
         for spec in bench_recipe.width_specs(width, epochs, daylight):
             record = bench_recipe.read_record(spec)
             assert bench_recipe.stale(record, spec) is None, spec
@@ -938,7 +942,7 @@ def test_cpu_recipe_width_reading_holds():
     for data in bench_recipe.WIDTH_DRAW_SETS:
         means = [statistics.mean(bench_recipe.read_record(bench_recipe.width_draw_spec(data, t, w, e))["metrics"]
                                  ["sysu/all"]["rank1"] for t in (0, 1, 2))
-                 for w, e, x in bench_recipe.WIDTH_ROWS if x == 0.0]
+                 for w, e, x in bench_recipe.WIDTH_ROWS if x == 0.0 and bench_recipe.width_multiple(w, e) == 1]
         line = next(x for x in bench_recipe.width_draws_table(sets=(data,)).splitlines() if "−" in x)
         d, se = (float(v) for v in line.split("|")[5].split("±"))
         assert d == pytest.approx(100 * (means[1] - means[0]), abs=0.051) and not beyond_noise(d, se)
