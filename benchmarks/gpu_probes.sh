@@ -3,8 +3,10 @@
 # seconds, are what they compare. Each line of the list file is "tag|note|--set entries"; a line starting
 # with "#" is skipped. The datasets the probes name are generated first, once each (a two-step probe per
 # dataset seed). Probes still running at DEADLINE seconds are stopped; their curves so far stay in their logs.
-# Size the list to the machine's cores, not its GPU: each probe's loader and Python run on its one CPU thread,
-# and 18 probes on 16 cores reached only their first evaluation in 470 s (results/recipe/gpu_width_850steps/).
+# Size the list and DEADLINE to the machine's cores, not its GPU: each probe's loader and Python run on its one
+# CPU thread, so the small cpu-demo network's steps are slow there. 18 probes on 16 cores reached only their
+# first evaluation (850 steps) in 470 s (results/recipe/gpu_width_850steps/), and six probes of 1,700 to 2,850
+# steps did not reach their end in 180 s.
 # Usage, from the repository root:  OUT=<folder> bash benchmarks/gpu_probes.sh benchmarks/probes/<list>.txt
 # Everything lands in $OUT/probes.tar.gz (the records of results/recipe/probes/ and every log) and $OUT/summary.txt.
 set -u -o pipefail
