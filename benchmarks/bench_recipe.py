@@ -387,7 +387,8 @@ def daylight_reading(folder: Path = RESULTS, rows: tuple[tuple[int, float], ...]
     return (f"On the real SYSU-MM01, indoor-search scores {paper:.2f} Rank-1 points above all-search in the paper's "
             f"own rows. Here indoor- minus all-search Rank-1, over the five sets (the test people's standard "
             f"error), is {'; '.join(parts)}. Daylight {hardest:g} costs all-search Rank-1 {' and '.join(costs)} "
-            f"(each set's test people scored at both settings, the difference taken person by person).")
+            f"(each set's test people scored at both settings, the difference taken person by person; the ± is "
+            f"the people's error, and the training draw is not in it).")
 
 
 def write_daylight_card(card: Path = CARD, folder: Path = RESULTS) -> None:
@@ -427,7 +428,11 @@ def width_specs(width: int, epochs: int, daylight: float = 0.0) -> tuple[str, ..
 def width_multiple(width: int, epochs: int) -> int:
     """How many times the demo's minutes a row of the width table trains: ``epochs`` over the epochs those
     minutes buy at ``width`` (:data:`WIDTH_EPOCHS`; the preset's own at its width)."""
-    return epochs // WIDTH_EPOCHS.get(width, preset("cpu-demo").train.epochs)
+    minutes = WIDTH_EPOCHS.get(width, preset("cpu-demo").train.epochs)
+    if epochs % minutes:
+        raise ValueError(f"width {width} at {epochs} epochs is no whole multiple of the demo's minutes ({minutes} "
+                         f"epochs at that width); add its epochs to WIDTH_EPOCHS or pick a multiple")
+    return epochs // minutes
 
 
 def width_row(width: int, daylight: float, records: list[dict], baseline: list[dict]) -> str:
@@ -444,14 +449,19 @@ def width_table(folder: Path = RESULTS, rows: tuple[tuple[int, int, float], ...]
     The recipe on the five sets at each (width, epochs, ``outdoor_daylight``) of ``rows``."""
     cfg = preset("cpu-demo")
     read = {(w, e, x): [read_record(spec, folder) for spec in width_specs(w, e, x)] for w, e, x in rows}
-    own = cfg.model.width
-    return "\n".join([WIDTH_HEADER] + [width_row(w, x, recs, read[own, width_multiple(w, e) * cfg.train.epochs, x])
-                                        for (w, e, x), recs in read.items()])
+    baselines = {row: (cfg.model.width, width_multiple(row[0], row[1]) * cfg.train.epochs, row[2]) for row in read}
+    lacking = sorted({b for b in baselines.values() if b not in read})
+    if lacking:
+        raise ValueError(f"the width table's rows need the preset's width at the same multiple and daylight: add "
+                         f"(width, epochs, daylight) {lacking} to its rows")
+    return "\n".join([WIDTH_HEADER] + [width_row(row[0], row[2], recs, read[baselines[row]])
+                                        for row, recs in read.items()])
 
 
 WIDTH_DRAW_SETS = ("seed=0", "seed=1")
 """The sets on which both widths are also trained from training seeds 1 and 2, as the README's recipe table
 trains the preset: how far the training draw alone moves a set's Rank-1, against the widths' difference."""
+WIDTH_DRAW_SEEDS = (0, 1, 2)
 
 
 def width_draw_spec(data: str, train_seed: int, width: int, epochs: int) -> str:
@@ -463,12 +473,27 @@ def width_draw_spec(data: str, train_seed: int, width: int, epochs: int) -> str:
     return data + seed + ("" if own else f",width={width},epochs={epochs}")
 
 
+def _draw_widths() -> list[tuple[int, int]]:
+    """The (width, epochs) of the width table's rows at daylight 0 and the demo's own minutes: the preset's, then
+    the narrower one's."""
+    return [(w, e) for w, e, x in WIDTH_ROWS if x == 0.0 and width_multiple(w, e) == 1]
+
+
+def width_record_specs() -> list[str]:
+    """Every record the two width tables read, once each (what ``--width-table`` asks for when some lack)."""
+    specs = [spec for w, e, x in WIDTH_ROWS for spec in width_specs(w, e, x)]
+    specs += [width_draw_spec(d, t, w, e) for d in WIDTH_DRAW_SETS for t in WIDTH_DRAW_SEEDS for w, e in _draw_widths()]
+    return list(dict.fromkeys(specs))
+
+
 def width_draws_table(folder: Path = RESULTS, sets: tuple[str, ...] = WIDTH_DRAW_SETS,
-                      train_seeds: tuple[int, ...] = (0, 1, 2)) -> str:
+                      train_seeds: tuple[int, ...] = WIDTH_DRAW_SEEDS) -> str:
     """All-search Rank-1 of each width of :data:`WIDTH_ROWS` at daylight 0 on ``sets`` from each training seed,
     their mean and standard deviation, and per set the difference of the two means with its standard error
     over the training draws (the people are the same for both)."""
-    widths = [(w, e) for w, e, x in WIDTH_ROWS if x == 0.0 and width_multiple(w, e) == 1]
+    widths = _draw_widths()
+    if len(widths) != 2:
+        raise ValueError(f"the training-draws table compares two widths at the demo's minutes, got {widths}")
     lines = ["| set | width | epochs | all-search R1, training seeds " + ", ".join(map(str, train_seeds))
              + " | mean | standard deviation |", "|---|---|---|---|---|---|"]
     for data in sets:
@@ -523,7 +548,8 @@ def main() -> None:
                         help="datasets: seed=S or identities=N (SYSU-MM01 layout), or regdb=T (trial T of the "
                              "demo's RegDB-layout set, trained on that trial as the RegDB protocol says); "
                              "train_seed=S trains from another seed; epochs=E trains E epochs (the "
-                             "recipe at another step budget); pairs combine with commas "
+                             "recipe at another step budget); daylight=X renders the outdoor cameras in harsher "
+                             "daylight; width=W trains the network at width W; pairs combine with commas "
                              "(seed=1,train_seed=1); default: seed=1 seed=2 identities=300")
     parser.add_argument("--out", default="results/recipe")
     parser.add_argument("--keep", default=None, metavar="DIR",
@@ -547,10 +573,7 @@ def main() -> None:
         print(daylight_table(Path(args.out)) + "\n\n" + daylight_reading(Path(args.out)))
         return
     if args.width_table:
-        specs = [spec for w, e, x in WIDTH_ROWS for spec in width_specs(w, e, x)]
-        specs += [width_draw_spec(d, t, w, e) for d in WIDTH_DRAW_SETS for t in (0, 1, 2)
-                  for w, e, x in WIDTH_ROWS if x == 0.0 and width_multiple(w, e) == 1]
-        _refuse_missing(parser, args.out, "width", list(dict.fromkeys(specs)))
+        _refuse_missing(parser, args.out, "width", width_record_specs())
         print(width_table(Path(args.out)) + "\n\n" + width_draws_table(Path(args.out)))
         return
     if args.budget_table:

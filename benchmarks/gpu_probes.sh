@@ -35,7 +35,8 @@ stamp "${#tags[@]} probes"
 pids=()
 for i in "${!tags[@]}"; do
   # shellcheck disable=SC2086
-  timeout $(( DEADLINE - ($(date +%s) - start) )) $PY benchmarks/probe_recipe.py --tag "${tags[$i]}" --threads 1 \
+  left=$(( DEADLINE - ($(date +%s) - start) )); (( left < 1 )) && { stamp "no time left for ${tags[$i]}"; continue; }
+  timeout "$left" $PY benchmarks/probe_recipe.py --tag "${tags[$i]}" --threads 1 \
       --trials 10 --note "${notes[$i]}" --set ${sets[$i]} >"$VIREID_RUNS/logs/${tags[$i]}.log" 2>&1 &
   pids+=($!)
 done

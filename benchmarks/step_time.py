@@ -116,6 +116,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--compile", action="store_true", help="also time torch.compile against eager (minutes: it compiles)")
     a = p.parse_args(argv)
     if a.table:
+        if not Path(a.table).is_file():
+            p.error(f"--table {a.table}: no such record; write one with --out, or leave the path out for "
+                    f"{RESULTS}")
         print(table(json.loads(Path(a.table).read_text())))
         return
     torch.set_num_threads(a.threads)

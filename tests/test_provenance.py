@@ -13,10 +13,9 @@ import pytest
 from test_cli import TINY
 from data_trees import default_sysu, regdb_tree
 from vireid_lib.cli import main
-from vireid_lib.config import Config
 from vireid_lib.ablation.report import data_line as report_data_line
 from vireid_lib.checkpoints import load_checkpoint
-from vireid_lib.config import SYNTHETIC_IR_CORRELATION
+from vireid_lib.config import SYNTHETIC_IR_CORRELATION, Config
 from vireid_lib.data.synthetic import setting_words
 from vireid_lib.data.sysu import SYSUMM01
 from vireid_lib.model_card import _data_line
@@ -99,6 +98,7 @@ def test_a_daylight_set_says_so_in_every_caption(tmp_path, capsys):
     assert main([*common, "--out", str(tmp_path / "day"), "--outdoor-daylight", "0.5", "--ir-correlation", "0.7"]) == 0
     assert "outdoor daylight 0.5)" in capsys.readouterr().out
     assert main([*common, "--out", str(tmp_path / "plain")]) == 0
+    assert "daylight" not in capsys.readouterr().out
     day, plain = describe_data(SYSUMM01(tmp_path / "day")), describe_data(SYSUMM01(tmp_path / "plain"))
     assert day["outdoor_daylight"] == 0.5 and day["ir_correlation"] == 0.7 and "outdoor_daylight" not in plain
     assert ", infrared correlation 0.7, outdoor daylight 0.5)" in data_label(day)

@@ -898,7 +898,8 @@ def setting_words(ir_correlation: float | None = SYNTHETIC_IR_CORRELATION,
                   outdoor_daylight: float | None = SYNTHETIC_OUTDOOR_DAYLIGHT) -> str:
     """The generator settings a caption must name because they are not the defaults, as a suffix:
     ``", infrared correlation 0.5, outdoor daylight 1"``, or ``""`` for a set of the default settings. ``None``
-    (a record written before the setting existed) counts as the default."""
+    (a record that does not say: a version-1 set holds no correlation, and the caption's generator version
+    already tells it apart) names nothing."""
     words = []
     if ir_correlation is not None and ir_correlation != SYNTHETIC_IR_CORRELATION:
         words.append(f"infrared correlation {ir_correlation:g}")
