@@ -406,7 +406,7 @@ WIDTH_EPOCHS = {16: 57}
 """The epochs the demo's minutes buy the network at each narrower width on 2 cores, rounded up
 (:data:`WIDTH_STEP_TIME`, the step times of ``python -m benchmarks.step_time --variants "" model.width=24
 model.width=16``)."""
-WIDTH_ROWS = ((32, 34, 0.0), (16, 57, 0.0), (32, 34, 1.0), (16, 57, 1.0))
+WIDTH_ROWS = ((32, 34, 0.0), (16, 57, 0.0), (32, 68, 0.0), (16, 114, 0.0), (32, 34, 1.0), (16, 57, 1.0))
 """(network width, epochs, outdoor_daylight) of the width table: the preset's network, and width 16 given the
 demo's minutes (:data:`WIDTH_EPOCHS`) or a multiple of them, at daylight 0 and 1."""
 WIDTH_STEP_TIME = RESULTS / "step_time_width.json"
