@@ -62,8 +62,10 @@ from vireid_lib.presets import preset
 from vireid_lib.training import fit
 
 KEYS = {"seed": "data.synthetic_seed", "identities": "data.synthetic_identities", "regdb": "data.trial",
-        "train_seed": "train.seed", "epochs": "train.epochs", "daylight": "data.synthetic_outdoor_daylight",
-        "width": "model.width"}
+        "train_seed": "train.seed", "width": "model.width", "epochs": "train.epochs",
+        "daylight": "data.synthetic_outdoor_daylight"}
+"""The spec's keys and the config keys they set, in the one order a spec writes them (so that one setting
+names one record file)."""
 FRACTIONS = {"daylight"}
 """The keys whose value is a fraction in [0, 1] (``daylight=0.5``); every other key takes a whole number."""
 DEFAULT_DATA = ("seed=1", "seed=2", "identities=300")
@@ -100,9 +102,17 @@ def parse_spec(spec: str) -> dict[str, float]:
         raise ValueError(f"{spec!r}: RegDB has trials 1-10")
     if "regdb" in pairs and "daylight" in pairs:
         raise ValueError(f"{spec!r}: daylight is a SYSU-MM01-layout setting; RegDB has no indoor cameras")
-    for key in ("epochs", "width"):
+    cfg = preset("cpu-demo")
+    for key, own in (("width", cfg.model.width), ("epochs", cfg.train.epochs)):
         if pairs.get(key) == 0:
             raise ValueError(f"{spec!r}: {key} must be at least 1")
+        if pairs.get(key) == own:
+            raise ValueError(f"{spec!r}: {key}={own} is the preset's own; leave it out, so that one setting "
+                             f"names one record")
+    order = list(KEYS)
+    if [order.index(k) for k in pairs] != sorted(order.index(k) for k in pairs):
+        raise ValueError(f"{spec!r}: write the keys in the order {', '.join(k for k in KEYS if k in pairs)}, so "
+                         f"that one setting names one record")
     return pairs
 
 

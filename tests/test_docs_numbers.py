@@ -422,7 +422,8 @@ def test_bench_recipe_specs_name_one_dataset_and_training_each():
 
     assert bench_recipe.parse_spec("seed=1,train_seed=2") == {"seed": 1, "train_seed": 2}
     for bad in ("seed=x", "colour=1", "seed=1,seed=2", "regdb=0", "regdb=11", "seed=1;train_seed=1",
-                "seed=1,epochs=0"):
+                "seed=1,epochs=0", "seed=1,width=0", "seed=1,width=32", "seed=1,epochs=34", "epochs=68,seed=1",
+                "seed=1,epochs=57,width=16", "seed=1,daylight=1,epochs=68"):
         with pytest.raises(ValueError, match=repr(bad)):
             bench_recipe.parse_spec(bad)
     base = preset("cpu-demo")
