@@ -428,11 +428,16 @@ def width_specs(width: int, epochs: int, daylight: float = 0.0) -> tuple[str, ..
     """The five :data:`SETS` with the network at ``width`` trained ``epochs`` epochs, at ``daylight``, each key
     left out where it is the preset's own (the preset's width and epochs: :func:`daylight_specs`, the records
     of the daylight table; the preset's width at other epochs: :func:`budget_specs`)."""
+    return tuple(spec + _width_tail(width, epochs, daylight) for spec in SETS)
+
+
+def _width_tail(width: int, epochs: int, daylight: float = 0.0) -> str:
+    """The spec keys after the data and training seed: ``,width=W,epochs=E,daylight=X``, each left out where it
+    is the preset's own (as :func:`parse_spec` asks)."""
     cfg = preset("cpu-demo")
-    tail = ((f",width={width}" if width != cfg.model.width else "")
+    return ((f",width={width}" if width != cfg.model.width else "")
             + (f",epochs={epochs}" if epochs != cfg.train.epochs else "")
             + (f",daylight={daylight:g}" if daylight else ""))
-    return tuple(spec + tail for spec in SETS)
 
 
 def width_multiple(width: int, epochs: int) -> int:
@@ -476,11 +481,8 @@ WIDTH_DRAW_SEEDS = (0, 1, 2)
 
 def width_draw_spec(data: str, train_seed: int, width: int, epochs: int) -> str:
     """The spec of set ``data`` trained from ``train_seed`` at ``width`` and ``epochs`` (the preset's own
-    width and epochs: the README's recipe table's spec)."""
-    cfg = preset("cpu-demo")
-    seed = f",train_seed={train_seed}" if train_seed else ""
-    own = (width, epochs) == (cfg.model.width, cfg.train.epochs)
-    return data + seed + ("" if own else f",width={width},epochs={epochs}")
+    width and epochs: the README's recipe table's spec; each key at the preset's own value left out)."""
+    return data + (f",train_seed={train_seed}" if train_seed else "") + _width_tail(width, epochs)
 
 
 def _draw_widths() -> list[tuple[int, int]]:
