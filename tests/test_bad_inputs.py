@@ -110,6 +110,12 @@ CASES = [
                                "--trials", "1,x"]),
     Case("`vireid synth --out FILE` (an existing file)", "is a file, not a folder; give a new folder",
          lambda tmp, run, mp: ["synth", "--layout", "sysu", "--out", str(run / "config.json")]),
+    Case("`vireid synth --layout regdb --outdoor-daylight 0.5`", "outdoor_daylight is a SYSU-MM01-layout setting "
+         "(RegDB has no indoor cameras); use 0 for the regdb layout, got 0.5",
+         lambda tmp, run, mp: ["synth", "--layout", "regdb", "--out", str(tmp / "d"), "--outdoor-daylight", "0.5"]),
+    Case("`vireid synth --outdoor-daylight 2`", "outdoor_daylight must be in [0, 1] (0: outdoor cameras render as "
+         "indoor ones), got 2.0",
+         lambda tmp, run, mp: ["synth", "--layout", "sysu", "--out", str(tmp / "d"), "--outdoor-daylight", "2"]),
     Case("`--set model.pretrained=weights.txt` (a text file)", "is not a tensor-only torch file; give a "
          "torchvision resnet18 state dict saved with torch.save, 'imagenet', or null", _text_file),
     Case("`--set model.pretrained=weights.pkl` (a pickle of Python objects)", "is not a tensor-only torch file; "

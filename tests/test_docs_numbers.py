@@ -537,6 +537,15 @@ def test_cpu_recipe_step_time_table_is_the_measurement_and_its_reading_holds():
     assert c["compiled_first_step_s"] > 60 and abs(c["compiled_ms"] / c["eager_ms"] - 1) < 0.05
 
 
+def test_step_time_table_of_a_missing_record_is_one_line(tmp_path, capsys):
+    from benchmarks import step_time
+
+    with pytest.raises(SystemExit) as e:
+        step_time.main(["--table", str(tmp_path / "none.json")])
+    assert e.value.code == 2
+    assert f"error: --table {tmp_path / 'none.json'}: no such record; write one with --out" in capsys.readouterr().err
+
+
 def test_step_time_table_by_hand():
     from benchmarks import step_time
 
