@@ -12,7 +12,7 @@ import pytest
 from benchmarks import ablation_people
 from vireid_lib.ablation import people, run_grid
 from vireid_lib.ablation.paper import beyond_noise
-from vireid_lib.evaluation.people import mean_table, people_difference, people_estimate
+from vireid_lib.evaluation.people import mean_table, people_difference, people_estimate, seed_spread
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +134,28 @@ def test_reading_counts_the_rows_and_the_document_is_written(grid, capsys):
     written = (out / "people.md").read_text()
     assert written == people.document(out) and written.strip() in capsys.readouterr().out
     assert f"{r['beyond_seeds']} of 4 differences stand beyond" in written and "table4 seeds 0–1" in written
+    # each cell's spread over its two seeds, read from the same person tables, and its line in people.md
+    spread = people.spread_rows(out)
+    runs = json.loads(people.people_path("table4", out).read_text())["runs"]
+    assert [(x["cell"], x["setting"]) for x in spread] == [(c, s) for c in dict.fromkeys(v["cell"] for v in runs.values())
+                                                         for s in people.SETTINGS]
+    for x in spread:
+        own = seed_spread([runs[people.person_key(x["cell"], k)]["people"][x["setting"]] for k in (0, 1)])
+        assert x["seeds"] == [0, 1] and x["people"] == own["people"]
+        assert (x["sd_runs"], x["seed_part"], x["residual"]) == pytest.approx(
+            (100 * own["sd_runs"], 100 * own["seed_part"], 100 * own["residual"]))
+        assert x["seeds_here"] == max(1, math.ceil(x["sd_runs"] ** 2 - 1e-9))
+        assert x["seeds_any"] == max(1, math.ceil(x["seed_part"] ** 2 - 1e-9))
+        assert x["seeds_any"] <= x["seeds_four_times"]
+    assert people.spread_table(spread) in written and people.spread_line(spread) in written
+
+
+def test_spread_line_by_hand():
+    rows = [dict(seeds_here=6, seeds_four_times=6, seeds_any=2, seed_part=1.0, sd_runs=3.0),
+            dict(seeds_here=5, seeds_four_times=2, seeds_any=1, seed_part=0.0, sd_runs=2.0),
+            dict(seeds_here=9, seeds_four_times=7, seeds_any=6, seed_part=2.5, sd_runs=3.5)]
+    assert people.spread_line(rows) == (
+        "Of 3 cell settings, 2 need more than 5 seeds for a Rank-1 standard error of one point on these test people, "
+        "2 on four times as many, and 1 on any number of people: the whole-model part (median 1.00 points against "
+        "a run's median SD of 3.00) is a seed training a better or a worse model, and more test people do not "
+        "shrink it.")

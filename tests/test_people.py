@@ -12,7 +12,7 @@ from test_eval_protocols import EVAL, FakeRegDB, FakeSYSU
 
 from vireid_lib.evaluation import rank_metrics
 from vireid_lib.evaluation.people import (mean_table, people_difference, people_estimate, people_se, person_table,
-                                         seeds_and_people)
+                                         run_variance, seed_spread, seeds_and_people)
 from vireid_lib.evaluation.protocols import evaluate_regdb, evaluate_sysu, evaluate_within_visible
 
 
@@ -193,6 +193,55 @@ def test_seeds_and_people_agrees_with_its_parts_and_tracks_the_two_way_variance(
         seeds_and_people(_tables(np.where(a == a[0, 0], np.nan, a)), _tables(b))
     with pytest.raises(ValueError, match="metric must be one of"):
         seeds_and_people(_tables(a), _tables(b), "mINP")
+
+
+@pytest.mark.parametrize("y,want", [
+    # person by seed noise alone (worked in the docstring's terms): seed means 2/3 and 1/3 about 1/2, so
+    # MS_s = 3 (1/36 + 1/36) = 1/6; the residuals +-1/3, +-1/6, +-1/6 give MS_e = (1/3) / 2 = 1/6; the seed part
+    # is 0, and a run's variance on 3 people is MS_e / 3 = 1/18, the measured sd_runs^2
+    ([[1, 0], [0, 0], [1, 1]], (3, 2, math.sqrt(1 / 18), 0.0, math.sqrt(1 / 6), 1 / 18)),
+    # a seed moving two of three people: seed means 1 and 1/3, MS_s = 3 (1/9 + 1/9) = 2/3; residuals
+    # +-1/6, +-1/6, +-1/3, MS_e = 1/6; seed part sqrt((2/3 - 1/6) / 3) = sqrt(1/6)
+    ([[1, 0], [1, 0], [1, 1]], (3, 2, math.sqrt(2 / 9), math.sqrt(1 / 6), math.sqrt(1 / 6), 1 / 6 + 1 / 18)),
+    # every person moved alike: run means 1 and 0 (SD sqrt(1/2)), all of it the seed part, no residual
+    ([[1, 0], [1, 0]], (2, 2, math.sqrt(1 / 2), math.sqrt(1 / 2), 0.0, 1 / 2)),
+])
+def test_seed_spread_by_hand(y, want):
+    r = seed_spread(_tables(y))
+    got = (r["people"], r["seeds"], r["sd_runs"], r["seed_part"], r["residual"], run_variance(r, r["people"]))
+    assert got == pytest.approx(want)
+
+
+def test_seed_spread_tracks_a_two_way_model_and_refuses_bad_input():
+    rng = np.random.default_rng(1)
+    y = rng.random((40, 5))
+    r = seed_spread(_tables(y))
+    assert r["sd_runs"] == pytest.approx(np.std([people_estimate(t) for t in _tables(y)], ddof=1))
+    # Monte Carlo: the seed part's square estimates the whole-model variance sb^2, and run_variance on another
+    # number of people the variance of a run's mean on that many
+    P, K, sb, se = 30, 6, 0.04, 0.2
+    parts, runs = [], []
+    for _ in range(2000):
+        y = rng.normal(0, sb, (1, K)) + rng.normal(0, se, (P, K))
+        r = seed_spread(_tables(y))
+        parts.append(r["seed_part"] ** 2)
+        runs.append(run_variance(r, 4 * P))
+    assert np.mean(parts) == pytest.approx(sb ** 2, rel=0.15)
+    assert np.mean(runs) == pytest.approx(sb ** 2 + se ** 2 / (4 * P), rel=0.1)
+    with pytest.raises(ValueError, match="at least two seeds, got 1"):
+        seed_spread(_tables(y)[:1])
+    with pytest.raises(ValueError, match="equal weights"):
+        seed_spread([{**t, "weight": [0.5] + [0.5 / 29] * 29} for t in _tables(y)])
+    with pytest.raises(ValueError, match="same people"):
+        seed_spread([_tables(y)[0], {**_tables(y)[1], "pid": list(range(1, 31))}])
+    with pytest.raises(ValueError, match="at least two people, got 1"):
+        seed_spread(_tables([[1, 0]]))
+    with pytest.raises(ValueError, match="non-finite rank1"):
+        seed_spread(_tables(np.where(y == y[0, 0], np.nan, y)))
+    with pytest.raises(ValueError, match="metric must be one of"):
+        seed_spread(_tables(y), "mINP")
+    with pytest.raises(ValueError, match="people must be at least 1"):
+        run_variance(seed_spread(_tables(y)), 0)
 
 
 def test_bad_and_degenerate_inputs():

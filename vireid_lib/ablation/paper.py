@@ -394,7 +394,9 @@ def grids_readme(out: str | Path = "results/ablations") -> str:
     if (out / "people.md").is_file():
         lines += ["Every error above is over training seeds, the test people fixed. `people.md` reads the "
                   "verdicts over the test people as well, on the runs that were evaluated again from their "
-                  "checkpoints (`python -m benchmarks.ablation_people`).", ""]
+                  "checkpoints (`python -m benchmarks.ablation_people`), and splits each cell's spread into a "
+                  "whole-model part, which more test people would not shrink, and each person's own noise, which "
+                  "they would.", ""]
     return "\n".join(lines)
 
 

@@ -9,7 +9,9 @@ against the default), :func:`claim_rows` gives the difference of the seed means 
 with its error over the seeds, over the people, the people's own part and over both
 (:func:`~vireid_lib.evaluation.people.seeds_and_people`), beside the committed difference over all seeds;
 :func:`table`, :func:`reading_line` and :func:`document` (``results/ablations/people.md``) read them out.
-Notebook 05 shows the table and its reading.
+Notebook 05 shows the table and its reading. :func:`spread_rows` splits each cell's spread over seeds into a
+whole-model part and each person's own noise (:func:`~vireid_lib.evaluation.people.seed_spread`): what more
+test people would and would not buy a cell's standard error.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 from vireid_lib.ablation.grids import GRIDS
 from vireid_lib.ablation.paper import PAPER_CLAIMS, beyond_noise, paired_differences
 from vireid_lib.ablation.report import standard_error
-from vireid_lib.evaluation.people import seeds_and_people
+from vireid_lib.evaluation.people import run_variance, seed_spread, seeds_and_people
 
 SETTINGS = ("regdb/v2t", "regdb/t2v")
 """The settings the person tables hold: the RegDB layout's two directions."""
@@ -152,7 +154,7 @@ def reading(results: Path, rows: dict[str, list[dict[str, Any]]] | None = None) 
 
 def document(results: Path) -> str:
     """``results/ablations/people.md``: what the table is, the table, and its reading."""
-    rows = _grid_rows(results)
+    rows, spread = _grid_rows(results), spread_rows(results)
     seeds = "; ".join(f"{g} seeds {_span(s)}" for g, s in reading(results, rows)["seeds"].items() if s)
     return "\n".join([
         "# The ablation verdicts over seeds and over the test people",
@@ -176,6 +178,20 @@ def document(results: Path) -> str:
         table(results, rows=rows),
         "",
         reading_line(results, rows),
+        "",
+        "## What more test people would buy",
+        "",
+        "Each cell's own spread over its seeds with person tables, split by the same two-way decomposition",
+        "(`vireid_lib/evaluation/people.py`, `seed_spread`): a run's standard deviation of Rank-1 over seeds; its",
+        "whole-model part, a seed training a better or a worse model for every person at once; and each",
+        "person's own noise from seed to seed, which a run averages over its test people. A run on four times",
+        "the people keeps the first and divides the second's variance by four. The seeds a cell needs for a",
+        "standard error of one point are the measured spread's on these people, and the decomposition's on four",
+        "times as many and on any number (the whole-model part alone). Rank-1 in points.",
+        "",
+        spread_table(spread),
+        "",
+        spread_line(spread),
         ""])
 
 
@@ -190,3 +206,65 @@ def reading_line(results: Path, rows: dict[str, list[dict[str, Any]]] | None = N
             + f" Of the committed all-seed differences, {r['committed_beyond']} stand beyond two standard errors "
             f"over their seeds and {r['committed_kept']} with the people's own part added"
             + (f" (not: {', '.join(r['committed_lost'])})" if r["committed_lost"] else "") + ".")
+
+
+SPREAD_SEEDS = 5
+"""The seeds per cell the grids are sized for (the issue's least), against which :func:`spread_line` counts."""
+
+
+def spread_rows(results: Path, grids: tuple[str, ...] = tuple(GRIDS), settings: tuple[str, ...] = SETTINGS,
+                metric: str = "rank1") -> list[dict[str, Any]]:
+    """For each cell of each grid with person tables on at least two seeds, and each setting,
+    :func:`~vireid_lib.evaluation.people.seed_spread` in points with the people it was measured on, a run's
+    standard deviation on four times as many people (:func:`~vireid_lib.evaluation.people.run_variance`), and
+    the seeds a standard error of one point needs: on these people from the measured spread, on four times as
+    many and on any number (the whole-model part alone) from the decomposition."""
+    rows = []
+    for grid in grids:
+        path = people_path(grid, results)
+        if not path.is_file():
+            continue
+        runs = json.loads(path.read_text())["runs"]
+        for cell in dict.fromkeys(r["cell"] for r in runs.values()):
+            seeds = sorted(r["seed"] for r in runs.values() if r["cell"] == cell)
+            if len(seeds) < 2:
+                continue
+            for s in settings:
+                spread = seed_spread([runs[person_key(cell, k)]["people"][s] for k in seeds], metric)
+                points = {k: 100 * spread[k] for k in ("sd_runs", "seed_part", "residual")}
+                n = spread["people"]
+                rows.append({"grid": grid, "cell": cell, "setting": s, "seeds": seeds, "people": n, **points,
+                             "sd_four_times": math.sqrt(run_variance(points, 4 * n)),
+                             "seeds_here": _seeds_for_one_point(points["sd_runs"] ** 2),
+                             "seeds_four_times": _seeds_for_one_point(run_variance(points, 4 * n)),
+                             "seeds_any": _seeds_for_one_point(points["seed_part"] ** 2)})
+    return rows
+
+
+def _seeds_for_one_point(variance: float) -> int:
+    """The seeds whose mean has a standard error of at most one point, for a run's variance in points^2."""
+    return max(1, math.ceil(variance - 1e-9))
+
+
+def spread_table(rows: list[dict[str, Any]]) -> str:
+    """The Markdown table of :func:`spread_rows` (Rank-1, points)."""
+    lines = ["| grid | cell | setting | seeds | test people | a run's SD | whole-model part | each person's noise "
+             "| SD on 4x the people | seeds for an SE of 1: these people | 4x the people | any number |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['grid']} | {r['cell']} | {r['setting']} | {len(r['seeds'])} | {r['people']} | "
+                     f"{r['sd_runs']:.2f} | {r['seed_part']:.2f} | {r['residual']:.1f} | {r['sd_four_times']:.2f} | "
+                     f"{r['seeds_here']} | {r['seeds_four_times']} | {r['seeds_any']} |")
+    return "\n".join(lines)
+
+
+def spread_line(rows: list[dict[str, Any]]) -> str:
+    """The sentence that reads :func:`spread_table`: how many cell settings :data:`SPREAD_SEEDS` seeds would bring
+    to a standard error of one point on these people, on four times as many and on any number."""
+    over = {tag: sum(r[f"seeds_{tag}"] > SPREAD_SEEDS for r in rows) for tag in ("here", "four_times", "any")}
+    return (f"Of {len(rows)} cell settings, {over['here']} need more than {SPREAD_SEEDS} seeds for a Rank-1 standard "
+            f"error of one point on these test people, {over['four_times']} on four times as many, and "
+            f"{over['any']} on any number of people: the whole-model part (median "
+            f"{np.median([r['seed_part'] for r in rows]):.2f} points against a run's median SD of "
+            f"{np.median([r['sd_runs'] for r in rows]):.2f}) is a seed training a better or a worse model, and "
+            f"more test people do not shrink it.")

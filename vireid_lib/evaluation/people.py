@@ -208,3 +208,60 @@ def people_difference(a: Mapping[str, Sequence[float]], b: Mapping[str, Sequence
     ea, da = _influence(a, metric)
     eb, db = _influence(b, metric)
     return ea - eb, _se({p: da.get(p, 0.0) - db.get(p, 0.0) for p in set(da) | set(db)})
+
+
+def seed_spread(tables: Sequence[Mapping[str, Sequence[float]]], metric: str = "rank1") -> dict[str, float]:
+    """How one model's run-to-run spread over training seeds splits into the whole model and each person.
+
+    ``tables[k]`` is the person table of the model (one ablation cell) trained with seed ``k`` and scored on one
+    test split whose people weigh equally. With ``y[p, k]`` person ``p``'s ``metric`` on seed ``k`` (``P``
+    people, ``K`` seeds), the two-way decomposition ``y = mu + person + seed + residual`` has mean squares
+    ``MS_s`` (seeds) and ``MS_e`` (residual), and
+
+    - ``sd_runs = sqrt(MS_s / P)``: the standard deviation over seeds of a run's number (the mean over people);
+    - ``seed_part = sqrt(max(0, MS_s - MS_e) / P)``: the part of it that moves every person at once, a seed
+      training a better or a worse model, which more test people do not shrink;
+    - ``residual = sqrt(MS_e)``: each person's own noise from seed to seed, which adds ``residual^2 / n`` to a
+      run's variance on ``n`` test people.
+
+    :func:`run_variance` gives a run's predicted variance on another number of people from these.
+
+    Returns:
+        ``{"people", "seeds", "sd_runs", "seed_part", "residual"}``, the last three as fractions.
+
+    Raises:
+        ValueError: fewer than two seeds or people, tables of other people, or people of unequal weights.
+    """
+    if len(tables) < 2:
+        raise ValueError(f"need at least two seeds, got {len(tables)} tables")
+    if metric not in PEOPLE_METRICS:
+        raise ValueError(f"metric must be one of {PEOPLE_METRICS}, got {metric!r}")
+    first = tables[0]
+    n = len(first["pid"])
+    if n < 2:
+        raise ValueError(f"need at least two people, got {n}")
+    for t in tables:
+        if list(t["pid"]) != list(first["pid"]) or len(t[metric]) != n:
+            raise ValueError("the person tables must hold the same people (one test split scored by every seed)")
+        if not np.allclose(t["weight"], 1.0 / n):
+            raise ValueError("seed_spread needs people of equal weights (every person with as many scored queries, "
+                             "as in RegDB)")
+    y = np.array([t[metric] for t in tables], dtype=float).T                                  # (P, K)
+    if not np.isfinite(y).all():
+        raise ValueError(f"the person tables hold a non-finite {metric}; they are not results of scored queries")
+    P, K = y.shape
+    grand, people, seeds = y.mean(), y.mean(axis=1), y.mean(axis=0)                            # (), (P,), (K,)
+    ms_s = P * np.sum((seeds - grand) ** 2) / (K - 1)
+    ms_e = np.sum((y - people[:, None] - seeds[None, :] + grand) ** 2) / ((P - 1) * (K - 1))
+    return {"people": P, "seeds": K, "sd_runs": math.sqrt(ms_s / P),
+            "seed_part": math.sqrt(max(0.0, ms_s - ms_e) / P), "residual": math.sqrt(ms_e)}
+
+
+def run_variance(spread: Mapping[str, float], people: int) -> float:
+    """A run's variance over training seeds on ``people`` test people, from :func:`seed_spread`: the whole-model
+    part plus each person's own noise averaged over the people, ``seed_part^2 + residual^2 / people``. On the
+    measured people it is ``max(MS_s, MS_e) / P``, the measured ``sd_runs^2`` unless the seed part is truncated
+    at zero."""
+    if people < 1:
+        raise ValueError(f"people must be at least 1, got {people}")
+    return spread["seed_part"] ** 2 + spread["residual"] ** 2 / people
