@@ -137,8 +137,8 @@ def test_reading_counts_the_rows_and_the_document_is_written(grid, capsys):
     # each cell's spread over its two seeds, read from the same person tables, and its line in people.md
     spread = people.spread_rows(out)
     runs = json.loads(people.people_path("table4", out).read_text())["runs"]
-    assert [(x["cell"], x["setting"]) for x in spread] == [(c, s) for c in dict.fromkeys(v["cell"] for v in runs.values())
-                                                         for s in people.SETTINGS]
+    cells = dict.fromkeys(v["cell"] for v in runs.values())
+    assert [(x["cell"], x["setting"]) for x in spread] == [(c, s) for c in cells for s in people.SETTINGS]
     for x in spread:
         own = seed_spread([runs[people.person_key(x["cell"], k)]["people"][x["setting"]] for k in (0, 1)])
         assert x["seeds"] == [0, 1] and x["people"] == own["people"]

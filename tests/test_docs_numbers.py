@@ -1235,3 +1235,35 @@ def test_cpu_recipe_generator_candidate_and_grey_visible_claims_hold():
     doc = " ".join((ROOT / "docs" / "CPU_RECIPE.md").read_text().split())
     assert "lands between S_noflip_skinluma and the demo's generator and keeps a visible gap" in doc
     assert "within-visible fell and all-search stayed where the demo's recipe leaves it" in doc
+
+
+def test_cpu_recipe_four_more_levers_reading_holds():
+    """docs/CPU_RECIPE.md's bullet on the W_ probes, read from their records and the preset's training draws."""
+    probes, recipe = ROOT / "results" / "recipe" / "probes", ROOT / "results" / "recipe"
+    end = lambda tag: json.loads((probes / f"{tag}.json").read_text())["curve"][-1]   # noqa: E731
+    doc = " ".join((ROOT / "docs" / "CPU_RECIPE.md").read_text().split())
+    assert "Four more per-step levers, at the demo's full schedule, are not it either" in doc
+    for s, suffix in ((0, ""), (1, "_set1")):
+        draws = [json.loads((recipe / name).read_text())["metrics"]
+                 for name in (f"seed-{s}.json", f"seed-{s}_train_seed-1.json", f"seed-{s}_train_seed-2.json")]
+        ref = end(f"W_ref{suffix}")
+        # the unchanged preset gives the record's numbers to the probe's one decimal
+        assert ref["cross_r1"] == round(100 * draws[0]["sysu/all"]["rank1"], 1)
+        assert ref["cross_mAP"] == round(100 * draws[0]["sysu/all"]["mAP"], 1)
+        assert ref["vis_r1"] == round(100 * draws[0]["within-visible"]["rank1"], 1)
+        r1 = [100 * d["sysu/all"]["rank1"] for d in draws]
+        mean, sd = statistics.mean(r1), statistics.stdev(r1)
+        for tag in ("W_attid", "W_attid_mcal", "W_hc05"):
+            assert abs(end(tag + suffix)["cross_r1"] - mean) <= 2 * sd, (tag, s)
+        assert end(f"W_p8k1{suffix}")["cross_r1"] < min(r1)
+    # each probe changes what its note says and nothing else (beyond the end-only evaluation and the set's seed)
+    sets = {tag: json.loads((probes / f"{tag}.json").read_text())["set"] for tag in
+            ("W_ref", "W_attid", "W_attid_mcal", "W_hc05", "W_p8k1")}
+    assert sets == {"W_ref": ["train.eval_every=0"],
+                    "W_attid": ["train.eval_every=0", "model.attention_init=identity"],
+                    "W_attid_mcal": ["train.eval_every=0", "model.attention_init=identity",
+                                     "model.mca_scale=learnable"],
+                    "W_hc05": ["train.eval_every=0", "loss.lambda_hc=0.5"],
+                    "W_p8k1": ["train.eval_every=0", "train.ids_per_batch=8", "train.per_modality=1"]}
+    for tag, changes in sets.items():
+        assert json.loads((probes / f"{tag}_set1.json").read_text())["set"] == changes + ["data.synthetic_seed=1"]
