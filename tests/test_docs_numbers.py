@@ -1242,7 +1242,12 @@ def test_cpu_recipe_four_more_levers_reading_holds():
     probes, recipe = ROOT / "results" / "recipe" / "probes", ROOT / "results" / "recipe"
     end = lambda tag: json.loads((probes / f"{tag}.json").read_text())["curve"][-1]   # noqa: E731
     doc = " ".join((ROOT / "docs" / "CPU_RECIPE.md").read_text().split())
-    assert "Four more per-step levers, at the demo's full schedule, are not it either" in doc
+    assert "Four more per-step levers and a smaller input, at the demo's minutes, are not it either" in doc
+    # the smaller input's epochs are the demo's minutes at the recorded step times
+    steps = {r["set"]: r["ms_per_step"] for r in json.loads((recipe / "step_time_input.json").read_text())["rows"]}
+    preset_ms, small_ms = steps[""], steps["data.height=48,data.width=24"]
+    assert (round(preset_ms), round(small_ms)) == (81, 48) and math.floor(34 * preset_ms / small_ms) == 57
+    assert "a step took 48 ms against the preset's 81" in doc and "buy it 57 epochs" in doc
     for s, suffix in ((0, ""), (1, "_set1")):
         draws = [json.loads((recipe / name).read_text())["metrics"]
                  for name in (f"seed-{s}.json", f"seed-{s}_train_seed-1.json", f"seed-{s}_train_seed-2.json")]
@@ -1256,14 +1261,17 @@ def test_cpu_recipe_four_more_levers_reading_holds():
         for tag in ("W_attid", "W_attid_mcal", "W_hc05"):
             assert abs(end(tag + suffix)["cross_r1"] - mean) <= 2 * sd, (tag, s)
         assert end(f"W_p8k1{suffix}")["cross_r1"] < min(r1)
+        small = end(f"W_in48{suffix}")
+        assert small["step"] == 57 * 50 and small["cross_r1"] < min(r1) and small["vis_r1"] < ref["vis_r1"]
     # each probe changes what its note says and nothing else (beyond the end-only evaluation and the set's seed)
     sets = {tag: json.loads((probes / f"{tag}.json").read_text())["set"] for tag in
-            ("W_ref", "W_attid", "W_attid_mcal", "W_hc05", "W_p8k1")}
+            ("W_ref", "W_attid", "W_attid_mcal", "W_hc05", "W_p8k1", "W_in48")}
     assert sets == {"W_ref": ["train.eval_every=0"],
                     "W_attid": ["train.eval_every=0", "model.attention_init=identity"],
                     "W_attid_mcal": ["train.eval_every=0", "model.attention_init=identity",
                                      "model.mca_scale=learnable"],
                     "W_hc05": ["train.eval_every=0", "loss.lambda_hc=0.5"],
-                    "W_p8k1": ["train.eval_every=0", "train.ids_per_batch=8", "train.per_modality=1"]}
+                    "W_p8k1": ["train.eval_every=0", "train.ids_per_batch=8", "train.per_modality=1"],
+                    "W_in48": ["train.eval_every=0", "data.height=48", "data.width=24", "train.epochs=57"]}
     for tag, changes in sets.items():
         assert json.loads((probes / f"{tag}_set1.json").read_text())["set"] == changes + ["data.synthetic_seed=1"]
