@@ -66,9 +66,11 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
                                nesterov=cfg.nesterov)
     if cfg.optimizer == "adamw":
         # The fused kernel: the same update in one pass over all tensors (on 2 CPU cores within about a tenth of
-        # the default kernel either way, `python -m benchmarks.step_time`; the committed CPU results used it).
+        # the default kernel either way, `python -m benchmarks.step_time`), rounded otherwise: the committed
+        # ablation grids ran with the default kernel, the later CPU results with the fused one (train.adamw_kernel).
         # PyTorch has it for CPU and CUDA tensors only.
-        fused = all(p.device.type in ("cpu", "cuda") for g in groups for p in g["params"])
+        fused = cfg.adamw_kernel == "fused" and all(p.device.type in ("cpu", "cuda") for g in groups
+                                                     for p in g["params"])
         return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay,
                                  fused=fused)
     raise ValueError(f"train.optimizer must be sgd or adamw, got {cfg.optimizer!r}")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -63,10 +64,26 @@ NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
     ("loss", "adp_gamma"): 1.0, ("loss", "adp_square"): True, ("model", "attention_init"): "default",
     ("train", "attention_lr_mult"): None, ("train", "select"): "last", ("train", "audit_every"): 0,
     ("eval", "sysu_gallery"): "auto", ("data", "synthetic_outdoor_daylight"): 0.0,
+    ("train", "adamw_kernel"): "default",
 }
 """Config fields added after results were committed (issue 11), at the values that compute what the code
 computed before they existed: left out of the hashes while they hold them, so earlier training folders and
 evaluation caches keep their keys."""
+
+
+def record_config(d: dict[str, Any]) -> Config:
+    """The config of a grid run's record: a field added since the record was written takes its
+    :data:`NEUTRAL_DEFAULTS` value, what the code computed before the field existed (every committed grid ran with
+    AdamW's default kernel, whatever today's default), not today's default.
+
+    Raises:
+        ValueError: for unknown sections or keys, or values of the wrong type (:meth:`Config.from_dict`).
+    """
+    d = copy.deepcopy(d)
+    for (section, key), value in NEUTRAL_DEFAULTS.items():
+        if isinstance(d.get(section), dict):
+            d[section].setdefault(key, value)
+    return Config.from_dict(d)
 
 
 def _drop_neutral(d: dict[str, Any]) -> dict[str, Any]:
@@ -148,6 +165,8 @@ def train_key(cfg: Config) -> str:
     d.pop("eval")
     for section, key in (("data", "num_workers"), ("data", "cache"), ("train", "device"), ("train", "tensorboard")):
         d[section].pop(key)
+    if cfg.train.optimizer != "adamw":   # the AdamW kernel changes nothing of an SGD run
+        d["train"].pop("adamw_kernel", None)
     if not d["data"]["synthetic_smoke"]:   # a field added later: at its default it keeps the earlier keys
         d["data"].pop("synthetic_smoke")
     if cfg.data.root is None:   # synthetic data: another generator version is other data

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from vireid_lib.ablation.grids import GRIDS, Run, eval_key, finished_seeds, plan, result_path, train_dir
+from vireid_lib.ablation.grids import GRIDS, Run, eval_key, finished_seeds, plan, record_config, result_path, train_dir
 from vireid_lib.ablation.report import metrics_of, summarize, write_summary
 from vireid_lib.checkpoints import config_diff
 from vireid_lib.config import Config
@@ -251,7 +251,7 @@ def _check_not_stale(out: str | Path, run: Run) -> None:
         return
     try:
         record = json.loads(path.read_text())
-        done = Config.from_dict(record["config"])
+        done = record_config(record["config"])
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{path} is not a readable ablation result ({e}); delete it to rerun that run") from None
     diff = [k for k in config_diff(done, run.cfg) if k not in SPEED_ONLY]
