@@ -1,5 +1,7 @@
 """The paper's learning-rate schedule and the optimiser's parameter groups (``vireid_lib.schedule``)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -91,3 +93,27 @@ def test_adamw_fused_kernel_matches_the_reference_update():
             opt.step()
     torch.testing.assert_close(a.weight, b.weight)
     torch.testing.assert_close(a.bias, b.bias)
+
+
+def test_adamw_default_kernel_is_the_for_loop_update_bit_for_bit():
+    """train.adamw_kernel="default" (the ablation preset's, the committed grids' kernel) is torch's for-loop
+    AdamW exactly, every bit, so a run repeats the grids' weights; "fused" is only close to it."""
+    torch.manual_seed(0)
+    a, b = torch.nn.Linear(5, 3), torch.nn.Linear(5, 3)
+    b.load_state_dict(a.state_dict())
+    for m in (a, b):
+        m.backbone_parameters = lambda m=m: [m.weight]
+        m.head_parameters = lambda m=m: [m.bias]
+    cfg = TrainConfig(optimizer="adamw", lr=0.01, backbone_lr_mult=0.5, weight_decay=0.05, adamw_kernel="default")
+    default = build_optimizer(a, cfg)
+    assert not default.defaults["fused"]
+    reference = torch.optim.AdamW([{"params": [b.weight], "lr": 0.005}, {"params": [b.bias], "lr": 0.01}],
+                                  betas=(cfg.momentum, 0.999), weight_decay=0.05, foreach=False)
+    x = torch.randn(8, 5)
+    for _ in range(5):
+        for m, opt in ((a, default), (b, reference)):
+            opt.zero_grad()
+            m(x).square().sum().backward()
+            opt.step()
+    assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
+    assert build_optimizer(a, dataclasses.replace(cfg, adamw_kernel="fused")).defaults["fused"] is True

@@ -1,44 +1,28 @@
 """More seeds for some cells of a committed grid, trained and evaluated by the grids' own code.
 
-The committed grids ran from commit 423adf9, which has no ``vireid ablate --cells``, and the library has
-changed the training's arithmetic since (AdamW's fused kernel), so a run of today's code does not repeat
-theirs bit for bit. This script plans a grid's runs with that commit's ``plan``, keeps the named cells, and
-trains and evaluates each with its ``run_group``, as ``vireid ablate`` does, one run at a time on one
+The options grid's extra seeds came from this script (its runs' records name it), run from the grids' commit
+423adf9, which had no ``vireid ablate --cells``. The library later trained AdamW with its fused kernel, which
+rounds otherwise; the ``ablation`` preset now names the default kernel (``train.adamw_kernel``), so today's code
+repeats the grids' runs bit for bit (``results/ablations/repeat.json``, ``python -m benchmarks.grid_repeat``) and
+``vireid ablate --grid G --cells C --seeds ...`` does what this script does. It plans a grid's runs, keeps the
+named cells, and trains and evaluates each with ``run_group``, as ``vireid ablate`` does, one run at a time on one
 thread; run two of it at once on a 2-core machine, each with its own seeds. Finished runs are skipped.
 
-Usage, with a checkout of the grids' commit (``git worktree add ../wt-abl 423adf9``):
+    OMP_NUM_THREADS=1 python results/ablations/more_seeds.py --grid options --cells triplet=adp --seeds 19 21 23 \\
+        --out results/ablations
 
-    PYTHONPATH=../wt-abl OMP_NUM_THREADS=1 VIREID_RUNS=<training folders> \\
-        python results/ablations/more_seeds.py --grid options --cells triplet=adp --seeds 19 21 23 \\
-        --out ../wt-abl/results/ablations
-
-Then ``vireid ablate --grid options --seeds 0 ... --summary-only`` (today's code) writes the summary over every
-finished run.
+Then ``vireid ablate --grid options --seeds 0 ... --summary-only`` writes the summary over every finished run.
 """
 
 import argparse
 import shlex
-import subprocess
 import sys
-from pathlib import Path
 
 import torch
 
-import vireid_lib
 from vireid_lib.ablation.grids import GRIDS, plan, result_path
 from vireid_lib.ablation.run import run_group
 from vireid_lib.runs import runs_dir
-
-
-GRIDS_COMMIT = "423adf9"
-"""The commit every run of the committed grids came from."""
-
-
-def library_commit() -> str:
-    """The commit of the checkout that ``vireid_lib`` is imported from (``unknown`` outside a git checkout)."""
-    here = Path(vireid_lib.__file__).resolve().parent
-    done = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return done.stdout.strip() if done.returncode == 0 else "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,11 +37,6 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.cells) - {r.cell.name for r in runs})
     if unknown:
         sys.exit(f"error: {unknown} are not cells of grid {args.grid!r}")
-    commit = library_commit()
-    if not commit.startswith(GRIDS_COMMIT):
-        sys.exit(f"error: vireid_lib is imported from commit {commit[:7]}, not the grids' {GRIDS_COMMIT}, whose "
-                 f"runs today's code does not repeat bit for bit; put a checkout of {GRIDS_COMMIT} first on "
-                 f"PYTHONPATH (git worktree add ../wt-abl {GRIDS_COMMIT})")
     command = "python results/ablations/more_seeds.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     work = runs_dir() / "ablations"
     for run in runs:

@@ -7,9 +7,9 @@
 # are the full model too: they share its trainings through $VIREID_RUNS), on synthetic generator version 3.
 # Resumable: run it again and finished runs are skipped; a finished result of another configuration is refused.
 # Training folders: $VIREID_RUNS/ablations (VIREID_RUNS defaults to ./runs, here the checkout's).
-# Today's library does not repeat the grids' runs bit for bit (AdamW's fused kernel came later), so the runs
-# go through a checkout of 423adf9 first on PYTHONPATH ($GRIDS_CODE: git worktree add ../wt-abl 423adf9), and
-# the summaries and the README come from this checkout's code.
+# AdamW's fused kernel came later and rounds otherwise; the `ablation` preset names the default kernel
+# (train.adamw_kernel), so today's code repeats the grids' runs bit for bit (results/ablations/repeat.json,
+# python -m benchmarks.grid_repeat) and this script runs it.
 # The options grid's noisier cells have more seeds than the others (their Rank-1 standard error was above one
 # point at 19 seeds): seed 19 of the six cells a 20th seed of the whole grid reached before it was stopped,
 # then results/ablations/more_seeds.py (the grids' code has no `vireid ablate --cells`): the default to seed 29
@@ -17,8 +17,7 @@
 # triplet=adp to 39, each two at a time with one thread each.
 set -u
 cd "$(dirname "$0")/../.."
-HERE=$PWD
-export PYTHONPATH=${GRIDS_CODE:?set GRIDS_CODE to a checkout of 423adf9} OMP_NUM_THREADS=1
+export PYTHONPATH=$PWD OMP_NUM_THREADS=1
 vireid ablate --grid table3 --seeds $(seq 0 29) --jobs 2 --quiet --out results/ablations
 vireid ablate --grid table4 --seeds $(seq 0 19) --jobs 2 --quiet --out results/ablations
 vireid ablate --grid parts --seeds $(seq 0 24) --jobs 2 --quiet --out results/ablations
@@ -29,7 +28,6 @@ more() {   # $1: cell, $2: last seed; two processes, each with every other seed 
   wait
 }
 more default 29; more pca_mode=gate 27; more center_negatives=other_modality 23; more triplet=adp 39
-export PYTHONPATH=$HERE
 for grid in table3 table4 parts options; do
   vireid ablate --grid "$grid" --seeds 0 --summary-only --quiet --out results/ablations >/dev/null
 done

@@ -4,6 +4,7 @@ and the grids' README that gathers them."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -391,6 +392,8 @@ def grids_readme(out: str | Path = "results/ablations") -> str:
                   "error of a cell's mean at that count, and the seeds per cell that error needs to come to one "
                   "point. Estimates scaled from these runs (each seed costs the same, the spread over seeds stays "
                   "as measured), not measurements.", "", cost_table(summaries), ""]
+    if (out / "repeat.json").is_file():
+        lines += [repeat_line(json.loads((out / "repeat.json").read_text())), ""]
     if (out / "people.md").is_file():
         lines += ["Every error above is over training seeds, the test people fixed. `people.md` reads the "
                   "verdicts over the test people as well, on the runs that were evaluated again from their "
@@ -405,3 +408,20 @@ def write_grids_readme(out: str | Path = "results/ablations") -> Path:
     path = Path(out) / "README.md"
     atomic_write_text(path, grids_readme(out))
     return path
+
+
+def repeat_line(record: dict[str, Any]) -> str:
+    """The sentence on ``repeat.json`` (``python -m benchmarks.grid_repeat``): how many committed runs today's code
+    trained again with the ``ablation`` preset as it is, and with other settings, and how many gave their record's
+    weights and metrics exactly."""
+    plain = [r for r in record["runs"] if not r["set"]]
+    other = [r for r in record["runs"] if r["set"]]
+    same = lambda rs: sum(r["same_weights"] and r["same_metrics"] for r in rs)   # noqa: E731
+    text = (f"Does today's code repeat these runs? `python -m benchmarks.grid_repeat` trained {len(plain)} of them "
+            f"again ({', '.join(r['run'] for r in plain)}) with the `ablation` preset as it is, AdamW's default "
+            f"kernel included (`train.adamw_kernel`), and {same(plain)} of {len(plain)} gave their record's weights "
+            "and metrics exactly (`repeat.json`).")
+    for setting in dict.fromkeys(" ".join(r["set"]) for r in other):
+        rs = [r for r in other if " ".join(r["set"]) == setting]
+        text += (f" With `--set {setting}`, {same(rs)} of {len(rs)} did ({', '.join(r['run'] for r in rs)}).")
+    return text
