@@ -1077,12 +1077,13 @@ def test_readme_reading_of_the_people_errors_holds():
 
 def test_ablation_people_document_and_readme_reading_are_the_committed_person_tables():
     """results/ablations/people.md and the README's reading of it come from the committed people.json files."""
-    from vireid_lib.ablation.people import document, reading_line
+    from vireid_lib.ablation.people import document, reading_line, spread_line, spread_rows
 
     results = ROOT / "results" / "ablations"
     assert (results / "people.md").read_text() == document(results)
     readme = (ROOT / "README.md").read_text()
     assert " ".join(section(readme, "ablation_people").split()) == reading_line(results)
+    assert " ".join(section(readme, "ablation_spread").split()) == spread_line(spread_rows(results))
     # every committed person table is of the committed run: its weights, and its number that run's per seed
     from vireid_lib.evaluation.people import people_estimate
 
