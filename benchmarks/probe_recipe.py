@@ -53,17 +53,30 @@ def table(folder: Path = PROBES) -> str:
     return "\n".join(rows)
 
 
-def _patch_shared_stem() -> None:
-    import vireid_lib.models as models
-    from vireid_lib.models import build
+def _patch_build(change) -> None:
+    """Every network ``fit`` builds goes through ``change(model)``: the name ``training`` calls is patched, the
+    one it imported (patching ``vireid_lib.models.build_model`` alone left ``fit``'s own binding untouched)."""
+    from vireid_lib import training
 
-    original = build.build_model
+    original = training.build_model
 
-    def shared(*args, **kwargs):
+    def build(*args, **kwargs):
         model = original(*args, **kwargs)
-        model.backbone.stems["infrared"] = model.backbone.stems["visible"]
+        change(model)
         return model
-    models.build_model = shared
+    training.build_model = build
+
+
+def _patch_shared_stem() -> None:
+    def shared(model):
+        model.backbone.stems["infrared"] = model.backbone.stems["visible"]
+    _patch_build(shared)
+
+
+def _patch_init(checkpoint: str) -> None:
+    from vireid_lib.audit import load_backbone
+
+    _patch_build(lambda model: load_backbone(model, checkpoint))
 
 
 def _patch_ir_easy() -> None:
@@ -132,6 +145,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--trials", type=int, default=2)
     parser.add_argument("--shared-stem", action="store_true")
+    parser.add_argument("--init", help="a vireid checkpoint whose backbone (stems, layer2-4) every probe network "
+                                       "starts from (audit.load_backbone), in place of random weights")
     parser.add_argument("--ir-easy", action="store_true", help="use a fresh VIREID_CACHE: the images change")
     parser.add_argument("--ir-luma", action="store_true",
                         help="infrared levels follow each material's visible luma exactly (no flips, no "
@@ -158,6 +173,8 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     if a.shared_stem:
         _patch_shared_stem()
+    if a.init:
+        _patch_init(a.init)
     if a.ir_easy:
         # The patched images must never land in (or come from) the shared cache under the normal name.
         os.environ["VIREID_CACHE"] = tempfile.mkdtemp(prefix="vireid-ir-easy-")
@@ -194,7 +211,7 @@ def main() -> None:
     result = fit(cfg, out, resume=False, progress=False, reader=reader, eval_fn=evaluate,
                  on_step=lambda record: last.update(step=record.step))
     record = {"tag": a.tag, "set": a.set, "curve": curve, "train_s": result.seconds, "steps": result.steps,
-              "finished": True, "note": a.note, "preset": "cpu-demo", "shared_stem": a.shared_stem,
+              "finished": True, "note": a.note, "preset": "cpu-demo", "shared_stem": a.shared_stem, "init": a.init,
               "ir_easy": a.ir_easy, "ir_luma": a.ir_luma, "flips": a.flips,
               "skin_luma": a.skin_luma,
               "visible_grey": a.visible_grey, "trials": a.trials, "config": cfg.to_dict(), "synthetic": read_stats(reader.root),
