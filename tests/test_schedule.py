@@ -72,25 +72,36 @@ def test_adamw_optimizer_keeps_the_two_groups():
         build_optimizer(model, TrainConfig(optimizer="adam"))
 
 
-def test_adamw_fused_kernel_matches_the_reference_update():
-    """build_optimizer's AdamW uses the fused kernel on the CPU; its steps match torch's for-loop AdamW."""
+def _twin_linears() -> tuple[torch.nn.Linear, torch.nn.Linear]:
+    """Two copies of one small layer, its weight the backbone's group and its bias the heads'."""
     torch.manual_seed(0)
     a, b = torch.nn.Linear(5, 3), torch.nn.Linear(5, 3)
     b.load_state_dict(a.state_dict())
     for m in (a, b):
         m.backbone_parameters = lambda m=m: [m.weight]
         m.head_parameters = lambda m=m: [m.bias]
+    return a, b
+
+
+def _five_steps(*pairs: tuple[torch.nn.Module, torch.optim.Optimizer]) -> None:
+    """Five optimiser steps of each (model, optimiser) pair on one batch."""
+    x = torch.randn(8, 5)
+    for _ in range(5):
+        for m, opt in pairs:
+            opt.zero_grad()
+            m(x).square().sum().backward()
+            opt.step()
+
+
+def test_adamw_fused_kernel_matches_the_reference_update():
+    """build_optimizer's AdamW uses the fused kernel on the CPU; its steps match torch's for-loop AdamW."""
+    a, b = _twin_linears()
     cfg = TrainConfig(optimizer="adamw", lr=0.01, backbone_lr_mult=0.5, weight_decay=0.05)
     fused = build_optimizer(a, cfg)
     assert fused.defaults["fused"] is True
     reference = torch.optim.AdamW([{"params": [b.weight], "lr": 0.005}, {"params": [b.bias], "lr": 0.01}],
                                   betas=(cfg.momentum, 0.999), weight_decay=0.05, foreach=False)
-    x = torch.randn(8, 5)
-    for _ in range(5):
-        for m, opt in ((a, fused), (b, reference)):
-            opt.zero_grad()
-            m(x).square().sum().backward()
-            opt.step()
+    _five_steps((a, fused), (b, reference))
     torch.testing.assert_close(a.weight, b.weight)
     torch.testing.assert_close(a.bias, b.bias)
 
@@ -98,22 +109,12 @@ def test_adamw_fused_kernel_matches_the_reference_update():
 def test_adamw_default_kernel_is_the_for_loop_update_bit_for_bit():
     """train.adamw_kernel="default" (the ablation preset's, the committed grids' kernel) is torch's for-loop
     AdamW exactly, every bit, so a run repeats the grids' weights; "fused" is only close to it."""
-    torch.manual_seed(0)
-    a, b = torch.nn.Linear(5, 3), torch.nn.Linear(5, 3)
-    b.load_state_dict(a.state_dict())
-    for m in (a, b):
-        m.backbone_parameters = lambda m=m: [m.weight]
-        m.head_parameters = lambda m=m: [m.bias]
+    a, b = _twin_linears()
     cfg = TrainConfig(optimizer="adamw", lr=0.01, backbone_lr_mult=0.5, weight_decay=0.05, adamw_kernel="default")
     default = build_optimizer(a, cfg)
     assert not default.defaults["fused"]
     reference = torch.optim.AdamW([{"params": [b.weight], "lr": 0.005}, {"params": [b.bias], "lr": 0.01}],
                                   betas=(cfg.momentum, 0.999), weight_decay=0.05, foreach=False)
-    x = torch.randn(8, 5)
-    for _ in range(5):
-        for m, opt in ((a, default), (b, reference)):
-            opt.zero_grad()
-            m(x).square().sum().backward()
-            opt.step()
+    _five_steps((a, default), (b, reference))
     assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
     assert build_optimizer(a, dataclasses.replace(cfg, adamw_kernel="fused")).defaults["fused"] is True

@@ -143,6 +143,29 @@ def mean_table(tables: Sequence[Mapping[str, Sequence[float]]]) -> dict[str, lis
             **{m: np.mean([t[m] for t in tables], axis=0).tolist() for m in PEOPLE_METRICS}}
 
 
+def _check_equal_people(tables: Sequence[Mapping[str, Sequence[float]]], metric: str, who: str,
+                        otherwise: str = "") -> None:
+    """Refuse, in one line, tables that the two-way decompositions cannot read: an unknown metric, fewer than two
+    people, other people in one of them, or people of unequal weights."""
+    if metric not in PEOPLE_METRICS:
+        raise ValueError(f"metric must be one of {PEOPLE_METRICS}, got {metric!r}")
+    first = tables[0]
+    n = len(first["pid"])
+    if n < 2:
+        raise ValueError(f"need at least two people, got {n}")
+    for t in tables:
+        if list(t["pid"]) != list(first["pid"]) or len(t[metric]) != n:
+            raise ValueError("the person tables must hold the same people (one test split scored by every model)")
+        if not np.allclose(t["weight"], 1.0 / n):
+            raise ValueError(f"{who} needs people of equal weights (every person with as many scored queries, as "
+                             f"in RegDB){otherwise}")
+
+
+def _check_finite(y: np.ndarray, metric: str) -> None:
+    if not np.isfinite(y).all():
+        raise ValueError(f"the person tables hold a non-finite {metric}; they are not results of scored queries")
+
+
 def seeds_and_people(a: Sequence[Mapping[str, Sequence[float]]], b: Sequence[Mapping[str, Sequence[float]]],
                      metric: str = "rank1") -> dict[str, float]:
     """The error of a difference of two models' seed means over both training seeds and test people.
@@ -173,21 +196,9 @@ def seeds_and_people(a: Sequence[Mapping[str, Sequence[float]]], b: Sequence[Map
     """
     if len(a) != len(b) or len(a) < 2:
         raise ValueError(f"need the same seeds for both models, at least two; got {len(a)} and {len(b)} tables")
-    if metric not in PEOPLE_METRICS:
-        raise ValueError(f"metric must be one of {PEOPLE_METRICS}, got {metric!r}")
-    first = a[0]
-    n = len(first["pid"])
-    if n < 2:
-        raise ValueError(f"need at least two people, got {n}")
-    for t in (*a, *b):
-        if list(t["pid"]) != list(first["pid"]) or len(t[metric]) != n:
-            raise ValueError("the person tables must hold the same people (one test split scored by every model)")
-        if not np.allclose(t["weight"], 1.0 / n):
-            raise ValueError("seeds_and_people needs people of equal weights (every person with as many scored "
-                             "queries, as in RegDB); use people_difference of mean_table otherwise")
+    _check_equal_people([*a, *b], metric, "seeds_and_people", "; use people_difference of mean_table otherwise")
     y = np.array([np.subtract(ta[metric], tb[metric]) for ta, tb in zip(a, b)], dtype=float).T   # (P, K)
-    if not np.isfinite(y).all():
-        raise ValueError(f"the person tables hold a non-finite {metric}; they are not results of scored queries")
+    _check_finite(y, metric)
     P, K = y.shape
     grand, people, seeds = y.mean(), y.mean(axis=1), y.mean(axis=0)                            # (), (P,), (K,)
     ms_p = K * np.sum((people - grand) ** 2) / (P - 1)
@@ -234,21 +245,9 @@ def seed_spread(tables: Sequence[Mapping[str, Sequence[float]]], metric: str = "
     """
     if len(tables) < 2:
         raise ValueError(f"need at least two seeds, got {len(tables)} tables")
-    if metric not in PEOPLE_METRICS:
-        raise ValueError(f"metric must be one of {PEOPLE_METRICS}, got {metric!r}")
-    first = tables[0]
-    n = len(first["pid"])
-    if n < 2:
-        raise ValueError(f"need at least two people, got {n}")
-    for t in tables:
-        if list(t["pid"]) != list(first["pid"]) or len(t[metric]) != n:
-            raise ValueError("the person tables must hold the same people (one test split scored by every seed)")
-        if not np.allclose(t["weight"], 1.0 / n):
-            raise ValueError("seed_spread needs people of equal weights (every person with as many scored queries, "
-                             "as in RegDB)")
+    _check_equal_people(tables, metric, "seed_spread")
     y = np.array([t[metric] for t in tables], dtype=float).T                                  # (P, K)
-    if not np.isfinite(y).all():
-        raise ValueError(f"the person tables hold a non-finite {metric}; they are not results of scored queries")
+    _check_finite(y, metric)
     P, K = y.shape
     grand, people, seeds = y.mean(), y.mean(axis=1), y.mean(axis=0)                            # (), (P,), (K,)
     ms_s = P * np.sum((seeds - grand) ** 2) / (K - 1)
