@@ -26,11 +26,10 @@ from typing import Any
 
 import torch
 
-from vireid_lib.ablation.grids import GRIDS, train_key
+from vireid_lib.ablation.grids import GRIDS, record_config, train_key
 from vireid_lib.ablation.people import document, people_path, person_key
 from vireid_lib.ablation.report import metrics_of
 from vireid_lib.checkpoints import load_model
-from vireid_lib.config import Config
 from vireid_lib.data import open_dataset
 from vireid_lib.distributed import evaluation_device
 from vireid_lib.evaluation.protocols import evaluate
@@ -74,7 +73,7 @@ def evaluate_grid(grid: str, runs: Path, results: Path = RESULTS, echo: Any = pr
             if not ckpt.is_file():
                 missing += 1
                 continue
-            cfg = Config.from_dict(record["config"])
+            cfg = record_config(record["config"])
             info = checkpoint_info(ckpt)
             if info["weights_sha256"] != record["checkpoint"]["weights_sha256"]:
                 raise ValueError(f"{ckpt}: its weights are not those of {path} (another training); remove it "

@@ -430,6 +430,17 @@ def test_the_adamw_kernel_keys_an_adamw_training_only():
     assert train_key(apply_overrides(sgd, ["train.adamw_kernel=default"])) == train_key(sgd)
 
 
+def test_an_sgd_grid_record_before_the_adamw_kernel_field_is_not_stale(tmp_path):
+    """record_config reads a missing kernel as the grids' default; an SGD run has no kernel to differ in."""
+    run = plan("parts", [0], base="paper-regdb")[0]
+    _fake_record(tmp_path, run, 0.3, 0.2)
+    path = result_path(tmp_path, run)
+    record = json.loads(path.read_text())
+    del record["config"]["train"]["adamw_kernel"]
+    path.write_text(json.dumps(record))
+    _check_not_stale(tmp_path, run)
+
+
 def test_a_result_of_another_generator_version_is_refused(tmp_path):
     run = plan("parts", [0])[0]
     _fake_record(tmp_path, run, 0.3, 0.2)

@@ -1,6 +1,7 @@
 """Checkpoints and RNG states: round-trips, atomic writes, checked reads (``vireid_lib.checkpoints``,
 ``vireid_lib.seeding``)."""
 
+import json
 import random
 
 import numpy as np
@@ -8,7 +9,8 @@ import pytest
 import torch
 
 from vireid_lib import __version__
-from vireid_lib.checkpoints import CHECKPOINT_FORMAT, config_diff, load_checkpoint, save_checkpoint
+from vireid_lib.checkpoints import (CHECKPOINT_FORMAT, checkpoint_config, config_diff, load_checkpoint, resume_conflicts,
+                                    save_checkpoint)
 from vireid_lib.config import Config, TrainConfig, apply_overrides
 from vireid_lib.io import atomic_write
 from vireid_lib.seeding import rng_state, set_rng_state
@@ -98,3 +100,22 @@ def test_cosine_run_cannot_resume_with_another_epoch_count(tmp_path):
     step = Config(train=TrainConfig(epochs=4))
     save_checkpoint(tmp_path / "s.pt", {"format": CHECKPOINT_FORMAT, "config": step.to_json()})
     load_checkpoint(tmp_path / "s.pt", apply_overrides(step, ["train.epochs=8"]))   # step: resumable
+
+
+@pytest.mark.parametrize("saved,want", [(True, "fused"), (None, "default"), (False, "default")])
+def test_a_checkpoint_from_before_the_adamw_kernel_field_names_the_kernel_it_ran(saved, want):
+    """The committed grids' checkpoints predate train.adamw_kernel; their AdamW state says which kernel ran (its
+    ``fused`` flag), and the config read back says the same, so such a run resumes under the ablation preset."""
+    cfg = Config(train=TrainConfig(optimizer="adamw"))
+    d = cfg.to_dict()
+    del d["train"]["adamw_kernel"]
+    ckpt = {"config": json.dumps(d), "optimizer": {"param_groups": [{"lr": 0.1, "fused": saved}]}}
+    assert checkpoint_config(ckpt).train.adamw_kernel == want
+    resumed = apply_overrides(cfg, [f"train.adamw_kernel={want}"])
+    assert resume_conflicts(checkpoint_config(ckpt), resumed) == []
+    # a config that names its kernel is read as written; an SGD run's field keeps its default
+    named = {**ckpt, "config": json.dumps(apply_overrides(cfg, ["train.adamw_kernel=fused"]).to_dict())}
+    assert checkpoint_config(named).train.adamw_kernel == "fused"
+    sgd = Config().to_dict()
+    del sgd["train"]["adamw_kernel"]
+    assert checkpoint_config({**ckpt, "config": json.dumps(sgd)}).train.adamw_kernel == "fused"

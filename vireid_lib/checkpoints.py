@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -186,7 +187,7 @@ def load_checkpoint(path: str | Path, cfg: Config | None = None,
         raise ValueError(f"{path} is not a vireid checkpoint (expected a dict with format "
                          f"{CHECKPOINT_FORMAT!r}); checkpoints are written by vireid train / training.fit")
     if cfg is not None:
-        diff = resume_conflicts(Config.from_json(ckpt["config"]), cfg)
+        diff = resume_conflicts(checkpoint_config(ckpt), cfg)
         if diff:
             raise ValueError(f"{path} was written for a different configuration (differing keys: {diff}); "
                              f"use another --out folder, or start afresh with --no-resume (fit(resume=False)), which "
@@ -203,8 +204,15 @@ def resume_conflicts(stored: Config, cfg: Config) -> list[str]:
 
 
 def checkpoint_config(ckpt: dict[str, Any]) -> Config:
-    """The :class:`Config` stored in a checkpoint."""
-    return Config.from_json(ckpt["config"])
+    """The :class:`Config` stored in a checkpoint. One written before ``train.adamw_kernel`` existed names no
+    kernel, but the AdamW state it saved does: ``fused`` is true for the fused kernel and unset for PyTorch's
+    default (the committed ablation grids' checkpoints); today's default would misname the latter."""
+    d = json.loads(ckpt["config"])
+    train = d.get("train")
+    if isinstance(train, dict) and "adamw_kernel" not in train and train.get("optimizer") == "adamw":
+        groups = ckpt.get("optimizer", {}).get("param_groups") or [{}]
+        train["adamw_kernel"] = "fused" if groups[0].get("fused") else "default"
+    return Config.from_dict(d)
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, Config]:

@@ -191,8 +191,8 @@ class TrainConfig:
         momentum: SGD momentum (AdamW: beta1).
         nesterov: Nesterov momentum.
         weight_decay: L2 weight decay (AdamW: decoupled weight decay).
-        adamw_kernel: AdamW's ``"fused"`` kernel (one pass over all tensors) or PyTorch's ``"default"`` loop, which
-            the committed ablation grids ran with; the two round differently, so a run repeats only with its own.
+        adamw_kernel: AdamW's ``"fused"`` kernel (one pass over all tensors) or PyTorch's ``"default"`` (its loop on
+            a CPU), which the committed ablation grids ran with; they round differently: a run repeats with its own.
         warmup_epochs: linear warm-up length (paper: 10).
         milestones: epochs at which the rate is multiplied by ``gamma`` (paper: 20 and 50; ``step`` schedule).
         gamma: step factor (``step`` schedule).

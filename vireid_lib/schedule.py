@@ -69,10 +69,12 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
         # the default kernel either way, `python -m benchmarks.step_time`), rounded otherwise: the committed
         # ablation grids ran with the default kernel, the later CPU results with the fused one (train.adamw_kernel).
         # PyTorch has it for CPU and CUDA tensors only.
+        # "default" passes no choice (None), as the grids' code did: PyTorch's loop on the CPU, its foreach
+        # kernel on CUDA.
         fused = cfg.adamw_kernel == "fused" and all(p.device.type in ("cpu", "cuda") for g in groups
                                                      for p in g["params"])
         return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay,
-                                 fused=fused)
+                                 fused=True if fused else None)
     raise ValueError(f"train.optimizer must be sgd or adamw, got {cfg.optimizer!r}")
 
 
