@@ -141,7 +141,8 @@ def test_reading_counts_the_rows_and_the_document_is_written(grid, capsys):
     assert [(x["cell"], x["setting"]) for x in spread] == [(c, s) for c in cells for s in people.SETTINGS]
     for x in spread:
         own = seed_spread([runs[people.person_key(x["cell"], k)]["people"][x["setting"]] for k in (0, 1)])
-        assert x["seeds"] == [0, 1] and x["people"] == own["people"]
+        assert x["seeds"] == 2 and x["tabled_seeds"] == [0, 1] and x["people"] == own["people"]
+        # every seed has a person table here, so the summary's spread is the tables' own and the split theirs
         assert (x["sd_runs"], x["seed_part"], x["residual"]) == pytest.approx(
             (100 * own["sd_runs"], 100 * own["seed_part"], 100 * own["residual"]))
         assert x["seeds_here"] == max(1, math.ceil(x["sd_runs"] ** 2 - 1e-9))
@@ -159,3 +160,4 @@ def test_spread_line_by_hand():
         "2 on four times as many, and 1 on any number of people: the whole-model part (median 1.00 points against "
         "a run's median SD of 3.00) is a seed training a better or a worse model, and more test people do not "
         "shrink it.")
+    assert people.spread_line([]).startswith("No grid holds person tables")

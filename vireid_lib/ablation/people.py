@@ -181,13 +181,19 @@ def document(results: Path) -> str:
         "",
         "## What more test people would buy",
         "",
-        "Each cell's own spread over its seeds with person tables, split by the same two-way decomposition",
-        "(`vireid_lib/evaluation/people.py`, `seed_spread`): a run's standard deviation of Rank-1 over seeds; its",
-        "whole-model part, a seed training a better or a worse model for every person at once; and each",
-        "person's own noise from seed to seed, which a run averages over its test people. A run on four times",
-        "the people keeps the first and divides the second's variance by four. The seeds a cell needs for a",
-        "standard error of one point are the measured spread's on these people, and the decomposition's on four",
-        "times as many and on any number (the whole-model part alone). Rank-1 in points.",
+        "Each cell's spread over seeds, split in two: a run's standard deviation of Rank-1 over all the cell's",
+        "committed seeds (its summary; every run scored on these 50 people); each person's own noise from seed",
+        "to seed, which a run averages over its people (the residual of the two-way decomposition over the seeds",
+        "with person tables, `vireid_lib/evaluation/people.py`, `seed_spread`); and the whole-model part that",
+        "leaves, a seed training a better or a worse model for every person at once (its square the run's",
+        "variance less the people's share, truncated at zero). A run on four times the people keeps the",
+        "whole-model part and divides the people's share by four. The seeds a cell needs for a standard error of",
+        "one point are the measured spread's on these people, and the split's on four times as many and on any",
+        "number (the whole-model part alone). Rank-1 in points. Each row is a point estimate from its own seeds",
+        "(a standard deviation over K seeds has K - 1 degrees of freedom), and the full model's trainings",
+        "appear in several rows (table3 full, table4's three test features, parts P=3, options default), each",
+        "over the seeds its grid holds. More people would also bring more gallery competitors, which the split",
+        "does not model.",
         "",
         spread_table(spread),
         "",
@@ -214,28 +220,34 @@ SPREAD_SEEDS = 5
 
 def spread_rows(results: Path, grids: tuple[str, ...] = tuple(GRIDS), settings: tuple[str, ...] = SETTINGS,
                 metric: str = "rank1") -> list[dict[str, Any]]:
-    """For each cell of each grid with person tables on at least two seeds, and each setting,
-    :func:`~vireid_lib.evaluation.people.seed_spread` in points with the people it was measured on, a run's
-    standard deviation on four times as many people (:func:`~vireid_lib.evaluation.people.run_variance`), and
-    the seeds a standard error of one point needs: on these people from the measured spread, on four times as
-    many and on any number (the whole-model part alone) from the decomposition."""
+    """For each cell of each grid with person tables on at least two seeds, and each setting: a run's standard
+    deviation over all the cell's committed seeds (its summary; every run scored on the same people), each
+    person's own noise from seed to seed (the residual of :func:`~vireid_lib.evaluation.people.seed_spread` over
+    the seeds with person tables), the whole-model part that leaves, ``sqrt(max(0, sd^2 - residual^2 / P))``,
+    a run's standard deviation on four times as many people
+    (:func:`~vireid_lib.evaluation.people.run_variance`), and the seeds a standard error of one point needs on
+    these people, on four times as many and on any number (the whole-model part alone). All in points; point
+    estimates, each from its own seeds."""
     rows = []
     for grid in grids:
         path = people_path(grid, results)
         if not path.is_file():
             continue
         runs = json.loads(path.read_text())["runs"]
+        cells = json.loads((results / grid / "summary.json").read_text())["cells"]
         for cell in dict.fromkeys(r["cell"] for r in runs.values()):
-            seeds = sorted(r["seed"] for r in runs.values() if r["cell"] == cell)
-            if len(seeds) < 2:
+            tabled = sorted(r["seed"] for r in runs.values() if r["cell"] == cell)
+            if len(tabled) < 2:
                 continue
             for s in settings:
-                spread = seed_spread([runs[person_key(cell, k)]["people"][s] for k in seeds], metric)
-                points = {k: 100 * spread[k] for k in ("sd_runs", "seed_part", "residual")}
-                n = spread["people"]
-                rows.append({"grid": grid, "cell": cell, "setting": s, "seeds": seeds, "people": n, **points,
+                own = seed_spread([runs[person_key(cell, k)]["people"][s] for k in tabled], metric)
+                sd, residual, n = 100 * cells[cell]["std"][s][metric], 100 * own["residual"], own["people"]
+                points = {"sd_runs": sd, "residual": residual,
+                          "seed_part": math.sqrt(max(0.0, sd ** 2 - residual ** 2 / n))}
+                rows.append({"grid": grid, "cell": cell, "setting": s, "seeds": cells[cell]["n"],
+                             "tabled_seeds": tabled, "people": n, **points,
                              "sd_four_times": math.sqrt(run_variance(points, 4 * n)),
-                             "seeds_here": _seeds_for_one_point(points["sd_runs"] ** 2),
+                             "seeds_here": _seeds_for_one_point(sd ** 2),
                              "seeds_four_times": _seeds_for_one_point(run_variance(points, 4 * n)),
                              "seeds_any": _seeds_for_one_point(points["seed_part"] ** 2)})
     return rows
@@ -248,11 +260,13 @@ def _seeds_for_one_point(variance: float) -> int:
 
 def spread_table(rows: list[dict[str, Any]]) -> str:
     """The Markdown table of :func:`spread_rows` (Rank-1, points)."""
-    lines = ["| grid | cell | setting | seeds | test people | a run's SD | whole-model part | each person's noise "
-             "| SD on 4x the people | seeds for an SE of 1: these people | 4x the people | any number |",
+    lines = ["| grid | cell | setting | seeds (with person tables) | test people | a run's SD | whole-model part | "
+             "each person's noise | SD on 4x the people | seeds for an SE of 1: these people | 4x the people | "
+             "any number |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['grid']} | {r['cell']} | {r['setting']} | {len(r['seeds'])} | {r['people']} | "
+        lines.append(f"| {r['grid']} | {r['cell']} | {r['setting']} | {r['seeds']} ({len(r['tabled_seeds'])}) | "
+                     f"{r['people']} | "
                      f"{r['sd_runs']:.2f} | {r['seed_part']:.2f} | {r['residual']:.1f} | {r['sd_four_times']:.2f} | "
                      f"{r['seeds_here']} | {r['seeds_four_times']} | {r['seeds_any']} |")
     return "\n".join(lines)
@@ -261,6 +275,8 @@ def spread_table(rows: list[dict[str, Any]]) -> str:
 def spread_line(rows: list[dict[str, Any]]) -> str:
     """The sentence that reads :func:`spread_table`: how many cell settings :data:`SPREAD_SEEDS` seeds would bring
     to a standard error of one point on these people, on four times as many and on any number."""
+    if not rows:
+        return "No grid holds person tables on two seeds or more, so no cell's spread is split."
     over = {tag: sum(r[f"seeds_{tag}"] > SPREAD_SEEDS for r in rows) for tag in ("here", "four_times", "any")}
     return (f"Of {len(rows)} cell settings, {over['here']} need more than {SPREAD_SEEDS} seeds for a Rank-1 standard "
             f"error of one point on these test people, {over['four_times']} on four times as many, and "
