@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +24,7 @@ from typing import Any
 
 import torch
 
+import vireid_lib
 from vireid_lib.ablation.grids import plan, result_path
 from vireid_lib.ablation.run import run_group
 from vireid_lib.io import atomic_write_json
@@ -46,6 +48,13 @@ def parse_run(spec: str) -> tuple[str, str, int]:
     return grid_cell[0], grid_cell[1], int(parts[1])
 
 
+def library_commit() -> str:
+    """The commit of the checkout ``vireid_lib`` is imported from (``unknown`` outside a git checkout)."""
+    here = Path(vireid_lib.__file__).resolve().parent
+    done = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else "unknown"
+
+
 def repeat(spec: str, overrides: list[str], results: Path = RESULTS) -> dict[str, Any]:
     """Train and evaluate one committed run again with today's code and compare it with its record."""
     grid, cell, seed = parse_run(spec)
@@ -60,7 +69,8 @@ def repeat(spec: str, overrides: list[str], results: Path = RESULTS) -> dict[str
     with tempfile.TemporaryDirectory() as tmp:
         (record,) = run_group(runs, Path(tmp) / "out", Path(tmp) / "work", command="benchmarks.grid_repeat",
                               echo=lambda line: None)
-    return {"run": spec, "set": overrides, "committed_sha256": committed["checkpoint"]["weights_sha256"],
+    return {"run": spec, "set": overrides, "commit": library_commit(), "machine": machine_info(),
+            "committed_sha256": committed["checkpoint"]["weights_sha256"],
             "sha256": record["checkpoint"]["weights_sha256"],
             "same_weights": record["checkpoint"]["weights_sha256"] == committed["checkpoint"]["weights_sha256"],
             "same_metrics": record["metrics"] == committed["metrics"],
@@ -101,7 +111,6 @@ def main(argv: list[str] | None = None) -> None:
             row = repeat(spec, args.overrides)
             print(table({"runs": [row]}).splitlines()[-1], flush=True)
             record["runs"] = [r for r in record["runs"] if (r["run"], r["set"]) != (spec, args.overrides)] + [row]
-            record["machine"] = machine_info()
             if args.out:
                 atomic_write_json(args.out, record)
     except ValueError as e:

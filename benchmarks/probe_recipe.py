@@ -171,9 +171,18 @@ def main() -> None:
     if not a.tag:
         parser.error("--tag is required unless --table")
     torch.set_num_threads(a.threads)
+    if a.shared_stem and a.init:
+        parser.error("--init and --shared-stem together would load both stems' weights into the one shared stem")
     if a.shared_stem:
         _patch_shared_stem()
+    init_sha256 = None
     if a.init:
+        from vireid_lib.checkpoints import load_checkpoint, weights_sha256
+
+        try:   # refused now in one line, not after the data is ready
+            init_sha256 = weights_sha256(load_checkpoint(a.init)["model"])
+        except (FileNotFoundError, ValueError) as e:
+            parser.error(f"--init: {e}")
         _patch_init(a.init)
     if a.ir_easy:
         # The patched images must never land in (or come from) the shared cache under the normal name.
@@ -193,6 +202,14 @@ def main() -> None:
     if a.visible_grey is not None:
         _patch_visible_grey(a.visible_grey)
     cfg = apply_overrides(preset("cpu-demo"), a.set)
+    if a.init:
+        from vireid_lib.audit import load_backbone
+        from vireid_lib.models import build_model
+
+        try:   # another arch or width: refused before any data is generated
+            load_backbone(build_model(cfg.model, 2), a.init)
+        except ValueError as e:
+            parser.error(f"--init: {e}")
     reader = open_dataset(cfg.data)
     curve, t0, last = [], time.time(), {"step": 0}
 
@@ -211,7 +228,7 @@ def main() -> None:
     result = fit(cfg, out, resume=False, progress=False, reader=reader, eval_fn=evaluate,
                  on_step=lambda record: last.update(step=record.step))
     record = {"tag": a.tag, "set": a.set, "curve": curve, "train_s": result.seconds, "steps": result.steps,
-              "finished": True, "note": a.note, "preset": "cpu-demo", "shared_stem": a.shared_stem, "init": a.init,
+              "finished": True, "note": a.note, "preset": "cpu-demo", "shared_stem": a.shared_stem, "init": a.init, "init_sha256": init_sha256,
               "ir_easy": a.ir_easy, "ir_luma": a.ir_luma, "flips": a.flips,
               "skin_luma": a.skin_luma,
               "visible_grey": a.visible_grey, "trials": a.trials, "config": cfg.to_dict(), "synthetic": read_stats(reader.root),

@@ -5,6 +5,9 @@ name ``training.build_model``): ``--shared-stem`` (the infrared images through t
 
 from __future__ import annotations
 
+import sys
+
+import pytest
 import torch
 
 from benchmarks import probe_recipe
@@ -37,3 +40,14 @@ def test_init_starts_the_network_fit_builds_from_the_checkpoints_backbone(tmp_pa
     start = training.build_model(TINY, reader.num_train_ids).state_dict()
     assert all(torch.equal(start[k], donor[k]) for k in start if k.startswith("backbone."))
     assert not all(torch.equal(start[k], donor[k]) for k in start if not k.startswith("backbone."))
+
+
+def test_init_is_refused_in_one_line_before_any_data(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VIREID_CACHE", str(tmp_path / "cache"))
+    for argv, said in ((["--tag", "x", "--init", str(tmp_path / "none.pt")], "no checkpoint at"),
+                       (["--tag", "x", "--init", "a.pt", "--shared-stem"], "would load both stems")):
+        monkeypatch.setattr(sys, "argv", ["probe_recipe.py", *argv])
+        with pytest.raises(SystemExit):
+            probe_recipe.main()
+        assert said in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()
