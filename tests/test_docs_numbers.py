@@ -963,7 +963,8 @@ def test_cpu_recipe_width_reading_holds():
         assert d == pytest.approx(100 * (means[1] - means[0]), abs=0.051) and se > 0 and not beyond_noise(d, se)
     demos = ROOT / "results" / "recipe" / "width_demo"
     wide, narrow = (json.loads((demos / f"{v}.results.json").read_text()) for v in ("w32", "w16"))
-    assert narrow["config"]["model"]["width"] == 16 and Config.from_dict(wide["config"]) == bench_recipe.preset("cpu-demo")
+    assert narrow["config"]["model"]["width"] == 16
+    assert Config.from_dict(wide["config"]) == bench_recipe.preset("cpu-demo")
     assert wide["checkpoint"]["weights_sha256"] == json.loads(
         (ROOT / "results" / "demo" / "demo.results.json").read_text())["checkpoint"]["weights_sha256"]
     r1 = {v: r["results"]["trained"]["sysu/all"]["mean"]["cmc"][0] for v, r in (("w32", wide), ("w16", narrow))}
@@ -1277,3 +1278,30 @@ def test_cpu_recipe_four_more_levers_reading_holds():
                     "W_in48": ["train.eval_every=0", "data.height=48", "data.width=24", "train.epochs=57"]}
     for tag, changes in sets.items():
         assert json.loads((probes / f"{tag}_set1.json").read_text())["set"] == changes + ["data.synthetic_seed=1"]
+
+
+def test_cpu_recipe_pretrained_start_reading_holds():
+    """docs/CPU_RECIPE.md's bullet on the W_init100 probes: the start's own record, and the probes against the
+    preset's training draws and the unchanged preset's within-visible Rank-1."""
+    from benchmarks import bench_recipe
+
+    probes, recipe = ROOT / "results" / "recipe" / "probes", ROOT / "results" / "recipe"
+    pre = json.loads((recipe / "pretrain_seed-100.results.json").read_text())
+    demo_epochs = bench_recipe.preset("cpu-demo").train.epochs
+    assert pre["config"]["data"]["synthetic_seed"] == 100 and pre["config"]["train"]["epochs"] == 2 * demo_epochs
+    assert {k: v for k, v in pre["config"]["train"].items() if k != "epochs"} == {
+        k: v for k, v in json.loads(json.dumps(bench_recipe.preset("cpu-demo").to_dict()))["train"].items()
+        if k != "epochs"}
+    doc = " ".join((ROOT / "docs" / "CPU_RECIPE.md").read_text().split())
+    assert "lands more than ten points above every one of the preset's three training draws on both sets" in doc
+    assert "within-visible Rank-1 moves by less than two points" in doc and "takes twice the demo's steps" in doc
+    for s, suffix in ((0, ""), (1, "_set1")):
+        probe = json.loads((probes / f"W_init100{suffix}.json").read_text())
+        assert probe["set"] == ["train.eval_every=0", f"data.synthetic_seed={s}"]
+        assert probe["init_sha256"] == pre["checkpoint"]["weights_sha256"]
+        draws = [100 * json.loads((recipe / name).read_text())["metrics"]["sysu/all"]["rank1"]
+                 for name in (f"seed-{s}.json", f"seed-{s}_train_seed-1.json", f"seed-{s}_train_seed-2.json")]
+        ref = json.loads((probes / f"W_ref{suffix}.json").read_text())["curve"][-1]
+        end = probe["curve"][-1]
+        assert end["step"] == 50 * demo_epochs and end["cross_r1"] > max(draws) + 10
+        assert abs(end["vis_r1"] - ref["vis_r1"]) < 2
