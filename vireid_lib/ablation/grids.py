@@ -74,7 +74,9 @@ evaluation caches keep their keys."""
 def record_config(d: dict[str, Any]) -> Config:
     """The config of a grid run's record: a field added since the record was written takes its
     :data:`NEUTRAL_DEFAULTS` value, what the code computed before the field existed (every committed grid ran with
-    AdamW's default kernel, whatever today's default), not today's default.
+    AdamW's default kernel, whatever today's default), not today's default. A record that cannot be read so is
+    refused, not misread: a grid on the ``cpu-demo`` preset run between the fused kernel's arrival and the field's
+    reads as the default kernel and differs from today's planned run, which the runner then refuses as stale.
 
     Raises:
         ValueError: for unknown sections or keys, or values of the wrong type (:meth:`Config.from_dict`).
