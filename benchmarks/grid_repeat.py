@@ -49,9 +49,14 @@ def parse_run(spec: str) -> tuple[str, str, int]:
 
 
 def library_commit() -> str:
-    """The commit of the checkout ``vireid_lib`` is imported from (``unknown`` outside a git checkout)."""
+    """The commit of the checkout ``vireid_lib`` is imported from, ``-dirty`` when it has uncommitted changes
+    (``unknown`` outside a git checkout or without git)."""
     here = Path(vireid_lib.__file__).resolve().parent
-    done = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    try:
+        done = subprocess.run(["git", "-C", str(here), "describe", "--always", "--dirty"], capture_output=True,
+                              text=True)
+    except OSError:   # no git on this machine
+        return "unknown"
     return done.stdout.strip() if done.returncode == 0 else "unknown"
 
 

@@ -228,7 +228,8 @@ def main() -> None:
     result = fit(cfg, out, resume=False, progress=False, reader=reader, eval_fn=evaluate,
                  on_step=lambda record: last.update(step=record.step))
     record = {"tag": a.tag, "set": a.set, "curve": curve, "train_s": result.seconds, "steps": result.steps,
-              "finished": True, "note": a.note, "preset": "cpu-demo", "shared_stem": a.shared_stem, "init": a.init, "init_sha256": init_sha256,
+              "finished": True, "note": a.note, "preset": "cpu-demo", "shared_stem": a.shared_stem, "init": a.init,
+              "init_sha256": init_sha256,
               "ir_easy": a.ir_easy, "ir_luma": a.ir_luma, "flips": a.flips,
               "skin_luma": a.skin_luma,
               "visible_grey": a.visible_grey, "trials": a.trials, "config": cfg.to_dict(), "synthetic": read_stats(reader.root),

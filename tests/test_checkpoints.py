@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from vireid_lib import __version__
-from vireid_lib.checkpoints import (CHECKPOINT_FORMAT, checkpoint_config, config_diff, load_checkpoint, resume_conflicts,
-                                    save_checkpoint)
+from vireid_lib.checkpoints import (CHECKPOINT_FORMAT, checkpoint_config, config_diff, load_checkpoint,
+                                    resume_conflicts, save_checkpoint)
 from vireid_lib.config import Config, TrainConfig, apply_overrides
 from vireid_lib.io import atomic_write
 from vireid_lib.seeding import rng_state, set_rng_state
@@ -119,3 +119,18 @@ def test_a_checkpoint_from_before_the_adamw_kernel_field_names_the_kernel_it_ran
     sgd = Config().to_dict()
     del sgd["train"]["adamw_kernel"]
     assert checkpoint_config({**ckpt, "config": json.dumps(sgd)}).train.adamw_kernel == "fused"
+
+
+def test_old_checkpoint_configs_without_optimizer_state_or_of_sgd_runs():
+    """No saved AdamW state (or none at all) reads as the default kernel, a stored config that is not a mapping is
+    refused in one line, and an SGD run resumes whatever its (unused) kernel field says."""
+    d = Config(train=TrainConfig(optimizer="adamw")).to_dict()
+    del d["train"]["adamw_kernel"]
+    for state in ({}, {"optimizer": None}, {"optimizer": {"param_groups": []}}):
+        assert checkpoint_config({"config": json.dumps(d), **state}).train.adamw_kernel == "default"
+    with pytest.raises(ValueError, match="expected a mapping"):
+        checkpoint_config({"config": json.dumps([1, 2])})
+    sgd = Config()
+    assert resume_conflicts(sgd, apply_overrides(sgd, ["train.adamw_kernel=default"])) == []
+    adamw = Config(train=TrainConfig(optimizer="adamw"))
+    assert resume_conflicts(adamw, apply_overrides(adamw, ["train.adamw_kernel=default"])) == ["train.adamw_kernel"]

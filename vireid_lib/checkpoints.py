@@ -200,6 +200,8 @@ def resume_conflicts(stored: Config, cfg: Config) -> list[str]:
     :data:`RESUMABLE_CHANGES` and the ``eval`` section."""
     # Under the cosine schedule the epoch count sets every rate after the warm-up: not resumable.
     resumable = RESUMABLE_CHANGES - ({"train.epochs"} if cfg.train.schedule == "cosine" else set())
+    if stored.train.optimizer != "adamw" and cfg.train.optimizer != "adamw":
+        resumable = resumable | {"train.adamw_kernel"}   # no AdamW, no kernel (as ablation.grids.train_key)
     return [k for k in config_diff(stored, cfg) if k not in resumable and not k.startswith("eval.")]
 
 
@@ -208,9 +210,10 @@ def checkpoint_config(ckpt: dict[str, Any]) -> Config:
     kernel, but the AdamW state it saved does: ``fused`` is true for the fused kernel and unset for PyTorch's
     default (the committed ablation grids' checkpoints); today's default would misname the latter."""
     d = json.loads(ckpt["config"])
-    train = d.get("train")
+    train = d.get("train") if isinstance(d, dict) else None
     if isinstance(train, dict) and "adamw_kernel" not in train and train.get("optimizer") == "adamw":
-        groups = ckpt.get("optimizer", {}).get("param_groups") or [{}]
+        state = ckpt.get("optimizer")
+        groups = (state.get("param_groups") if isinstance(state, dict) else None) or [{}]
         train["adamw_kernel"] = "fused" if groups[0].get("fused") else "default"
     return Config.from_dict(d)
 
