@@ -55,14 +55,16 @@ def results_path(checkpoint: str | Path) -> Path:
 
 
 def config_diff(a: Config, b: Config) -> list[str]:
-    """The dotted keys whose values differ between two configs."""
+    """The dotted keys whose values differ between two configs; ``train.adamw_kernel`` only when either trains
+    with AdamW (without it the kernel changes nothing, as :func:`~vireid_lib.ablation.grids.train_key` has it)."""
     def flat(d: dict, prefix: str = "") -> dict[str, Any]:
         out = {}
         for k, v in d.items():
             out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
         return out
     fa, fb = flat(a.to_dict()), flat(b.to_dict())
-    return sorted(k for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k))
+    unused = set() if "adamw" in (a.train.optimizer, b.train.optimizer) else {"train.adamw_kernel"}
+    return sorted(k for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k) and k not in unused)
 
 
 def training_state(cfg: Config, model: nn.Module, optimizer: torch.optim.Optimizer,
@@ -200,8 +202,6 @@ def resume_conflicts(stored: Config, cfg: Config) -> list[str]:
     :data:`RESUMABLE_CHANGES` and the ``eval`` section."""
     # Under the cosine schedule the epoch count sets every rate after the warm-up: not resumable.
     resumable = RESUMABLE_CHANGES - ({"train.epochs"} if cfg.train.schedule == "cosine" else set())
-    if stored.train.optimizer != "adamw" and cfg.train.optimizer != "adamw":
-        resumable = resumable | {"train.adamw_kernel"}   # no AdamW, no kernel (as ablation.grids.train_key)
     return [k for k in config_diff(stored, cfg) if k not in resumable and not k.startswith("eval.")]
 
 

@@ -254,8 +254,7 @@ def _check_not_stale(out: str | Path, run: Run) -> None:
         done = record_config(record["config"])
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{path} is not a readable ablation result ({e}); delete it to rerun that run") from None
-    diff = [k for k in config_diff(done, run.cfg) if k not in SPEED_ONLY
-            and not (k == "train.adamw_kernel" and run.cfg.train.optimizer != "adamw")]   # no AdamW, no kernel
+    diff = [k for k in config_diff(done, run.cfg) if k not in SPEED_ONLY]
     version = record.get("synthetic_generator_version")
     if run.cfg.data.root is None and version != GENERATOR_VERSION:   # a record without one predates version 3
         diff.append(f"synthetic generator version {version or 'not recorded'} (now {GENERATOR_VERSION})")
