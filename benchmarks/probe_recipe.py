@@ -175,15 +175,6 @@ def main() -> None:
         parser.error("--init and --shared-stem together would load both stems' weights into the one shared stem")
     if a.shared_stem:
         _patch_shared_stem()
-    init_sha256 = None
-    if a.init:
-        from vireid_lib.checkpoints import load_checkpoint, weights_sha256
-
-        try:   # refused now in one line, not after the data is ready
-            init_sha256 = weights_sha256(load_checkpoint(a.init)["model"])
-        except (FileNotFoundError, ValueError) as e:
-            parser.error(f"--init: {e}")
-        _patch_init(a.init)
     if a.ir_easy:
         # The patched images must never land in (or come from) the shared cache under the normal name.
         os.environ["VIREID_CACHE"] = tempfile.mkdtemp(prefix="vireid-ir-easy-")
@@ -202,14 +193,18 @@ def main() -> None:
     if a.visible_grey is not None:
         _patch_visible_grey(a.visible_grey)
     cfg = apply_overrides(preset("cpu-demo"), a.set)
+    init_sha256 = None
     if a.init:
         from vireid_lib.audit import load_backbone
+        from vireid_lib.checkpoints import load_checkpoint, weights_sha256
         from vireid_lib.models import build_model
 
-        try:   # another arch or width: refused before any data is generated
+        try:   # no checkpoint, or one of another arch or width: refused in one line before any data is made
+            init_sha256 = weights_sha256(load_checkpoint(a.init)["model"])
             load_backbone(build_model(cfg.model, 2), a.init)
-        except ValueError as e:
+        except (FileNotFoundError, ValueError) as e:
             parser.error(f"--init: {e}")
+        _patch_init(a.init)
     reader = open_dataset(cfg.data)
     curve, t0, last = [], time.time(), {"step": 0}
 

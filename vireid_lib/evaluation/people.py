@@ -166,6 +166,17 @@ def _check_finite(y: np.ndarray, metric: str) -> None:
         raise ValueError(f"the person tables hold a non-finite {metric}; they are not results of scored queries")
 
 
+def _mean_squares(y: np.ndarray) -> tuple[float, float, float]:
+    """The two-way mean squares ``(MS_p, MS_s, MS_e)`` of ``y[p, k]`` (``P`` people by ``K`` seeds): people, seeds
+    and the residual of ``y = mu + person + seed + residual``."""
+    P, K = y.shape
+    grand, people, seeds = y.mean(), y.mean(axis=1), y.mean(axis=0)                            # (), (P,), (K,)
+    ms_p = K * np.sum((people - grand) ** 2) / (P - 1)
+    ms_s = P * np.sum((seeds - grand) ** 2) / (K - 1)
+    ms_e = np.sum((y - people[:, None] - seeds[None, :] + grand) ** 2) / ((P - 1) * (K - 1))
+    return ms_p, ms_s, ms_e
+
+
 def seeds_and_people(a: Sequence[Mapping[str, Sequence[float]]], b: Sequence[Mapping[str, Sequence[float]]],
                      metric: str = "rank1") -> dict[str, float]:
     """The error of a difference of two models' seed means over both training seeds and test people.
@@ -200,11 +211,8 @@ def seeds_and_people(a: Sequence[Mapping[str, Sequence[float]]], b: Sequence[Map
     y = np.array([np.subtract(ta[metric], tb[metric]) for ta, tb in zip(a, b)], dtype=float).T   # (P, K)
     _check_finite(y, metric)
     P, K = y.shape
-    grand, people, seeds = y.mean(), y.mean(axis=1), y.mean(axis=0)                            # (), (P,), (K,)
-    ms_p = K * np.sum((people - grand) ** 2) / (P - 1)
-    ms_s = P * np.sum((seeds - grand) ** 2) / (K - 1)
-    ms_e = np.sum((y - people[:, None] - seeds[None, :] + grand) ** 2) / ((P - 1) * (K - 1))
-    return {"difference": float(grand), "se_seeds": math.sqrt(ms_s / (P * K)),
+    ms_p, ms_s, ms_e = _mean_squares(y)
+    return {"difference": float(y.mean()), "se_seeds": math.sqrt(ms_s / (P * K)),
             "se_people": math.sqrt(ms_p / (P * K)), "people_part": math.sqrt(max(0.0, ms_p - ms_e) / (P * K)),
             "se_both": math.sqrt((max(ms_p, ms_e) + max(ms_s, ms_e) - ms_e) / (P * K))}
 
@@ -249,9 +257,7 @@ def seed_spread(tables: Sequence[Mapping[str, Sequence[float]]], metric: str = "
     y = np.array([t[metric] for t in tables], dtype=float).T                                  # (P, K)
     _check_finite(y, metric)
     P, K = y.shape
-    grand, people, seeds = y.mean(), y.mean(axis=1), y.mean(axis=0)                            # (), (P,), (K,)
-    ms_s = P * np.sum((seeds - grand) ** 2) / (K - 1)
-    ms_e = np.sum((y - people[:, None] - seeds[None, :] + grand) ** 2) / ((P - 1) * (K - 1))
+    _, ms_s, ms_e = _mean_squares(y)
     return {"people": P, "seeds": K, "sd_runs": math.sqrt(ms_s / P),
             "seed_part": math.sqrt(max(0.0, ms_s - ms_e) / P), "residual": math.sqrt(ms_e)}
 
