@@ -66,7 +66,7 @@ def test_narrow_or_resnet10_refuse_imagenet_weights():
     with pytest.raises(ValueError, match="no ImageNet weights"):
         build_model(model_variant("base", arch="resnet10", width=64, pretrained="imagenet"), 3)
     with pytest.raises(ValueError, match="no ImageNet weights"):
-        build_model(model_variant("base", arch="resnet18", width=32, pretrained="/x.pth"), 3)
+        build_model(model_variant("base", arch="resnet18", width=32, pretrained="imagenet"), 3)
     with pytest.raises(ValueError, match="width must be positive"):
         build_model(model_variant("base", arch="resnet18", width=0), 3)
 
@@ -212,6 +212,25 @@ def assert_loaded(model, state):
 def test_pretrained_from_local_state_dict(resnet18_file):
     path, state = resnet18_file
     assert_loaded(build_model(model_variant("full", arch="resnet18", pretrained=str(path)), 3), state)
+
+
+def test_pretrained_file_of_a_narrow_resnet(tmp_path):
+    """A local state dict need not be one of torchvision's ImageNet networks: any arch and width the file fits
+    (the cpu-demo's resnet10 at width 32); only 'imagenet' needs a torchvision ResNet at width 64."""
+    from vireid_lib.models.backbone import make_resnet
+
+    torch.manual_seed(7)
+    state = make_resnet("resnet10", 32).state_dict()
+    torch.save(state, tmp_path / "r10w32.pth")
+    model = build_model(model_variant("full", arch="resnet10", width=32, pretrained=str(tmp_path / "r10w32.pth")), 3)
+    for stem in model.backbone.stems.values():
+        assert torch.equal(stem.conv1.weight, state["conv1.weight"])
+        assert torch.equal(stem.layer1[0].bn2.running_var, state["layer1.0.bn2.running_var"])
+    assert torch.equal(model.backbone.layer4[0].conv2.weight, state["layer4.0.conv2.weight"])
+    with pytest.raises(ValueError, match="wrong shapes"):
+        build_model(model_variant("base", arch="resnet10", width=16, pretrained=str(tmp_path / "r10w32.pth")), 3)
+    with pytest.raises(ValueError, match="model.pretrained=imagenet needs a torchvision ResNet"):
+        build_model(model_variant("base", arch="resnet10", width=32, pretrained="imagenet"), 3)
 
 
 def test_pretrained_file_errors(resnet18_file, tmp_path):

@@ -257,9 +257,10 @@ def build_model(cfg: ModelConfig, num_classes: int) -> VIReIDNet:
     """
     _validate(cfg, num_classes)
     resnet = make_resnet(cfg.arch, cfg.width)
-    if cfg.pretrained is not None and (cfg.arch not in _WEIGHTS or cfg.width != 64):
-        raise ValueError(f"model.pretrained needs a torchvision ResNet ({sorted(_WEIGHTS)} at model.width=64); "
-                         f"{cfg.arch} at width {cfg.width} has no ImageNet weights: set model.pretrained=null")
+    if cfg.pretrained == "imagenet" and (cfg.arch not in _WEIGHTS or cfg.width != 64):
+        raise ValueError(f"model.pretrained=imagenet needs a torchvision ResNet ({sorted(_WEIGHTS)} at model.width=64);"
+                         f" {cfg.arch} at width {cfg.width} has no ImageNet weights: set model.pretrained=null or "
+                         f"to a state dict of this architecture and width")
     if cfg.pretrained == "imagenet":
         _load_checked(resnet, imagenet_state_dict(cfg.arch), f"ImageNet weights of {cfg.arch}", cfg.arch)
     elif cfg.pretrained is not None:
