@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from vireid_lib.data import SYSUMM01, synthetic
+from vireid_lib.data.views import VisibleOnly
 from vireid_lib.markdown import replace_section, section
 
 
@@ -109,25 +110,6 @@ def _embedding_distance(embed):
         q, g = features(query), features(gallery)
         return ((q[:, None, :] - g[None, :, :]) ** 2).sum(-1)                     # (Q, G)
     return distance
-
-
-class VisibleOnly:
-    """A SYSU-MM01 reader whose training set holds only visible images: each is listed once as visible and
-    once as "infrared", so the infrared stem is trained on visible images and never sees infrared."""
-
-    def __init__(self, reader: SYSUMM01) -> None:
-        from vireid_lib import INFRARED, VISIBLE
-
-        self.reader = reader
-        visible = [r for r in reader.train if r.modality == VISIBLE]
-        self.train = visible + [r._replace(modality=INFRARED) for r in visible]
-
-    @property
-    def num_train_ids(self) -> int:
-        return self.reader.num_train_ids
-
-    def __getattr__(self, name: str):
-        return getattr(self.reader, name)
 
 
 def _network_distance(model, cfg):
