@@ -141,7 +141,7 @@ def demo_rows(mode: str) -> list[Row]:
              "-"),
             ("demo", "trained RegDB-layout R1 visible->thermal / thermal->visible",
              f"{_pct(t['regdb/v2t']):.1f} / {_pct(t['regdb/t2v']):.1f} %", f"target {DEMO_TARGETS['regdb R1']:.0f}", "-"),
-            ("demo", "untrained SYSU-layout all-search R1", f"{_pct(u['sysu/all']):.1f} %",
+            ("demo", "before-training (start) SYSU-layout all-search R1", f"{_pct(u['sysu/all']):.1f} %",
              f"target <= {DEMO_TARGETS['untrained R1']:.0f}", "-")]
     return rows
 

@@ -37,6 +37,7 @@ training runs in a temporary folder.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import tempfile
@@ -57,22 +58,28 @@ from vireid_lib.evaluation.protocols import evaluate_within_visible
 from vireid_lib.evaluation.report import PAPER_RESULTS, settings_of
 from vireid_lib.io import atomic_write_json, atomic_write_text
 from vireid_lib.machine import machine_info
+from vireid_lib.models.start import STARTS
 from vireid_lib.markdown import replace_section, section
 from vireid_lib.presets import preset
 from vireid_lib.training import fit
 
 KEYS = {"seed": "data.synthetic_seed", "identities": "data.synthetic_identities", "regdb": "data.trial",
         "train_seed": "train.seed", "width": "model.width", "epochs": "train.epochs",
-        "daylight": "data.synthetic_outdoor_daylight"}
+        "daylight": "data.synthetic_outdoor_daylight", "start": "model.pretrained"}
 """The spec's keys and the config keys they set, in the one order a spec writes them (so that one setting
 names one record file)."""
 FRACTIONS = {"daylight"}
-"""The keys whose value is a fraction in [0, 1] (``daylight=0.5``); every other key takes a whole number."""
+"""The keys whose value is a fraction in [0, 1] (``daylight=0.5``); ``start`` takes a shipped start's name
+(:data:`~vireid_lib.models.start.STARTS`); every other key takes a whole number."""
 DEFAULT_DATA = ("seed=1", "seed=2", "identities=300")
 README_DATA = ("seed=0", "seed=0,train_seed=1", "seed=0,train_seed=2", "seed=1", "seed=1,train_seed=1",
                "seed=1,train_seed=2", "seed=2", "seed=3", "seed=4", "identities=300")
 """The README's table: the recipe's own data set too (one thread, unlike the demo), two more training seeds
 on the demo's set and on the hardest one, to tell a set's difficulty from a training draw, and two more sets."""
+START = "start=synthetic-visible"
+START_DATA = tuple(f"{spec},{START}" for spec in README_DATA)
+"""The README's start table: the recipe table's settings, started from the shipped start as the ``cpu-demo``
+preset is (``--start-table`` prints it)."""
 REGDB_DATA = tuple(f"regdb={t}" for t in range(1, 11))   # the protocol's ten trials
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "recipe"
 CARD = Path(__file__).resolve().parents[1] / "data_cards" / "synthetic.md"
@@ -88,14 +95,16 @@ def _fraction(value: str) -> float | None:
     return x if 0.0 < x <= 1.0 and value == f"{x:g}" else None
 
 
-def parse_spec(spec: str) -> dict[str, float]:
+def parse_spec(spec: str) -> dict[str, float | str]:
     """``"seed=1,train_seed=2"`` -> ``{"seed": 1, "train_seed": 2}``; a ValueError names what is wrong."""
-    pairs: dict[str, float] = {}
+    pairs: dict[str, float | str] = {}
     for part in spec.split(","):
         key, _, value = part.partition("=")
-        number = _fraction(value) if key in FRACTIONS else (int(value) if value.isdigit() else None)
+        number = (value if value in STARTS else None) if key == "start" else (
+            _fraction(value) if key in FRACTIONS else (int(value) if value.isdigit() else None))
         if key not in KEYS or number is None or key in pairs:
-            forms = ", ".join(k + ("=X (0 < X <= 1, as 0.5 or 1)" if k in FRACTIONS else "=N") for k in KEYS)
+            forms = ", ".join(k + ("=X (0 < X <= 1, as 0.5 or 1)" if k in FRACTIONS else
+                                   f"={'|'.join(STARTS)}" if k == "start" else "=N") for k in KEYS)
             raise ValueError(f"{spec!r}: expected comma-separated {forms}, each at most once")
         pairs[key] = number
     if "regdb" in pairs and not 1 <= pairs["regdb"] <= 10:
@@ -116,17 +125,27 @@ def parse_spec(spec: str) -> dict[str, float]:
     return pairs
 
 
+def scratch_preset() -> Config:
+    """``cpu-demo`` from random weights (``model.pretrained=null``): the recipe every record of this script
+    measures unless its spec names a ``start``. Its choices were measured so, and so the tables kept their
+    meaning when the preset took the shipped ``synthetic-visible`` start."""
+    cfg = preset("cpu-demo")
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pretrained=None))
+
+
 def recipe_config(spec: str) -> Config:
-    """``cpu-demo`` on the dataset ``spec``: ``seed=S`` or ``identities=N`` (SYSU-MM01 layout), or
+    """``cpu-demo`` from random weights (:func:`scratch_preset`) on the dataset ``spec``: ``seed=S`` or ``identities=N`` (SYSU-MM01 layout), or
     ``regdb=T``, trial ``T`` of the demo's RegDB-layout set (:data:`REGDB_IDENTITIES` identities, dataset
     seed one above the demo's, as ``vireid demo`` draws it); ``daylight=X`` renders the SYSU-MM01 layout's
     outdoor visible cameras at that ``outdoor_daylight`` (``data.synthetic.daylight``); ``train_seed=S`` changes
     the training seed (initialisation, batches, augmentation) instead of the data; ``epochs=E`` trains E epochs
     of the preset's steps instead of its own count, the cosine stretched over them (the recipe at another step
     budget); ``width=W`` trains the network at width W instead of the preset's (a narrower network takes more
-    steps in the same minutes: ``seed=0,width=16,epochs=57``). Pairs combine with commas: ``seed=1,train_seed=1``."""
+    steps in the same minutes: ``seed=0,width=16,epochs=57``); ``start=synthetic-visible`` starts it from that
+    shipped start, as the preset itself does (:mod:`vireid_lib.models.start`). Pairs combine with commas:
+    ``seed=1,train_seed=1``."""
     pairs = parse_spec(spec)
-    cfg = preset("cpu-demo")
+    cfg = scratch_preset()
     overrides = []
     if "regdb" in pairs:
         overrides = ["data.dataset=regdb", f"data.synthetic_seed={cfg.data.synthetic_seed + 1}",
@@ -285,15 +304,23 @@ def stale(record: dict, spec: str) -> str | None:
     return None
 
 
-def table(folder: Path = RESULTS, specs: tuple[str, ...] = README_DATA) -> str:
+def table(folder: Path = RESULTS, specs: tuple[str, ...] = README_DATA, tail: str = "") -> str:
     """The Markdown table of the committed measurements (the README's copy), then, when ``specs`` holds the
-    :data:`SETS`, their mean and seed 0 minus seed 1."""
+    :data:`SETS` (each followed by ``tail``, as ``",start=synthetic-visible"``), their mean and seed 0 minus
+    seed 1."""
     rows = [row(read_record(spec, folder)) for spec in specs]
-    if set(SETS) <= set(specs):
-        sets = [read_record(spec, folder) for spec in SETS]
-        rows.append(f"| mean of {', '.join(SETS)} | | | " + _row_cells(mean_of_sets(sets)) + " |")
-        rows.append(f"| {SETS[0]} − {SETS[1]} | | | " + _row_cells(combine(sets[:2], (1.0, -1.0))) + " |")
+    named = tuple(spec + tail for spec in SETS)
+    if set(named) <= set(specs):
+        sets = [read_record(spec, folder) for spec in named]
+        what = f" ({tail.lstrip(',')})" if tail else ""
+        rows.append(f"| mean of {', '.join(SETS)}{what} | | | " + _row_cells(mean_of_sets(sets)) + " |")
+        rows.append(f"| {SETS[0]} − {SETS[1]}{what} | | | " + _row_cells(combine(sets[:2], (1.0, -1.0))) + " |")
     return "\n".join([HEADER] + rows)
+
+
+def start_table(folder: Path = RESULTS) -> str:
+    """The README's start table: :data:`START_DATA` with the mean of the five sets."""
+    return table(folder, START_DATA, "," + START)
 
 
 BUDGET_MULTIPLES = (1, 2, 4)
@@ -574,6 +601,8 @@ def main() -> None:
     parser.add_argument("--card", action="store_true", help="with --daylight-table: rewrite the data card's copy")
     parser.add_argument("--width-table", action="store_true",
                         help="print the table of the recipe's network at other widths from --out and stop")
+    parser.add_argument("--start-table", action="store_true",
+                        help="print the table of the recipe from the shipped start (the preset's own) and stop")
     args = parser.parse_args()
     if args.card and not args.daylight_table:
         parser.error("--card rewrites the data card's daylight table: give it with --daylight-table")
@@ -587,6 +616,10 @@ def main() -> None:
     if args.width_table:
         _refuse_missing(parser, args.out, "width", width_record_specs())
         print(width_table(Path(args.out)) + "\n\n" + width_draws_table(Path(args.out)))
+        return
+    if args.start_table:
+        _refuse_missing(parser, args.out, "start", list(START_DATA))
+        print(start_table(Path(args.out)))
         return
     if args.budget_table:
         _refuse_missing(parser, args.out, "budget", [spec for m in BUDGET_MULTIPLES for spec in budget_specs(m)])

@@ -58,7 +58,7 @@ def test_clear_errors(tmp_path, capsys):
 def test_demo_smoke(tmp_path, capsys):
     assert main(["demo", "--smoke", "--quiet", "--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out
-    for expected in ("untrained", "trained (cpu-demo)", "SYSU-MM01 all-search", "indoor-search", "RegDB visible->thermal",
+    for expected in ("before training", "trained (cpu-demo)", "SYSU-MM01 all-search", "indoor-search", "RegDB visible->thermal",
                      "RegDB thermal->visible", "wall time", "00_quickstart.ipynb"):
         assert expected in text, expected
     assert (tmp_path / "cmc.png").stat().st_size > 1000

@@ -77,11 +77,11 @@ class ModelConfig:
 
     Attributes:
         arch: ResNet depth used for both streams: ``resnet18``, ``resnet34``, ``resnet50`` (torchvision's) or
-            ``resnet10`` (one block per stage; CPU-sized, random initialisation only).
+            ``resnet10`` (one block per stage; CPU-sized, no ImageNet weights).
         width: channels of the first ResNet stage (torchvision's: 64; stages double it). Narrower networks
             train from random weights on a CPU; ImageNet weights need 64.
-        pretrained: ``None`` (random initialisation), ``"imagenet"`` (torchvision's weights API; both stems
-            start from the same weights), or a path to a local ResNet state dict.
+        pretrained: ``None`` (random), ``"imagenet"`` (torchvision's), ``"synthetic-visible"`` (shipped, resnet10
+            at 32: :mod:`vireid_lib.models.start`), or a ResNet state dict's path; both stems start from it.
         last_stride: stride of layer4 (DECISIONS §1: 1, so 288x144 gives an 18x9 map).
         mca_stages: after which residual stages MCA is inserted (DECISIONS §3: after layer2 and layer3); empty
             disables MCA.

@@ -1,9 +1,11 @@
 """``vireid demo``: the whole pipeline on the synthetic dataset, on a CPU, within minutes.
 
-Steps: generate the synthetic data if absent; evaluate the untrained network; train the ``cpu-demo``
-preset on the SYSU-MM01-layout data; evaluate again SYSU-style (all- and indoor-search) and RegDB-style
-(both directions); print the paper-format tables with the untrained and trained rows; save a CMC plot and a
-ranked-results figure.
+Steps: generate the synthetic data if absent; evaluate the network before training (the preset's start: the
+shipped ``synthetic-visible`` weights, which have never seen an infrared image; random weights with
+``--set model.pretrained=null``); train the ``cpu-demo`` preset on the SYSU-MM01-layout data; evaluate again
+SYSU-style (all- and indoor-search) and RegDB-style (both directions); print the paper-format tables with the
+before-training and trained rows; save a CMC plot and a ranked-results figure. The results file keeps the
+before-training rows under ``"untrained"``, the name they had when every start was random.
 
 The RegDB-style evaluation uses a synthetic RegDB-layout dataset generated with another seed, so its people
 are not those of the training set: it measures transfer to unseen people seen by other cameras, not a model
@@ -52,7 +54,7 @@ class DemoResult(NamedTuple):
     """What the demo measured and wrote.
 
     Attributes:
-        untrained: protocol results of the initial network by setting (``"sysu/all"``, ...).
+        untrained: protocol results of the network before training (its start) by setting (``"sysu/all"``, ...).
         trained: the same for the trained network.
         tables: the printed Markdown tables.
         files: the figures and results written, by name.
@@ -77,7 +79,7 @@ there, where the RegDB protocol trains one model per trial (``benchmarks/bench_r
 
 def summary_table(results: dict[str, Any]) -> str:
     """The README's Markdown table of a demo results file (``demo.results.json``'s ``results``): per setting
-    the untrained and trained rows, percent, SYSU-MM01 rows as mean ± std over the gallery draws, then the
+    the before-training and trained rows, percent, SYSU-MM01 rows as mean ± std over the gallery draws, then the
     within-visible diagnostic beside all-search. The last column is Rank-1's standard error over draws of the
     test people (:func:`~vireid_lib.evaluation.people.people_se`; "-" for results saved without their person
     tables)."""
@@ -93,10 +95,10 @@ def summary_table(results: dict[str, Any]) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for setting, label in _SETTING_LABELS.items():
         if setting in results["trained"]:
-            lines.append(f"| {label} | untrained | {cells(results['untrained'][setting])} |")
+            lines.append(f"| {label} | before training | {cells(results['untrained'][setting])} |")
             lines.append(f"| | trained | {cells(results['trained'][setting])} |")
     if "within_visible" in results:
-        lines.append(f"| SYSU-MM01 layout, within-visible (diagnostic) | untrained | "
+        lines.append(f"| SYSU-MM01 layout, within-visible (diagnostic) | before training | "
                      f"{cells(results['within_visible']['untrained'])} |")
         lines.append(f"| | trained | {cells(results['within_visible']['trained'])} |")
     return "\n".join(lines)
@@ -201,7 +203,7 @@ def _run_demo(out_dir: Path, smoke: bool, overrides: tuple[str, ...], progress: 
     sysu = open_dataset(cfg.data)
     regdb = open_dataset(regdb_cfg.data)
 
-    echo("[2/4] evaluating the untrained network")
+    echo(f"[2/4] evaluating the network before training (its start: {cfg.model.pretrained or 'random weights'})")
     seed_everything(cfg.train.seed)  # the initialisation fit() starts from
     initial = build_model(cfg.model, sysu.num_train_ids).eval()
     untrained = _evaluate(initial, cfg, sysu, regdb, regdb_cfg)
@@ -218,14 +220,14 @@ def _run_demo(out_dir: Path, smoke: bool, overrides: tuple[str, ...], progress: 
     files = {"results": out_dir / "demo.results.json"}
     fig = Figure(figsize=(10, 3.8), layout="constrained")
     for ax, proto in zip(fig.subplots(1, 2), ("sysu", "regdb")):
-        curves = {f"{name} {s.split('/')[1]}": r for name, res in (("untrained", untrained), ("trained", trained))
+        curves = {f"{name} {s.split('/')[1]}": r for name, res in (("before training", untrained), ("trained", trained))
                   for s, r in res.items() if s.startswith(proto)}
         plot_cmc(curves, ax=ax, title=f"CMC, {proto.upper() if proto == 'sysu' else 'RegDB'}-style synthetic")
     files["cmc"] = save_figure(fig, out_dir / "cmc.png")
     files["ranked"] = save_figure(ranked_example(result.model, cfg, sysu), out_dir / "ranked_results.png")
     data, regdb_data = describe_data(sysu), describe_data(regdb)
     # the lines printed before the tables say that every row is on synthetic data, and which
-    tables = format_tables({"untrained": untrained, f"trained ({cfg.name})": trained})
+    tables = format_tables({"before training": untrained, f"trained ({cfg.name})": trained})
     seconds = time.perf_counter() - t0
     # What produced these numbers: the data (synthetic, its size and seed, in the config), the checkpoint
     # (epochs, steps) and the machine and wall time of this call (data generation included on a cold cache).
@@ -248,7 +250,7 @@ def _run_demo(out_dir: Path, smoke: bool, overrides: tuple[str, ...], progress: 
     echo("Beside the protocol, the same test identities within the visible modality (cams 1, 2 -> 4, 5):")
     echo("| model | all-search R1 / mAP | within-visible R1 / mAP |")
     echo("|---|---|---|")
-    echo(_gap_line("untrained", untrained["sysu/all"], untrained_visible))
+    echo(_gap_line("before training", untrained["sysu/all"], untrained_visible))
     echo(_gap_line("trained", trained["sysu/all"], trained_visible))
     echo("")
     echo(people_line(trained))

@@ -176,10 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.cmd_export)
 
     p = sub.add_parser("demo", help="the main job: synthetic data, train, evaluate, report (about 5 min on 2 cores)",
-                       description="Generate the synthetic data if absent, evaluate the untrained network, train "
-                                   "the cpu-demo preset, evaluate SYSU-style (all, indoor) and RegDB-style (both "
-                                   "directions), print untrained vs trained tables, save a CMC plot and a "
-                                   "ranked-results figure.")
+                       description="Generate the synthetic data if absent, evaluate the network before training (the "
+                                   "preset's shipped start), train the cpu-demo preset, evaluate SYSU-style (all, "
+                                   "indoor) and RegDB-style (both directions), print before-training vs trained "
+                                   "tables, save a CMC plot and a ranked-results figure.")
     p.add_argument("--out", help="run folder (default: $VIREID_RUNS/demo, VIREID_RUNS defaulting to ./runs; "
                                  "a finished run is reused)")
     _add_common(p)

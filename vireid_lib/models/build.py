@@ -18,6 +18,7 @@ from vireid_lib.config import ModelConfig
 from vireid_lib.models.attention import MCA, PCA
 from vireid_lib.models.backbone import ARCHS, TwoStreamResNet, make_resnet, out_channels
 from vireid_lib.models.heads import GlobalHead, LocalHead
+from vireid_lib.models.start import STARTS, start_state_dict
 
 _WEIGHTS = {
     "resnet18": torchvision.models.ResNet18_Weights.IMAGENET1K_V1,
@@ -263,6 +264,9 @@ def build_model(cfg: ModelConfig, num_classes: int) -> VIReIDNet:
                          f"to a state dict of this architecture and width")
     if cfg.pretrained == "imagenet":
         _load_checked(resnet, imagenet_state_dict(cfg.arch), f"ImageNet weights of {cfg.arch}", cfg.arch)
+    elif cfg.pretrained in STARTS:
+        _load_checked(resnet, start_state_dict(cfg.pretrained, cfg.arch, cfg.width),
+                      f"model.pretrained={cfg.pretrained!r}", cfg.arch)
     elif cfg.pretrained is not None:
         load_resnet_state_dict(resnet, cfg.pretrained, cfg.arch)
     return VIReIDNet(cfg, num_classes, resnet)
