@@ -137,7 +137,8 @@ def test_fit_logs_audits_at_step_0_and_every_n(tmp_path):
 def test_check_command_prints_the_audits(capsys):
     args = ["check", "--preset", "cpu-demo", "--smoke", "--steps", "2", "--audit-every", "1",
             "--set", "data.height=32", "--set", "data.width=16", "--set", "data.num_workers=0",
-            "--set", "data.cache=false", "--set", "model.arch=resnet18", "--set", "model.parts=2",
+            "--set", "data.cache=false", "--set", "model.arch=resnet18", "--set", "model.pretrained=null",
+            "--set", "model.parts=2",
             "--set", "train.ids_per_batch=2", "--set", "train.per_modality=2", "--set", "train.device=cpu"]
     assert main(args) == 0
     out = capsys.readouterr().out

@@ -7,7 +7,8 @@ import pytest
 from vireid_lib.cli import build_parser, main
 
 TINY = ["--set", "data.height=32", "--set", "data.width=16", "--set", "data.num_workers=0", "--set", "data.cache=false",
-        "--set", "model.arch=resnet18", "--set", "model.parts=2", "--set", "model.local_dim=8",
+        "--set", "model.arch=resnet18", "--set", "model.pretrained=null", "--set", "model.parts=2",
+        "--set", "model.local_dim=8",
         "--set", "model.mca_stages=3", "--set", "train.epochs=1", "--set", "train.max_steps_per_epoch=1",
         "--set", "train.ids_per_batch=2", "--set", "train.per_modality=2", "--set", "train.eval_every=0",
         "--set", "train.device=cpu", "--set", "eval.sysu_trials=1", "--set", "eval.flip=false"]
@@ -58,7 +59,8 @@ def test_clear_errors(tmp_path, capsys):
 def test_demo_smoke(tmp_path, capsys):
     assert main(["demo", "--smoke", "--quiet", "--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out
-    for expected in ("before training", "trained (cpu-demo)", "SYSU-MM01 all-search", "indoor-search", "RegDB visible->thermal",
+    for expected in ("before training", "trained (cpu-demo)", "SYSU-MM01 all-search", "indoor-search",
+                     "RegDB visible->thermal",
                      "RegDB thermal->visible", "wall time", "00_quickstart.ipynb"):
         assert expected in text, expected
     assert (tmp_path / "cmc.png").stat().st_size > 1000

@@ -14,7 +14,8 @@ yaml = pytest.importorskip("yaml")
 
 TINY = ["--set", "data.height=32", "--set", "data.width=16", "--set", "data.num_workers=0",
         "--set", "data.cache=false",
-        "--set", "model.arch=resnet10", "--set", "model.width=8", "--set", "model.parts=2",
+        "--set", "model.arch=resnet10", "--set", "model.width=8", "--set", "model.pretrained=null",
+        "--set", "model.parts=2",
         "--set", "model.local_dim=8",
         "--set", "model.mca_stages=3", "--set", "train.epochs=1", "--set", "train.max_steps_per_epoch=1",
         "--set", "train.ids_per_batch=2", "--set", "train.per_modality=2", "--set", "train.eval_every=1",

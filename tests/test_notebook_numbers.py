@@ -16,6 +16,7 @@ from vireid_lib.data import open_dataset
 from vireid_lib.data.records import Record
 from vireid_lib.demo import COMMITTED_RESULTS, demo_metrics
 from vireid_lib.evaluation.metrics import rank_metrics, top_k
+from vireid_lib.presets import notebook_config
 from vireid_lib.runs import loss_trend
 
 
@@ -229,6 +230,42 @@ def test_prose_types_no_result_numbers(name):
 def test_ablation_conclusions_are_computed():
     code = "\n".join(_sources("05_ablations", "code"))
     assert "conclusions(summaries" in code
+
+
+# The notebooks built on cpu-demo compare their trained model with the network before training, which is the
+# preset's start (model.pretrained="synthetic-visible"), not random weights. The committed results keep those
+# rows under the key "untrained" (demo["untrained"]); the words around them must not call them that.
+START_NOTEBOOKS = {"00_quickstart": ("starting from", "cfg.model.pretrained or 'random weights'",
+                                     '"before training": before["all"]', "(before -> after training)"),
+                   "06_gradcam": ("what the start (the shipped visible-only weights)", "little more than what the start "),
+                   "07_retrieval_browser": ('"before training": start', "model before training: the maps show what "
+                                            "its start responds to")}
+CALLED_UNTRAINED = re.compile(r"untrained|random weights respond", re.IGNORECASE)
+RESULTS_KEY = re.compile(r"""demo\[["']untrained["']\]""")
+
+
+def called_untrained(source: str) -> list[str]:
+    """Where ``source`` calls the network before training untrained (the results' key ``demo["untrained"]``
+    aside)."""
+    return CALLED_UNTRAINED.findall(RESULTS_KEY.sub("", source))
+
+
+def test_the_untrained_check_fails_on_the_old_forms():
+    assert called_untrained('models = {"trained (notebook 03)": trained, "untrained": untrained}') == ["untrained"] * 2
+    assert called_untrained("## Evaluation: SYSU-MM01 protocol, untrained vs trained") == ["untrained"]
+    assert called_untrained("the maps show what random weights respond to.") == ["random weights respond"]
+    assert called_untrained('dc, (u, t) = demo["config"], (demo["untrained"], demo["trained"])') == []
+    assert called_untrained("starting from {cfg.model.pretrained or 'random weights'}") == []
+
+
+@pytest.mark.parametrize("name", sorted(START_NOTEBOOKS))
+def test_the_network_before_training_is_called_by_its_start(name):
+    text = "\n".join(_sources(name, "markdown") + _sources(name, "code"))
+    assert not called_untrained(text), f"{name}: the network before training is cpu-demo's start, not untrained"
+    missing = [s for s in START_NOTEBOOKS[name] if s not in text]
+    assert not missing, f"{name}: no longer says {missing}"
+    # the prose names the shipped start: true only while the notebooks' preset starts from it
+    assert notebook_config(smoke=True).model.pretrained == "synthetic-visible"
 
 
 @pytest.mark.parametrize("name", ("06_gradcam", "07_retrieval_browser"))
