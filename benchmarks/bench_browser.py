@@ -4,7 +4,7 @@ without CAM (the target: under a second on a CPU), and switching with the Grad-C
     python benchmarks/bench_browser.py            # the default synthetic SYSU-MM01 size, cpu-demo model
     python benchmarks/bench_browser.py --smoke    # the tiny synthetic size
 
-Uses the checkpoint of notebook 03 when present, otherwise an untrained model of the same architecture
+Uses the checkpoint of notebook 03 when present, otherwise the same network before training (the preset's start)
 (speed does not depend on the weights). Prints a table.
 """
 
@@ -39,7 +39,8 @@ def measure(smoke: bool = False, queries: int = 30, top_k: int = 10) -> dict:
         model, cfg = load_model(checkpoint)
         source = str(checkpoint)
     else:
-        model, source = build_model(cfg.model, 8).eval(), "untrained (no notebook-03 checkpoint)"
+        model = build_model(cfg.model, 8).eval()
+        source = "before training (the preset's start; no notebook-03 checkpoint)"
     splits = DatasetSplits(sysu_root=synthetic_root("sysu", smoke=smoke), sysu_trials=1)
     transform = transforms.test_transform(cfg.data.height, cfg.data.width)
 

@@ -109,6 +109,8 @@ def parse_spec(spec: str) -> dict[str, float | str]:
         pairs[key] = number
     if "regdb" in pairs and not 1 <= pairs["regdb"] <= 10:
         raise ValueError(f"{spec!r}: RegDB has trials 1-10")
+    if "start" in pairs and "width" in pairs:
+        raise ValueError(f"{spec!r}: the shipped start is of the preset's width only; leave out width or start")
     if "regdb" in pairs and "daylight" in pairs:
         raise ValueError(f"{spec!r}: daylight is a SYSU-MM01-layout setting; RegDB has no indoor cameras")
     cfg = preset("cpu-demo")
@@ -134,7 +136,8 @@ def scratch_preset() -> Config:
 
 
 def recipe_config(spec: str) -> Config:
-    """``cpu-demo`` from random weights (:func:`scratch_preset`) on the dataset ``spec``: ``seed=S`` or ``identities=N`` (SYSU-MM01 layout), or
+    """``cpu-demo`` from random weights (:func:`scratch_preset`) on the dataset ``spec``: ``seed=S`` or
+    ``identities=N`` (SYSU-MM01 layout), or
     ``regdb=T``, trial ``T`` of the demo's RegDB-layout set (:data:`REGDB_IDENTITIES` identities, dataset
     seed one above the demo's, as ``vireid demo`` draws it); ``daylight=X`` renders the SYSU-MM01 layout's
     outdoor visible cameras at that ``outdoor_daylight`` (``data.synthetic.daylight``); ``train_seed=S`` changes
@@ -321,6 +324,44 @@ def table(folder: Path = RESULTS, specs: tuple[str, ...] = README_DATA, tail: st
 def start_table(folder: Path = RESULTS) -> str:
     """The README's start table: :data:`START_DATA` with the mean of the five sets."""
     return table(folder, START_DATA, "," + START)
+
+
+START_SECTION = "start_table"   # <!-- start_table --> ... <!-- /start_table --> in the README
+
+
+def start_reading(folder: Path = RESULTS) -> str:
+    """The README's sentences on the start table: the five sets' mean against the target of 60 (over the
+    people and over the sets) and against the same sets from random weights (person by person), the training
+    draws, the larger set, within-visible and the cross / within ratio, and indoor against all-search."""
+    start = [read_record(f"{spec},{START}", folder) for spec in SETS]
+    scratch = [read_record(spec, folder) for spec in SETS]
+    mean = mean_of_sets(start)
+    r1 = [r["metrics"]["sysu/all"]["rank1"] for r in start]
+    over_sets = statistics.stdev(r1) / len(r1) ** 0.5
+    m, se = mean["sysu/all", "rank1"]
+    d, d_se = paired_mean_difference(start, scratch)
+    draws = {s: [read_record(f"{s}{t},{START}", folder)["metrics"]["sysu/all"]["rank1"]
+                 for t in ("", ",train_seed=1", ",train_seed=2")] for s in ("seed=0", "seed=1")}
+    larger = read_record(f"identities=300,{START}", folder)
+    within = mean["within-visible", "rank1"][0]
+    indoor, indoor_se = mean["indoor-all", "rank1"]
+    verdict = ("above the target of 60 by more than two standard errors of either" if m - 0.6 > 2 * max(se, over_sets)
+               else "at or above the target of 60, by less than two standard errors" if m >= 0.6
+               else "below the target of 60")
+    return (f"From the start, the five sets' all-search Rank-1 averages {100 * m:.1f}, ± {100 * se:.1f} over draws "
+            f"of their test people and ± {100 * over_sets:.1f} over the sets: {verdict} ({sum(x >= 0.6 for x in r1)} "
+            f"of 5 sets at 60 or more), with mAP {100 * mean['sysu/all', 'mAP'][0]:.1f}. Against the same sets from "
+            f"random weights (the recipe table), the start changes it by {100 * d:+.1f} ± {100 * d_se:.1f} points, "
+            f"each set's test people scored "
+            f"by both, person by person (the ± is the people's error; the training draw is not in it). The training "
+            f"draw moves it by {100 * (max(draws['seed=0']) - min(draws['seed=0'])):.1f} points on seed 0 "
+            f"({', '.join(f'{100 * x:.1f}' for x in draws['seed=0'])}) and "
+            f"{100 * (max(draws['seed=1']) - min(draws['seed=1'])):.1f} on seed 1 "
+            f"({', '.join(f'{100 * x:.1f}' for x in draws['seed=1'])}); the larger set of 300 identities gives "
+            f"{100 * larger['metrics']['sysu/all']['rank1']:.1f}. Within-visible Rank-1 averages {100 * within:.1f}, "
+            f"so all-search over within-visible is {m / within:.2f}, against the real data's three quarters. "
+            f"Indoor- minus all-search averages {_pm(indoor, indoor_se)} over the people "
+            f"({'more' if beyond_noise(indoor, indoor_se) else 'less'} than two standard errors from zero).")
 
 
 BUDGET_MULTIPLES = (1, 2, 4)
@@ -619,7 +660,7 @@ def main() -> None:
         return
     if args.start_table:
         _refuse_missing(parser, args.out, "start", list(START_DATA))
-        print(start_table(Path(args.out)))
+        print(start_table(Path(args.out)) + "\n\n" + start_reading(Path(args.out)))
         return
     if args.budget_table:
         _refuse_missing(parser, args.out, "budget", [spec for m in BUDGET_MULTIPLES for spec in budget_specs(m)])

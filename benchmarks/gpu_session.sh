@@ -36,7 +36,7 @@ stamp "3. probes"
 # The probes change the cpu-demo recipe of the time they ran (800 steps of 48-image batches, random erasing 0.5,
 # one loader worker); BASE pins it, so that a rerun measures the same thing on today's preset. The probe table
 # names each record's machine itself (probe_recipe.table).
-BASE="train.epochs=16 train.per_modality=4 data.random_erasing=0.5 data.num_workers=1 train.channels_last=false"
+BASE="model.pretrained=null train.epochs=16 train.per_modality=4 data.random_erasing=0.5 data.num_workers=1 train.channels_last=false"
 PROBES=(
   "G_ref|the 800-step cpu-demo recipe of the time|"
   "G_ref_seed1|the 800-step cpu-demo recipe of the time, training seed 1|train.seed=1"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,11 +23,10 @@ from typing import Any
 
 import torch
 
-import vireid_lib
 from vireid_lib.ablation.grids import plan, result_path
 from vireid_lib.ablation.run import run_group
 from vireid_lib.io import atomic_write_json
-from vireid_lib.machine import machine_info
+from vireid_lib.machine import library_commit, machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "ablations"
@@ -46,18 +44,6 @@ def parse_run(spec: str) -> tuple[str, str, int]:
     if len(grid_cell) != 2 or not parts[1].isdigit():
         raise ValueError(f"--runs {spec!r}: expected grid/cell/seed, e.g. options/triplet=adp/0")
     return grid_cell[0], grid_cell[1], int(parts[1])
-
-
-def library_commit() -> str:
-    """The commit of the checkout ``vireid_lib`` is imported from, ``-dirty`` when it has uncommitted changes
-    (``unknown`` outside a git checkout or without git)."""
-    here = Path(vireid_lib.__file__).resolve().parent
-    try:
-        done = subprocess.run(["git", "-C", str(here), "describe", "--always", "--dirty"], capture_output=True,
-                              text=True)
-    except OSError:   # no git on this machine
-        return "unknown"
-    return done.stdout.strip() if done.returncode == 0 else "unknown"
 
 
 def repeat(spec: str, overrides: list[str], results: Path = RESULTS) -> dict[str, Any]:

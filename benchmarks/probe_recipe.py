@@ -192,7 +192,8 @@ def main() -> None:
             _patch_skin_luma()
     if a.visible_grey is not None:
         _patch_visible_grey(a.visible_grey)
-    cfg = apply_overrides(preset("cpu-demo"), a.set)
+    # from random weights, as every probe of the table was measured, unless --set names a start
+    cfg = apply_overrides(preset("cpu-demo"), ["model.pretrained=null", *a.set])
     init_sha256 = None
     if a.init:
         from vireid_lib.audit import load_backbone

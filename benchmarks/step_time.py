@@ -43,8 +43,10 @@ VARIANTS = (
 
 def step_seconds(sets: list[str], steps: int, skip: int) -> float:
     """Median wall seconds between consecutive training steps after the first ``skip``."""
-    cfg = apply_overrides(preset("cpu-demo"), [*sets, "train.epochs=1", f"train.max_steps_per_epoch={steps}",
-                                                "train.eval_every=0", "train.tensorboard=false"])
+    # from random weights: a step's time does not depend on the start, and a variant may change the network
+    cfg = apply_overrides(preset("cpu-demo"), ["model.pretrained=null", *sets, "train.epochs=1",
+                                               f"train.max_steps_per_epoch={steps}", "train.eval_every=0",
+                                               "train.tensorboard=false"])
     stamps: list[float] = []
     with tempfile.TemporaryDirectory() as run:
         fit(cfg, run, resume=False, progress=False, reader=open_dataset(cfg.data),

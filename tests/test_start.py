@@ -93,3 +93,19 @@ def test_every_named_start_has_a_record_naming_its_network():
     for name in STARTS:
         record = start_record(name)
         assert record["name"] == name and json.dumps(record)
+
+
+def test_the_record_names_the_tensors_and_the_start_never_meets_its_own_people():
+    from vireid_lib.checkpoints import weights_sha256
+    from vireid_lib.config import apply_overrides
+    from vireid_lib.models import check_start_data
+
+    record = start_record("synthetic-visible")
+    assert weights_sha256(start_state_dict("synthetic-visible", "resnet10", 32)) == record["weights_sha256"]
+    cfg = preset("cpu-demo")
+    check_start_data(cfg)                                                   # seed 0: other people
+    own = apply_overrides(cfg, [f"data.synthetic_seed={PRETRAIN_SEED}"])
+    with pytest.raises(ValueError, match=f"trained on the people of synthetic dataset seed {PRETRAIN_SEED}"):
+        check_start_data(own)
+    check_start_data(apply_overrides(own, ["model.pretrained=null"]))       # from random weights: allowed
+    check_start_data(apply_overrides(own, ["data.root=/data/SYSU-MM01"]))   # real data: no synthetic seed

@@ -32,7 +32,7 @@ from vireid_lib.evaluation.protocols import (default_transform, evaluate, evalua
 from vireid_lib.evaluation.report import format_tables, headline_metrics, people_line, plot_cmc, settings_of
 from vireid_lib.locks import folder_lock
 from vireid_lib.machine import machine_info
-from vireid_lib.models import build_model
+from vireid_lib.models import build_model, check_start_data
 from vireid_lib.presets import preset
 from vireid_lib.provenance import checkpoint_info, describe_data
 from vireid_lib.seeding import seed_everything
@@ -199,6 +199,8 @@ def _run_demo(out_dir: Path, smoke: bool, overrides: tuple[str, ...], progress: 
     regdb_cfg = dataclasses.replace(cfg, data=dataclasses.replace(
         cfg.data, dataset="regdb", trial=1, synthetic_seed=cfg.data.synthetic_seed + 1,
         synthetic_identities=None if cfg.data.synthetic_smoke else REGDB_IDENTITIES))
+    for checked in (cfg, regdb_cfg):   # the RegDB-style set too: its seed is one above the SYSU-style one
+        check_start_data(checked)
     echo("[1/4] synthetic data (generated on first use)")
     sysu = open_dataset(cfg.data)
     regdb = open_dataset(regdb_cfg.data)

@@ -6,6 +6,7 @@ import os
 import platform
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -31,3 +32,15 @@ def machine_info() -> dict[str, Any]:
             "logical_cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "cuda": cuda,
             "platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
             "vireid": __version__, "load_average_1min": round(os.getloadavg()[0], 2)}
+
+
+def library_commit() -> str:
+    """The commit of the checkout ``vireid_lib`` is imported from, ``-dirty`` when it has uncommitted changes
+    (``unknown`` outside a git checkout or without git)."""
+    here = Path(__file__).resolve().parent
+    try:
+        done = subprocess.run(["git", "-C", str(here), "describe", "--always", "--dirty"], capture_output=True,
+                              text=True)
+    except OSError:   # no git on this machine
+        return "unknown"
+    return done.stdout.strip() if done.returncode == 0 else "unknown"

@@ -45,7 +45,7 @@ from vireid_lib.locks import folder_lock
 from vireid_lib.losses import Objective
 from vireid_lib.machine import machine_info
 from vireid_lib.model_card import write_model_card
-from vireid_lib.models import build_model
+from vireid_lib.models import build_model, check_start_data
 from vireid_lib.runs import RunLog, trim_log
 from vireid_lib.schedule import build_optimizer, lr_factor, set_epoch_lr
 from vireid_lib.seeding import rng_state, seed_everything, set_rng_state
@@ -267,6 +267,7 @@ def fit(cfg: Config, out_dir: str | Path, *, resume: bool = True, progress: bool
 
 def _build(cfg: Config, num_classes: int, device: torch.device) -> _Parts:
     """The network (the same initial weights on every rank), objective, optimiser and fp16 scaler."""
+    check_start_data(cfg)   # a shipped start never trains on its own pretraining people
     seed_everything(cfg.train.seed)
     model = build_model(cfg.model, num_classes).to(device)
     if cfg.train.channels_last:

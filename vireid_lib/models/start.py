@@ -29,6 +29,18 @@ PRETRAIN_SEED = 100
 """The synthetic dataset seed the ``synthetic-visible`` start trains on: no evaluated set uses it."""
 
 
+def check_start_data(cfg: Any) -> None:
+    """Refuse to train or evaluate a network that starts from a shipped start on its own pretraining people:
+    the synthetic set of dataset seed :data:`PRETRAIN_SEED` (in either layout, which draw the same people).
+
+    Raises:
+        ValueError: ``cfg`` (a :class:`~vireid_lib.config.Config`) starts from a shipped start and uses that set.
+    """
+    if cfg.model.pretrained in STARTS and cfg.data.root is None and cfg.data.synthetic_seed == PRETRAIN_SEED:
+        raise ValueError(f"model.pretrained={cfg.model.pretrained!r} was trained on the people of synthetic dataset "
+                         f"seed {PRETRAIN_SEED}; pick another data.synthetic_seed or set model.pretrained=null")
+
+
 def start_files(name: str) -> tuple[Path, Path]:
     """The weights file and the record of the named start ``name``.
 
