@@ -156,6 +156,8 @@ def test_readme_demo_table_and_time_are_the_committed_demo():
     rerun = ROOT / "results" / "recipe" / "demo_1700steps_random_weights_rerun"
     again = json.loads(rerun.with_suffix(".results.json").read_text())
     assert again["config"]["model"]["pretrained"] is None
+    chance_level = 100 * again["results"]["untrained"]["sysu/all"]["mean"]["cmc"][0]
+    assert f"(random weights find {chance_level:.1f}% across, chance's level" in readme and chance_level < 5
     assert {k: v for k, v in again["config"].items() if k != "model"} == {k: v for k, v in cfg.items() if k != "model"}
     assert again["checkpoint"]["weights_sha256"] == json.loads(
         SCRATCH_DEMO.with_suffix(".results.json").read_text())["checkpoint"]["weights_sha256"]
