@@ -32,6 +32,7 @@ def test_train_then_evaluate_then_resume(tmp_path, capsys):
     assert main(["train", "--smoke", "--quiet", "--out", str(out), *TINY]) == 0
     text = capsys.readouterr().out
     assert "SYSU-MM01 all-search" in text and "indoor-search" in text
+    assert "start: random weights\n" in text   # TINY changes the network, so it trains from random weights
     assert (out / "last.pt").is_file() and (out / "config.json").is_file()
     results = json.loads((out / "last.results.json").read_text())
     assert {"all", "indoor"} <= set(results["results"])

@@ -50,6 +50,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = _config(args)
     out = Path(args.out) if args.out else runs_dir() / cfg.name
     print(f"run folder: {out}")
+    start = cfg.model.pretrained
+    print(f"start: {'random weights' if start is None else start}"
+          + (" (synthetic weights on real data: --set model.pretrained=null trains from random weights)"
+             if start == "synthetic-visible" and cfg.data.root is not None else ""))
     train_and_evaluate(cfg, out, resume=not args.no_resume, evaluate=not args.no_eval, progress=not args.quiet)
     return 0
 
