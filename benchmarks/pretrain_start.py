@@ -10,9 +10,10 @@ layer2-4 as a torchvision-style ResNet state dict into ``vireid_lib/weights/`` w
 the config, the data, the steps, the machine, the commit, the file's SHA-256, and the network's own
 all-search and within-visible Rank-1 on that set's test people, 10 gallery draws (it has never seen an
 infrared image, so it finds few of them across modalities). The training folder (``--work``) resumes an
-interrupted run. On the same machine and thread count a rebuild gives the same tensors; ``--check`` rebuilds in
-a fresh folder and says whether they are the shipped file's. Records name a start by its name alone, so the
-command refuses to replace a shipped start with other tensors: a start built otherwise gets a new name in
+interrupted run (a folder trained on other synthetic data is refused). On the same machine and thread count a
+rebuild gives the same tensors. Where the shipped file exists the command only compares (``--check`` rebuilds
+in a fresh folder): it writes nothing and says whether the rebuilt tensors are the shipped ones, since records
+name a start by its name alone; a start built otherwise gets a new name in
 :data:`~vireid_lib.models.start.STARTS`.
 
 What it is, and what it is not: re-identification pretraining (the five losses, person labels) on the visible
@@ -26,15 +27,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import io
+import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 from vireid_lib.config import apply_overrides
 from vireid_lib.data import SYSUMM01, synthetic
+from vireid_lib.data.synthetic import read_stats
 from vireid_lib.data.views import VisibleOnly
 from vireid_lib.evaluation.protocols import evaluate_sysu, evaluate_within_visible
 from vireid_lib.io import atomic_write, atomic_write_json
@@ -76,13 +78,19 @@ def main(argv: list[str] | None = None) -> int:
     shipped = torch.load(weights, map_location="cpu", weights_only=True) if weights.is_file() else None
     with tempfile.TemporaryDirectory() as fresh:
         work = Path(fresh) if a.check else Path(a.work) if a.work else runs_dir() / "pretrain_start"
-        t0 = time.perf_counter()
+        kept_on = work / "synthetic.json"   # the data a kept folder was trained on: the generator is not in the config
+        if kept_on.is_file() and json.loads(kept_on.read_text()) != read_stats(root):
+            parser.error(f"{work} was trained on other synthetic data ({kept_on}); delete it to train again")
+        atomic_write_json(kept_on, read_stats(root))
         run = fit(cfg, work, resume=True, progress=False, reader=reader, eval_fn=lambda model, cfg, reader: {})
-        seconds = time.perf_counter() - t0
+        # every call's training time, a resumed run's included (fit logs each as a "fit" event)
+        events = [json.loads(line) for line in (work / "log.jsonl").read_text().splitlines() if line.strip()]
+        seconds = sum(e["wall_s"] for e in events if e.get("event") == "fit")
     state = resnet_state_dict(run.model.state_dict())
-    if a.check or (shipped is not None and not _same_tensors(state, shipped)):
+    if shipped is not None or a.check:
         same = shipped is not None and _same_tensors(state, shipped)
-        print(f"the rebuilt {NAME} start {'has' if same else 'does NOT have'} the tensors of {weights}"
+        print(f"{weights} is missing" if shipped is None else
+              f"the rebuilt {NAME} start {'has' if same else 'does NOT have'} the tensors of {weights}"
               + ("" if same or a.check else "; records name a start by its name alone, so the shipped file is "
                  "kept: give other weights a new name in vireid_lib.models.start.STARTS"))
         return 0 if same else 1

@@ -148,6 +148,20 @@ def test_readme_demo_table_and_time_are_the_committed_demo():
             f"({r1(trained['regdb/t2v']):.1f}); before training the start already finds {r1(before['regdb/v2t']):.1f} "
             f"visible→thermal there against {r1(before['regdb/t2v']):.1f} the other way") in readme
     assert r1(trained["regdb/v2t"]) >= 60 > r1(trained["regdb/t2v"])
+    # "Its Rank-1 stays short of the paper's ... in every setting; its all-search mAP and mINP pass the paper's"
+    assert all(r1(trained[s]) < PAPER_RESULTS[s]["Ours (paper)"]["R1"] for s in trained)
+    assert all(100 * trained["sysu/all"]["mean"][k] > PAPER_RESULTS["sysu/all"]["Ours (paper)"][k]
+               for k in ("mAP", "mINP"))
+    assert "in every setting; its all-search mAP and mINP pass the paper's" in readme
+    # "a few times chance": the gap table's chance on the same set
+    gap = {r["matcher"]: r for r in json.loads((ROOT / "results" / "synthetic" / "gap_seed0.json").read_text())[1:]}
+    assert 2 < r1(before["sysu/all"]) / gap["random distances (chance)"]["cross_rank1"] < 4
+    # "The start adds seconds to the demo"
+    rerun_log = (ROOT / "results" / "recipe" / "demo_1700steps_random_weights_rerun.log").read_text()
+    assert 0 < _elapsed_seconds(log) - _elapsed_seconds(rerun_log) < 60 and "The start adds seconds to the demo" in readme
+    from vireid_lib.models.start import PRETRAIN_SEED
+
+    assert f"another synthetic set (other people, dataset seed {PRETRAIN_SEED};" in readme
     assert people_se(trained["sysu/all"]["people"]) > 2 * trained["sysu/all"]["std"]["cmc"][0]   # "more than twice"
     d, se = people_difference(trained["sysu/indoor"]["people"], trained["sysu/all"]["people"])
     assert d < 0 and abs(d) < 2 * se
@@ -1431,6 +1445,22 @@ def test_cpu_recipe_visible_start_reading_holds():
     demo_steps = json.loads((ROOT / "results" / "demo" / "demo.results.json").read_text())["results"]["run"]["steps"]
     assert f"with the demo's they make {record['steps'] + demo_steps:,}" in doc
     assert "a rough split: differences of single runs" in doc
+    from benchmarks import bench_recipe
+    from vireid_lib.models.start import PRETRAIN_SEED
+
+    assert f"(dataset seed {PRETRAIN_SEED}, other people;" in doc
+    # "the README's budget table from random weights reaches about as much in as many": 5,100 steps lie between
+    # its 68- and 136-epoch rows, and so does the probes' mean
+    budget = [100 * statistics.mean(bench_recipe.read_record(spec)["metrics"]["sysu/all"]["rank1"]
+                                    for spec in bench_recipe.budget_specs(m)) for m in (2, 4)]
+    assert budget[0] < float(claims["VIS_MEAN"]) < budget[1] and 2 * demo_steps < record["steps"] + demo_steps
+    # "on a file of the same tensors as the shipped one": each probe ends where the preset's own record from
+    # the shipped start ends, to the probe's decimal (the same training on the same thread count)
+    for s in range(5):
+        end = json.loads((ROOT / "results" / "recipe" / "probes" / f"W_vis100_set{s}.json").read_text())["curve"][-1]
+        m = bench_recipe.read_record(f"seed={s},{bench_recipe.START}")["metrics"]
+        assert (end["cross_r1"], end["vis_r1"]) == (round(100 * m["sysu/all"]["rank1"], 1),
+                                                    round(100 * m["within-visible"]["rank1"], 1))
     for s in range(5):
         probe = json.loads((ROOT / "results" / "recipe" / "probes" / f"W_vis100_set{s}.json").read_text())
         assert probe["set"][:2] == ["train.eval_every=0", f"data.synthetic_seed={s}"]
@@ -1458,3 +1488,19 @@ def test_readme_start_table_is_the_measurement_and_its_reading():
             for s in bench_recipe.SETS]
     assert sets[0] > statistics.mean(sets)                 # "the demo's set is one of the easier ones"
     assert "and the demo's set is one of the easier ones (the start table below)" in " ".join(readme.split())
+
+
+def test_readme_regdb_start_table_is_the_measurement_and_its_reading():
+    """README, the RegDB protocol from the start: bench_recipe's table and reading, from records of today's preset
+    with its start, trained on each trial's training half, one thread."""
+    from benchmarks import bench_recipe
+
+    readme = (ROOT / "README.md").read_text()
+    assert section(readme, bench_recipe.REGDB_START_SECTION) == (
+        bench_recipe.regdb_table(bench_recipe.RESULTS, bench_recipe.REGDB_START_DATA) + "\n\n"
+        + bench_recipe.regdb_start_reading())
+    records = [bench_recipe.read_record(spec) for spec in bench_recipe.REGDB_START_DATA]
+    assert all(bench_recipe.stale(r, r["dataset"]) is None for r in records)
+    assert all(r["config"]["model"]["pretrained"] == "synthetic-visible" for r in records)
+    assert [r["config"]["data"]["trial"] for r in records] == list(range(1, 11))
+    assert all(r["machine"]["torch_threads"] == 1 for r in records)

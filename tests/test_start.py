@@ -109,3 +109,24 @@ def test_the_record_names_the_tensors_and_the_start_never_meets_its_own_people()
         check_start_data(own)
     check_start_data(apply_overrides(own, ["model.pretrained=null"]))       # from random weights: allowed
     check_start_data(apply_overrides(own, ["data.root=/data/SYSU-MM01"]))   # real data: no synthetic seed
+
+
+def test_a_start_is_refused_on_its_own_people_written_to_a_folder(tmp_path):
+    """``vireid synth --seed 100`` writes the start's own people to a folder; training on it with --root is
+    refused too, while a folder of another seed, or without generator statistics (real data), is not."""
+    from vireid_lib.config import apply_overrides
+    from vireid_lib.data.synthetic import STATS_FILE
+    from vireid_lib.models import check_start_data
+    from vireid_lib.models.start import synthetic_seed_of
+
+    for seed in (PRETRAIN_SEED, 7):
+        (tmp_path / str(seed)).mkdir()
+        (tmp_path / str(seed) / STATS_FILE).write_text(json.dumps({"seed": seed}))
+    own = apply_overrides(preset("cpu-demo"), [f"data.root={tmp_path / str(PRETRAIN_SEED)}"])
+    assert synthetic_seed_of(own.data) == PRETRAIN_SEED
+    with pytest.raises(ValueError, match="trained on the people of synthetic dataset"):
+        check_start_data(own)
+    check_start_data(apply_overrides(own, [f"data.root={tmp_path / '7'}"]))
+    real = apply_overrides(own, [f"data.root={tmp_path}"])
+    assert synthetic_seed_of(real.data) is None
+    check_start_data(real)

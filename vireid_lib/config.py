@@ -79,7 +79,7 @@ class ModelConfig:
         arch: ResNet depth used for both streams: ``resnet18``, ``resnet34``, ``resnet50`` (torchvision's) or
             ``resnet10`` (one block per stage; CPU-sized, no ImageNet weights).
         width: channels of the first ResNet stage (torchvision's: 64; stages double it). Narrower networks
-            train from random weights on a CPU; ImageNet weights need 64.
+            train on a CPU, from random weights or a shipped start; ImageNet weights need 64.
         pretrained: ``None`` (random), ``"imagenet"`` (torchvision's), ``"synthetic-visible"`` (shipped, resnet10
             at 32: :mod:`vireid_lib.models.start`), or a ResNet state dict's path; both stems start from it.
         last_stride: stride of layer4 (DECISIONS §1: 1, so 288x144 gives an 18x9 map).

@@ -42,6 +42,7 @@ def _config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from vireid_lib.models.start import STARTS, synthetic_seed_of
     from vireid_lib.reproduce import train_and_evaluate
     from vireid_lib.runs import runs_dir
 
@@ -53,7 +54,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     start = cfg.model.pretrained
     print(f"start: {'random weights' if start is None else start}"
           + (" (synthetic weights on real data: --set model.pretrained=null trains from random weights)"
-             if start == "synthetic-visible" and cfg.data.root is not None else ""))
+             if start in STARTS and synthetic_seed_of(cfg.data) is None else ""))
     train_and_evaluate(cfg, out, resume=not args.no_resume, evaluate=not args.no_eval, progress=not args.quiet)
     return 0
 

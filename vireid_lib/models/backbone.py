@@ -21,7 +21,7 @@ _DEPTHS: dict[str, tuple[type[nn.Module], list[int]]] = {
     "resnet50": (Bottleneck, [3, 4, 6, 3]),
 }
 """Block type and blocks per stage. ``resnet10`` (one block per stage) is not a torchvision model: a CPU-sized
-depth for training from random weights, with no ImageNet weights."""
+depth, with no ImageNet weights (``cpu-demo``'s width 32 has a shipped start: ``models/start.py``)."""
 
 
 class _WideResNet(torchvision.models.ResNet):

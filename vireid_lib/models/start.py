@@ -29,14 +29,30 @@ PRETRAIN_SEED = 100
 """The synthetic dataset seed the ``synthetic-visible`` start trains on: no evaluated set uses it."""
 
 
+def synthetic_seed_of(data: Any) -> int | None:
+    """The synthetic dataset seed a :class:`~vireid_lib.config.DataConfig` reads: its own seed without a root,
+    the seed in the root's generator statistics for a synthetic set written to a folder (``vireid synth``),
+    None for a real dataset."""
+    from vireid_lib.data.synthetic import STATS_FILE   # lazily: the data package is not the model's to import
+
+    if data.root is None:
+        return data.synthetic_seed
+    stats = Path(data.root) / STATS_FILE
+    try:
+        return json.loads(stats.read_text()).get("seed") if stats.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
 def check_start_data(cfg: Any) -> None:
-    """Refuse to train or evaluate a network that starts from a shipped start on its own pretraining people:
-    the synthetic set of dataset seed :data:`PRETRAIN_SEED` (in either layout, which draw the same people).
+    """Refuse to train a network that starts from a shipped start on its own pretraining people: the synthetic
+    set of dataset seed :data:`PRETRAIN_SEED` (in either layout, which draw the same people), generated on the
+    fly or written to a folder.
 
     Raises:
         ValueError: ``cfg`` (a :class:`~vireid_lib.config.Config`) starts from a shipped start and uses that set.
     """
-    if cfg.model.pretrained in STARTS and cfg.data.root is None and cfg.data.synthetic_seed == PRETRAIN_SEED:
+    if cfg.model.pretrained in STARTS and synthetic_seed_of(cfg.data) == PRETRAIN_SEED:
         raise ValueError(f"model.pretrained={cfg.model.pretrained!r} was trained on the people of synthetic dataset "
                          f"seed {PRETRAIN_SEED}; pick another data.synthetic_seed or set model.pretrained=null")
 
