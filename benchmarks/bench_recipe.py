@@ -61,6 +61,7 @@ from vireid_lib.machine import machine_info
 from vireid_lib.models.start import STARTS
 from vireid_lib.markdown import replace_section, section
 from vireid_lib.presets import preset
+from vireid_lib.runs import fit_seconds
 from vireid_lib.training import fit
 
 KEYS = {"seed": "data.synthetic_seed", "identities": "data.synthetic_identities", "regdb": "data.trial",
@@ -179,9 +180,7 @@ def run(spec: str, out: Path, keep: Path | None = None) -> dict:
             raise ValueError(f"{folder} was trained on other synthetic data ({kept_on}); delete it to train again")
         atomic_write_json(kept_on, read_stats(reader.root))
         fitted = fit(cfg, folder, resume=True, progress=False, reader=reader, eval_fn=lambda m, c, r: {})
-        # every call's training time, a resumed or reused folder included (fit logs each as a "fit" event)
-        events = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines() if line.strip()]
-        seconds = sum(e["wall_s"] for e in events if e.get("event") == "fit")
+        seconds = fit_seconds(folder)   # every call's training time, a resumed or reused folder included
     result = evaluate_model(fitted.model, cfg, reader, progress=False)
     metrics = metrics_of(result)
     # each test person's Rank-1 and mAP and share of the number: its error over draws of the test people

@@ -43,7 +43,7 @@ from vireid_lib.io import atomic_write, atomic_write_json
 from vireid_lib.checkpoints import weights_sha256
 from vireid_lib.machine import library_commit, machine_info
 from vireid_lib.models.start import PRETRAIN_SEED, file_sha256, resnet_state_dict, start_files
-from vireid_lib.runs import runs_dir
+from vireid_lib.runs import fit_seconds, runs_dir
 from vireid_lib.presets import preset
 from vireid_lib.training import fit
 
@@ -83,9 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{work} was trained on other synthetic data ({kept_on}); delete it to train again")
         atomic_write_json(kept_on, read_stats(root))
         run = fit(cfg, work, resume=True, progress=False, reader=reader, eval_fn=lambda model, cfg, reader: {})
-        # every call's training time, a resumed run's included (fit logs each as a "fit" event)
-        events = [json.loads(line) for line in (work / "log.jsonl").read_text().splitlines() if line.strip()]
-        seconds = sum(e["wall_s"] for e in events if e.get("event") == "fit")
+        seconds = fit_seconds(work)   # every call's training time, a resumed run's included
     state = resnet_state_dict(run.model.state_dict())
     if shipped is not None or a.check:
         same = shipped is not None and _same_tensors(state, shipped)

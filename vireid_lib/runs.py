@@ -77,6 +77,12 @@ def read_log(path: str | Path) -> list[dict[str, Any]]:
     return _read_log(path / "log.jsonl" if path.is_dir() else path)
 
 
+def fit_seconds(path: str | Path) -> float:
+    """The wall seconds of every ``fit`` call a run's log records (a file or its run folder): a resumed or
+    reused run's calls summed."""
+    return sum(r["wall_s"] for r in read_log(path) if r.get("event") == "fit")
+
+
 def trim_log(path: Path, step: int) -> None:
     """Keep the records of ``log.jsonl`` up to ``step`` (a resumed run drops what came after its checkpoint)."""
     kept = [r for r in _read_log(path) if r["step"] <= step]
