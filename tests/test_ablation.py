@@ -117,7 +117,7 @@ def test_metrics_of_reads_ranks_from_the_cmc():
     assert m["regdb/t2v"]["rank10"] == 1.0 and m["regdb/t2v"]["rank20"] == 1.0   # a gallery shorter than 20
 
 
-def _fake_record(out, run, rank1, m_ap, version=GENERATOR_VERSION):
+def _fake_record(out, run, rank1, m_ap, version=GENERATOR_VERSION, steps=None):
     metrics = {"regdb/v2t": {"rank1": rank1, "rank10": 0.9, "rank20": 1.0, "mAP": m_ap, "mINP": 0.1}}
     record = {"format": ablation.RUN_FORMAT, "grid": run.grid, "cell": run.cell.name, "seed": run.seed,
               "overrides": list(run.cell.overrides), "metrics": metrics, "config": run.cfg.to_dict(),
@@ -126,6 +126,8 @@ def _fake_record(out, run, rank1, m_ap, version=GENERATOR_VERSION):
               "machine": {"cpu": "x", "nproc": 2, "load_average_1min": 1.0}}
     if version is not None:
         record["synthetic_generator_version"] = version
+    if steps is not None:
+        record["steps"] = steps
     path = result_path(out, run)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record))
@@ -372,6 +374,25 @@ def test_grids_readme_is_written_from_the_summaries(tmp_path):
     assert "Grids without results yet: table4, parts, options." in text
     assert "## Conclusions" in text
     assert "(generator version not recorded, written before version 3)" in text
+    # records without their steps: the schedule's cap, said as a cap; the start from the config
+    assert "resnet10 at width 32 from random weights, 96x48 input" in text and "10 epochs of at most 50 steps" in text
+    assert text.startswith("# Ablation results on the synthetic RegDB layout, from random weights\n")
+
+
+def test_grids_readme_gives_the_steps_its_runs_trained_and_their_start(tmp_path):
+    """An epoch of the ablation preset holds at most 50 steps and fewer when the sampler runs out of people (31
+    on 50 training identities): the README says what the records say, not the cap, and names the start."""
+    runs = plan("table3", [0, 1], overrides=["model.pretrained=synthetic-visible"])
+    for run in runs:
+        _fake_record(tmp_path, run, 0.3, 0.2, steps=310 if run.seed == 0 else 300)
+    summary = summarize("table3", runs, tmp_path)
+    assert summary["steps"] == [300, 310]
+    (tmp_path / "table3" / "summary.json").write_text(json.dumps(summary))
+    text = ablation.grids_readme(tmp_path)
+    assert "10 epochs, 300-310 steps a run;" in text and "epochs of at most" not in text
+    assert "resnet10 at width 32 from the `synthetic-visible` start, 96x48" in text
+    assert text.startswith("# Ablation results on the synthetic RegDB layout, from the `synthetic-visible` start\n")
+    assert f"write_grids_readme('{tmp_path}')" in text      # outside the working folder: the path as given
 
 
 def test_grids_readme_names_the_generator_versions_of_its_runs(tmp_path):
@@ -553,7 +574,7 @@ def test_cost_table_by_hand():
     h["cells"]["a"]["n"] = 5   # five seeds recorded, but no spread: the SE columns say so
     se = 100 * float(np.std([0.5, 0.7] * 10, ddof=1)) / math.sqrt(20)
     assert se == pytest.approx(2.294, abs=1e-3)
-    lines = ablation.paper.cost_table({"g": g, "h": h}).splitlines()
+    lines = ablation.readme.cost_table({"g": g, "h": h}).splitlines()
     assert lines[2] == f"| g | 20 | 40 | 1.5 | 0.4 | {2 * se:.2f} | {math.ceil(20 * se ** 2)} |"
     assert lines[2] == "| g | 20 | 40 | 1.5 | 0.4 | 4.59 | 106 |"
     assert lines[3] == "| h | 5 | 1 | 0.5 | 0.5 | - | - |"
@@ -569,7 +590,7 @@ def test_cost_table_by_hand_when_cells_hold_other_seed_counts():
          "wall_seconds": {"train": 7200.0, "eval": 3600.0, "runs": 50}}
     std = float(np.std([0.5, 0.7] * 20, ddof=1))
     assert 100 * std / math.sqrt(40) == pytest.approx(1.601, abs=1e-3)
-    line = ablation.paper.cost_table({"u": u}).splitlines()[2]
+    line = ablation.readme.cost_table({"u": u}).splitlines()[2]
     assert line == f"| u | 10-40 | 50 | 1.5 | 0.3 | {100 * std / math.sqrt(5):.2f} | {math.ceil(1e4 * std ** 2)} |"
     assert line == "| u | 10-40 | 50 | 1.5 | 0.3 | 4.53 | 103 |"
 

@@ -1,5 +1,5 @@
 """benchmarks/grid_repeat.py: committed ablation runs trained again by today's code and compared with their
-records; the grids README's sentence on it (ablation.paper.repeat_line)."""
+records; the grids README's sentence on it (ablation.readme.repeat_line)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks import grid_repeat
 from vireid_lib.ablation import ABLATION_SMOKE, plan, result_path
-from vireid_lib.ablation.paper import repeat_line
+from vireid_lib.ablation.readme import repeat_line
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "ablations"
 

@@ -117,9 +117,12 @@ def _preset_cpu_demo() -> Config:
 
 def _preset_ablation() -> Config:
     # The cpu-demo network and the recipe cpu-demo had when the grids ran (48-image batches, random erasing 0.5,
-    # one loader worker; cpu-demo has since changed, docs/CPU_RECIPE.md) on the synthetic RegDB layout (the paper's Table 3 is on RegDB) with
-    # 100 identities (50 train, 50 test), 10 epochs of 50 steps (at 250 steps Rank-1 was about 12%, chance
-    # 2%): 11 trainings x 5 seeds, two at a time with one thread each, fit in about an hour on 2 cores.
+    # one loader worker; cpu-demo has since changed, docs/CPU_RECIPE.md) on the synthetic RegDB layout (the
+    # paper's Table 3 is on RegDB) with 100 identities (50 train, 50 test), 10 epochs of at most 50 steps (31
+    # each: an epoch is one pass over the 500 visible training images, 16 a batch; at 250 steps Rank-1 was about
+    # 12%, chance 2%): 11 trainings x 5 seeds, two at a time with one thread each, fit in about an hour on 2 cores.
+    # From random weights: the committed grids (results/ablations); with model.pretrained=synthetic-visible, the
+    # start cpu-demo trains from, the grids of results/ablations-start.
     # Written out in full so that tuning the demo does not move a running grid. AdamW's default kernel: the
     # committed grids ran with it, and with the fused one today's code gives other weights, so only it repeats
     # them bit for bit (results/ablations/README.md).

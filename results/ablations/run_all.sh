@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The committed ablation grids on the `ablation` preset (synthetic RegDB layout, resnet10 at width 32, AdamW,
-# 500 steps): seeds 0-29 for table3, 0-24 for parts, 0-19 for table4 and 0-18 for options (more for its noisier cells, below). The grids grew
+# 10 epochs of 31 steps, one pass over the 500 visible training images each): seeds 0-29 for table3, 0-24 for parts, 0-19 for table4 and 0-18 for options (more for its noisier cells, below). The grids grew
 # over several sessions (seeds 5-9, then 10-14 or 10-19, then 15-29 for table3, 20-24 for parts and 5-18 for options),
 # every run from the grids' own commit, 423adf9. Two runs at a time with one thread each, grid after grid
 # (Table 3 first: the central claim; Table 4 re-evaluates the full model, `parts` P=3 and `options` default

@@ -18,8 +18,9 @@ Resumable: a run whose result JSON exists is skipped, an interrupted training co
 
 The rooms: :mod:`~vireid_lib.ablation.grids` (grids, cells, planning, keys and paths),
 :mod:`~vireid_lib.ablation.run` (running a grid), :mod:`~vireid_lib.ablation.report` (metrics, summaries over
-seeds, their tables and plot) and :mod:`~vireid_lib.ablation.paper` (differences, verdicts, the paper's
-claims, the conclusions and the grids' README). Their public names are all importable from here.
+seeds, their tables and plot), :mod:`~vireid_lib.ablation.paper` (differences, verdicts, the paper's
+claims and the conclusions) and :mod:`~vireid_lib.ablation.readme` (the grids' README and their cost).
+Their public names are all importable from here.
 :mod:`~vireid_lib.ablation.people` (the verdicts' error over the test people as well as over seeds, read from
 the person tables of ``benchmarks/ablation_people.py``) is used as a module: ``ablation.people.table(...)``.
 """
@@ -28,8 +29,9 @@ from vireid_lib.ablation import people
 from vireid_lib.ablation.grids import (ABLATION_SMOKE, GRIDS, NEUTRAL_DEFAULTS, Cell, Run, ablation_config, eval_key,
                                        plan, result_path, train_dir, train_key)
 from vireid_lib.ablation.paper import (NOISE_SE, PAPER_CLAIMS, PAPER_FIGURE4_BEST, PAPER_TABLE3_DELTAS,
-                                       PAPER_TABLE4_BEST, Comparison, compare, conclusions, cost_table, difference,
-                                       grids_readme, table3_comparison, verdict, write_grids_readme)
+                                       PAPER_TABLE4_BEST, Comparison, compare, conclusions, difference,
+                                       table3_comparison, verdict)
+from vireid_lib.ablation.readme import cost_table, grids_readme, start_words, write_grids_readme
 from vireid_lib.ablation.report import (METRIC_LABELS, METRICS, SETTING_ORDER, data_line, format_summary, load_summary,
                                         mean_std_text, metrics_of, plot_grid, ranking, summarize, write_summary)
 from vireid_lib.ablation.run import RUN_FORMAT, SPEED_ONLY, resolve_jobs, run_grid, run_group
@@ -38,8 +40,8 @@ __all__ = [
     "ABLATION_SMOKE", "GRIDS", "NEUTRAL_DEFAULTS", "Cell", "Run", "ablation_config", "eval_key", "plan", "result_path",
     "train_dir", "train_key",
     "NOISE_SE", "PAPER_CLAIMS", "PAPER_FIGURE4_BEST", "PAPER_TABLE3_DELTAS", "PAPER_TABLE4_BEST", "Comparison",
-    "compare", "conclusions", "cost_table", "difference", "grids_readme", "table3_comparison", "verdict",
-    "write_grids_readme",
+    "compare", "conclusions", "difference", "table3_comparison", "verdict",
+    "cost_table", "grids_readme", "start_words", "write_grids_readme",
     "METRIC_LABELS", "METRICS", "SETTING_ORDER", "data_line", "format_summary", "load_summary", "mean_std_text",
     "metrics_of", "plot_grid", "ranking", "summarize", "write_summary",
     "RUN_FORMAT", "SPEED_ONLY", "resolve_jobs", "run_grid", "run_group",

@@ -37,7 +37,8 @@ def summarize(grid: str, runs: Sequence[Run], out: str | Path, seeds: Sequence[i
 
     Returns:
         ``{"grid", "cells": {cell: {"overrides", "seeds", "n", "mean", "std", "se", "values"}}, "missing",
-        "commands", "machines", "wall_seconds", "base_config"}``; ``missing`` lists the cells (``cells``,
+        "commands", "machines", "wall_seconds", "base_config", "steps"}`` (``steps``: the training steps of
+        the runs, each count once); ``missing`` lists the cells (``cells``,
         default every cell of the grid) and seeds asked for (``seeds``) without a result.
     """
     wanted = [c.name for c in GRIDS[grid]] if cells is None else list(cells)
@@ -71,6 +72,8 @@ def summarize(grid: str, runs: Sequence[Run], out: str | Path, seeds: Sequence[i
         "wall_seconds": {"train": float(sum(trained.values())), "eval": float(sum(evaluated.values())),
                          "runs": len(records)},
         "base_config": records[0]["config"] if records else None,
+        # what a run trained: an epoch holds at most max_steps_per_epoch steps, fewer when the sampler runs out
+        "steps": sorted({r["steps"] for r in records if r.get("steps") is not None}),
         # Records written before the field existed carry no version (they are generator version 2's).
         "synthetic_generator_versions": sorted({r.get("synthetic_generator_version") or 0 for r in records}),
     }
