@@ -18,6 +18,7 @@ from vireid_lib import ablation
 from vireid_lib.ablation import (GRIDS, Run, difference, format_summary, metrics_of, plan, resolve_jobs, result_path,
                                  run_grid, summarize, table3_comparison, train_dir, train_key)
 from vireid_lib.ablation.paper import paired_differences
+from vireid_lib.ablation.readme import grids_line
 from vireid_lib.ablation.run import _check_not_stale
 from vireid_lib.cli import main
 from vireid_lib.config import apply_overrides
@@ -605,3 +606,40 @@ def test_more_seeds_script_refuses_a_cell_outside_the_grid_in_one_line(tmp_path)
     with pytest.raises(SystemExit, match=r"\['triplet=hard'\] are not cells of grid 'options'"):
         module.main(["--grid", "options", "--cells", "default", "triplet=hard", "--seeds", "0", "--out", str(tmp_path)])
     assert not any(tmp_path.iterdir())
+
+
+def test_grids_line_counts_each_training_once_and_reads_the_summaries(tmp_path):
+    """The README's paragraph on a folder of grids: wall time with a shared training counted once (a record
+    that reused one says so), the standard errors of the cells' means, and the conclusions' "In short" line."""
+    for grid in GRIDS:
+        runs = plan(grid, [0, 1])
+        for run in runs:
+            step = 0.04 if (grid, run.cell.name) == ("table3", "base") else 0.01     # one noisier cell
+            _fake_record(tmp_path, run, 0.30 + step * run.seed, 0.2, steps=310)
+        if grid == "table4":      # table4's cells evaluate table3's full model: their records reuse its training
+            for path in (tmp_path / "table4").glob("*/seed*.json"):
+                record = json.loads(path.read_text())
+                record["wall_seconds"]["train_reused"] = True
+                path.write_text(json.dumps(record))
+        (tmp_path / grid / "summary.json").write_text(json.dumps(summarize(grid, runs, tmp_path)))
+    cells = sum(len(GRIDS[g]) for g in GRIDS)
+    trainings = 2 * (cells - len(GRIDS["table4"]))
+    hours = (10.0 * trainings + 2.0 * 2 * cells) / 3600 / 2      # 10 s a training, 2 s an evaluation
+    line = grids_line(tmp_path)
+    assert line.startswith(f"4 grids from random weights, 2 seeds per cell, {2 * cells} runs of 310 steps: "
+                           f"{hours:.1f} hours of wall time two at a time ({trainings} trainings")
+    # Rank-1 0.30 and 0.31: mean 30.5, SD 0.71, SE 0.50; base of table3, 0.30 and 0.34: 32.0, 2.83, 2.00
+    assert "mean Rank-1 is 30.5-32.0%" in line and "deviation 0.7-2.8 points (median 0.71)" in line
+    assert f"at most 2.00 points ({cells - 1} of {cells} cell settings at one point or less)" in line
+    assert "In short: " in line
+    # a grid with one seed so far: its cells have no spread and no error yet, and the line says so
+    runs = [r for r in plan("options", [0, 1]) if r.seed == 0]
+    for path in (tmp_path / "options").glob("*/seed1.json"):
+        path.unlink()
+    (tmp_path / "options" / "summary.json").write_text(json.dumps(summarize("options", runs, tmp_path)))
+    n_options = len(GRIDS["options"])
+    assert (f"({cells - n_options - 1} of {cells - n_options} cell settings at one point or less; {n_options} with "
+            "one seed, no error yet)") in grids_line(tmp_path)
+    (tmp_path / "parts" / "summary.json").unlink()
+    with pytest.raises(FileNotFoundError):
+        grids_line(tmp_path)

@@ -12,6 +12,7 @@ import pytest
 
 from benchmarks.probe_recipe import table
 from vireid_lib.ablation.paper import beyond_noise
+from vireid_lib.ablation.readme import grids_line
 from vireid_lib.config import Config
 from vireid_lib.demo import summary_table
 from vireid_lib.evaluation.report import PAPER_RESULTS
@@ -729,7 +730,7 @@ def test_readme_ablation_seed_counts_are_the_summaries():
     cells whose Rank-1 standard error was above one point at 19 seeds were given more"; every cell of the first
     three grids has that many, the options cells span that range, and each cell whose SE over its first 19 seeds
     was above one point in a setting holds more."""
-    readme = (ROOT / "README.md").read_text().replace("\n", " ")
+    readme = " ".join((ROOT / "README.md").read_text().split())
     counts = {}
     for grid in ("table3", "table4", "parts", "options"):
         summary = json.loads((ROOT / "results" / "ablations" / grid / "summary.json").read_text())
@@ -1504,3 +1505,30 @@ def test_readme_regdb_start_table_is_the_measurement_and_its_reading():
     assert all(r["config"]["model"]["pretrained"] == "synthetic-visible" for r in records)
     assert [r["config"]["data"]["trial"] for r in records] == list(range(1, 11))
     assert all(r["machine"]["torch_threads"] == 1 for r in records)
+
+
+def test_readme_ablation_paragraphs_are_the_committed_grids():
+    """The README's paragraph on each set of grids is grids_line of its folder, and what the prose around them
+    says holds: notebook 05 says a shared start shrinks the spread over seeds (the start's median Rank-1 SD is below
+    the random weights' one), and the README that the start's grids fit about two hours with every cell's Rank-1
+    standard error at one point or less, where from random weights the two do not fit together."""
+    from vireid_lib.ablation import GRIDS, load_summary
+    from vireid_lib.ablation.report import cell_se
+
+    readme = (ROOT / "README.md").read_text()
+    for name, folder in (("ablation_start", "ablations-start"), ("ablation_random", "ablations")):
+        assert " ".join(section(readme, name).split()) == grids_line(ROOT / "results" / folder), name
+    sds = {}
+    for folder in ("ablations-start", "ablations"):
+        summaries = [load_summary(ROOT / "results" / folder, g) for g in GRIDS]
+        sds[folder] = statistics.median(c["std"][st]["rank1"] for s in summaries for c in s["cells"].values()
+                                        for st in c["std"])
+        if folder == "ablations-start":   # "from the start they do": about two hours, every SE at one point or less
+            assert max(cell_se(c, st) for s in summaries for c in s["cells"].values() for st in c["std"]) <= 0.01
+            assert min(c["n"] for s in summaries for c in s["cells"].values()) >= 5
+            hours = float(grids_line(ROOT / "results" / folder).split(" hours of wall time")[0].rsplit(" ", 1)[1])
+            assert hours <= 2.5
+    assert sds["ablations-start"] < sds["ablations"]
+    notebook = " ".join("".join(c["source"]) for c in json.loads((ROOT / "notebooks" / "05_ablations.ipynb")
+                                                                     .read_text())["cells"]).split()
+    assert "a shared start takes away the part of it that comes from random initial weights" in " ".join(notebook)

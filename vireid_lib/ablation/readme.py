@@ -9,6 +9,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from vireid_lib.ablation.grids import GRIDS
 from vireid_lib.ablation.paper import conclusions, table3_comparison
 from vireid_lib.ablation.report import cell_se, format_summary, load_summary
@@ -155,3 +157,38 @@ def repeat_line(record: dict[str, Any]) -> str:
         rs = [r for r in other if " ".join(r["set"]) == setting]
         text += (f" With `--set {setting}`, {same(rs)} of {len(rs)} did ({', '.join(r['run'] for r in rs)}).")
     return text
+
+
+def grids_line(out: str | Path) -> str:
+    """One paragraph on a folder of grids, for the project README: how they start, the seeds per cell, the wall
+    time (each training and evaluation counted once across the grids, two at a time), the cells' mean Rank-1
+    and seed-to-seed spread, the largest standard error of a cell's mean Rank-1 and how many cell settings are at
+    most one point, and the "In short" line of :func:`~vireid_lib.ablation.paper.conclusions`.
+
+    Raises:
+        FileNotFoundError: a grid of :data:`~vireid_lib.ablation.grids.GRIDS` has no ``summary.json`` there.
+    """
+    out = Path(out)
+    summaries = {g: load_summary(out, g) for g in GRIDS}
+    cells = [c for s in summaries.values() for c in s["cells"].values()]
+    seeds = sorted({c["n"] for c in cells})
+    records = [json.loads(p.read_text()) for g in GRIDS for p in sorted((out / g).glob("*/seed*.json"))]
+    # a training shared by cells of several grids (the full model's) and a cached evaluation count once
+    trained = {r["train_dir"]: r["wall_seconds"]["train"] for r in records if not r["wall_seconds"]["train_reused"]}
+    evaluated = sum(r["wall_seconds"]["eval"] for r in records if not r["wall_seconds"]["eval_reused"])
+    hours = (sum(trained.values()) + evaluated) / 3600 / 2
+    rank1 = [100 * c["mean"][s]["rank1"] for c in cells for s in c["mean"]]
+    # a cell with one seed has no spread yet: its settings are left out of the spread and the errors
+    sds = [100 * c["std"][s]["rank1"] for c in cells for s in c["std"] if c["std"][s]["rank1"] is not None]
+    ses = [100 * se for c in cells for s in c["std"] if (se := cell_se(c, s)) is not None]
+    short = next(line for line in conclusions(summaries).splitlines() if line.startswith("In short: "))
+    return (f"{len(GRIDS)} grids {start_words(summaries['table3']['base_config'])}, "
+            f"{'-'.join(map(str, dict.fromkeys([seeds[0], seeds[-1]])))} seeds per cell, {len(records)} runs of "
+            f"{', '.join(map(str, sorted({st for s in summaries.values() for st in s.get('steps', [])})))} steps: "
+            f"{hours:.1f} hours of wall time two at a time ({len(trained)} trainings and their evaluations, each "
+            f"counted once). The cells' mean Rank-1 is {min(rank1):.1f}-{max(rank1):.1f}%, its seed-to-seed "
+            f"standard deviation {min(sds):.1f}-{max(sds):.1f} points (median {float(np.median(sds)):.2f}), and the "
+            f"standard error of a cell's mean Rank-1 at most {max(ses):.2f} points ({sum(se <= 1 for se in ses)} of "
+            f"{len(ses)} cell settings at one point or less"
+            + (f"; {unseen} with one seed, no error yet" if (unseen := sum(map(len, (c["std"] for c in cells)))
+                                                             - len(ses)) else "") + f"). {short}")
