@@ -53,9 +53,10 @@ EPOCHS = 68
 THREADS = 2
 
 
-def pretrain_config():
+def pretrain_config(epochs: int = EPOCHS, identities: int | None = None):
     return apply_overrides(preset("cpu-demo"), ["model.pretrained=null", f"data.synthetic_seed={PRETRAIN_SEED}",
-                                                f"train.epochs={EPOCHS}", "train.eval_every=0"])
+                                                f"train.epochs={epochs}", "train.eval_every=0",
+                                                f"data.synthetic_identities={'null' if identities is None else identities}"])
 
 
 def _same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
@@ -68,14 +69,25 @@ def main(argv: list[str] | None = None) -> int:
                                                      "$VIREID_RUNS/pretrain_start)")
     parser.add_argument("--check", action="store_true", help="rebuild in a fresh folder and compare its tensors "
                                                              "with the shipped file's; write nothing into the package")
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help=f"epochs of 50 steps (default {EPOCHS})")
+    parser.add_argument("--identities", type=int, default=None,
+                        help="identities of the pretraining set (default: the layout's, 200)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="build a candidate start into this folder (start.pt and start.json, for "
+                             "model.pretrained=<folder>/start.pt), never into the package: needed with --epochs "
+                             "or --identities other than the shipped start's")
     a = parser.parse_args(argv)
+    if (a.epochs != EPOCHS or a.identities is not None) and a.out is None:
+        parser.error("a start built otherwise than the shipped one is a candidate: give --out FOLDER "
+                     "(the shipped file keeps its recipe; a new shipped start gets a new name in STARTS)")
     torch.set_num_threads(THREADS)
-    cfg = pretrain_config()
+    cfg = pretrain_config(a.epochs, a.identities)
     root = synthetic.synthetic_root("sysu", identities=cfg.data.synthetic_identities, seed=PRETRAIN_SEED,
                                     ir_correlation=cfg.data.synthetic_ir_correlation)
     reader = VisibleOnly(SYSUMM01(root))
-    weights, record = start_files(NAME)
-    shipped = torch.load(weights, map_location="cpu", weights_only=True) if weights.is_file() else None
+    weights, record = start_files(NAME) if a.out is None else (a.out / "start.pt", a.out / "start.json")
+    shipped = torch.load(weights, map_location="cpu", weights_only=True) \
+        if weights.is_file() and a.out is None else None
     with tempfile.TemporaryDirectory() as fresh:
         work = Path(fresh) if a.check else Path(a.work) if a.work else runs_dir() / "pretrain_start"
         kept_on = work / "synthetic.json"   # the data a kept folder was trained on: the generator is not in the config
@@ -92,15 +104,20 @@ def main(argv: list[str] | None = None) -> int:
               + ("" if same or a.check else "; records name a start by its name alone, so the shipped file is "
                  "kept: give other weights a new name in vireid_lib.models.start.STARTS"))
         return 0 if same else 1
+    if a.out is not None:
+        a.out.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     torch.save(state, buffer)
     cross = evaluate_sysu(run.model, reader, cfg.eval, cfg.data, modes=("all",), progress=False)["all"]["mean"]
     within = evaluate_within_visible(run.model, reader, cfg.eval, cfg.data, progress=False)["visible"]["mean"]
     atomic_write(weights, lambda f: f.write(buffer.getvalue()))
     atomic_write_json(record, {
-        "name": NAME, "arch": cfg.model.arch, "width": cfg.model.width, "sha256": file_sha256(weights),
+        "name": NAME if a.out is None else f"candidate ({a.out})", "arch": cfg.model.arch, "width": cfg.model.width, "sha256": file_sha256(weights),
         "weights_sha256": weights_sha256(state),
-        "command": "python benchmarks/pretrain_start.py", "commit": library_commit(),
+        "command": "python benchmarks/pretrain_start.py" + ("" if a.out is None else " " + " ".join(
+            f"--{k} {v}" for k, v in (("epochs", a.epochs), ("identities", a.identities), ("out", a.out))
+            if v is not None)),
+        "commit": library_commit(),
         "config": dataclasses.asdict(cfg), "steps": run.steps, "threads": THREADS, "train_seconds": round(seconds, 1),
         "data": {"layout": "sysu", "seed": PRETRAIN_SEED, "generator_version": synthetic.GENERATOR_VERSION,
                  "train_ids": reader.num_train_ids, "train_images_visible": len(reader.train) // 2,

@@ -58,3 +58,22 @@ def test_first_build_then_compare_then_refuse(fake, tmp_path, capsys):
     (tmp_path / "work" / "synthetic.json").write_text(json.dumps({"seed": 5}))
     with pytest.raises(SystemExit):                                     # a folder of other data
         pretrain_start.main(work)
+
+
+def test_a_candidate_start_goes_to_its_own_folder_with_its_recipe(fake, tmp_path, monkeypatch, capsys):
+    seen = {}
+    fit = pretrain_start.fit
+    monkeypatch.setattr(pretrain_start, "fit", lambda cfg, work, **k: seen.update(cfg=cfg) or fit(cfg, work, **k))
+    with pytest.raises(SystemExit):                                     # another recipe without --out: refused
+        pretrain_start.main(["--epochs", "136"])
+    assert "give --out FOLDER" in capsys.readouterr().err
+    out = tmp_path / "cand"
+    assert pretrain_start.main(["--work", str(tmp_path / "w"), "--epochs", "136", "--identities", "600",
+                                "--out", str(out)]) == 0
+    assert seen["cfg"].train.epochs == 136 and seen["cfg"].data.synthetic_identities == 600
+    saved = json.loads((out / "start.json").read_text())
+    assert saved["weights_sha256"] == weights_sha256(fake) and saved["sha256"] == file_sha256(out / "start.pt")
+    assert saved["command"] == f"python benchmarks/pretrain_start.py --epochs 136 --identities 600 --out {out}"
+    assert not start_module.start_files("synthetic-visible")[0].exists()   # nothing written into the package
+    # the candidate loads as model.pretrained=<file>: a torchvision-style state dict of the network
+    assert torch.equal(torch.load(out / "start.pt", weights_only=True)["conv1.weight"], fake["conv1.weight"])
