@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from pathlib import Path
 
 import pytest
 
@@ -134,6 +135,9 @@ def test_reading_counts_the_rows_and_the_document_is_written(grid, capsys):
     written = (out / "people.md").read_text()
     assert written == people.document(out) and written.strip() in capsys.readouterr().out
     assert f"{r['beyond_seeds']} of 4 differences stand beyond" in written and "table4 seeds 0–1" in written
+    # the document names the command that rewrites it, with the folder when it is not the default one
+    assert "`python -m benchmarks.ablation_people --table --write --results results/out`" in written
+    assert people._results_flag(Path("results/ablations")) == ""
     # each cell's spread over its two seeds, read from the same person tables, and its line in people.md
     spread = people.spread_rows(out)
     runs = json.loads(people.people_path("table4", out).read_text())["runs"]
@@ -160,4 +164,9 @@ def test_spread_line_by_hand():
         "2 on four times as many, and 1 on any number of people: the whole-model part (median 1.00 points against "
         "a run's median SD of 3.00) is a seed training a better or a worse model, and more test people do not "
         "shrink it.")
+    # no setting needs more than 5 seeds on any number of people: then more people are what would do
+    rows[2].update(seeds_any=5)
+    assert people.spread_line(rows).endswith(
+        "and 0 on any number of people: the whole-model part (median 1.00 points against a run's median SD of "
+        "3.00) is small: the rest of a run's spread is each person's noise, which more test people shrink.")
     assert people.spread_line([]).startswith("No grid holds person tables")

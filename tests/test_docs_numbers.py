@@ -1149,19 +1149,32 @@ def test_readme_reading_of_the_people_errors_holds():
 
 
 def test_ablation_people_document_and_readme_reading_are_the_committed_person_tables():
-    """results/ablations/people.md and the README's reading of it come from the committed people.json files."""
-    from vireid_lib.ablation.people import document, reading_line, spread_line, spread_rows
+    """Each grids folder's people.md and the README's readings of it come from the committed people.json files,
+    and the README's prose between them holds: from the start the whole-model part of the spread is smaller
+    than from random weights (the start takes away what random initial weights put there), the people's own
+    part weighs more against the error over seeds, and a smaller share of the verdicts survives new people."""
+    from vireid_lib.ablation.people import document, reading, reading_line, spread_line, spread_rows
 
-    results = ROOT / "results" / "ablations"
-    assert (results / "people.md").read_text() == document(results)
     readme = (ROOT / "README.md").read_text()
-    assert " ".join(section(readme, "ablation_people").split()) == reading_line(results)
-    assert " ".join(section(readme, "ablation_spread").split()) == spread_line(spread_rows(results))
+    read, parts = {}, {}
+    for folder, suffix in (("ablations", ""), ("ablations-start", "_start")):
+        results = ROOT / "results" / folder
+        assert (results / "people.md").read_text() == document(results), folder
+        assert " ".join(section(readme, "ablation_people" + suffix).split()) == reading_line(results), folder
+        rows = spread_rows(results)
+        assert " ".join(section(readme, "ablation_spread" + suffix).split()) == spread_line(rows), folder
+        read[folder], parts[folder] = reading(results), statistics.median(r["seed_part"] for r in rows)
+    assert parts["ablations-start"] < parts["ablations"]
+    start, random_ = read["ablations-start"], read["ablations"]
+    assert start["median_ratio"] > random_["median_ratio"]
+    assert (start["committed_kept"] / start["committed_beyond"]
+            < random_["committed_kept"] / random_["committed_beyond"])
+    assert "hold for these 50 test people only" in " ".join(readme.split())
     # every committed person table is of the committed run: its weights, and its number that run's per seed
     from vireid_lib.evaluation.people import people_estimate
 
-    for grid in ("table3", "table4", "parts", "options"):
-        folder = ROOT / "results" / "ablations" / grid
+    for grid, folder in ((g, ROOT / "results" / f / g) for f in ("ablations", "ablations-start")
+                         for g in ("table3", "table4", "parts", "options")):
         runs = json.loads((folder / "people.json").read_text())["runs"]
         for key, run in runs.items():
             record = json.loads((folder / run["cell"].replace("=", "-") / f"seed{run['seed']}.json").read_text())

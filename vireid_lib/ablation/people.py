@@ -152,6 +152,11 @@ def reading(results: Path, rows: dict[str, list[dict[str, Any]]] | None = None) 
             "seeds": {g: sorted({k for r in by_grid[g] for k in r["seeds"]}) for g in by_grid}}
 
 
+def _results_flag(results: Path) -> str:
+    """The ``--results`` the command needs for a grids folder other than its default, ``results/ablations``."""
+    return "" if Path(results).name == "ablations" else f" --results results/{Path(results).name}"
+
+
 def document(results: Path) -> str:
     """``results/ablations/people.md``: what the table is, the table, and its reading."""
     rows, spread = _grid_rows(results), spread_rows(results)
@@ -159,7 +164,8 @@ def document(results: Path) -> str:
     return "\n".join([
         "# The ablation verdicts over seeds and over the test people",
         "",
-        "Written by `python -m benchmarks.ablation_people --table --write` from `<grid>/people.json`: the committed",
+        f"Written by `python -m benchmarks.ablation_people --table --write{_results_flag(results)}` from",
+        "`<grid>/people.json`: the committed",
         "runs whose training folders were still on the machine, evaluated again from their checkpoints (weights",
         "and metrics checked against each run's record) to keep each test person's Rank-1. Rank-1 differences in",
         f"points, cell a minus cell b, over the seeds that have person tables ({seeds}). With each person's",
@@ -171,7 +177,7 @@ def document(results: Path) -> str:
         "and people, the error when both are drawn anew. Each says whether the difference stands beyond two of",
         "its standard errors. The last two columns are the committed difference over all of a grid's seeds",
         "(`README.md` in this folder) with its error over those seeds, then with the people's own part added.",
-        "Read the verdicts as screens, not tests: with five seeds the seeds' error has four degrees of freedom,",
+        "Read the verdicts as screens, not tests: over K seeds the seeds' error has K - 1 degrees of freedom,",
         "and a people's own part truncated at zero adds nothing. The people's errors keep each person's results",
         "as measured: the gallery competitors that new people would bring are not in them.",
         "",
@@ -278,9 +284,12 @@ def spread_line(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "No grid holds person tables on two seeds or more, so no cell's spread is split."
     over = {tag: sum(r[f"seeds_{tag}"] > SPREAD_SEEDS for r in rows) for tag in ("here", "four_times", "any")}
+    part, sd = np.median([r["seed_part"] for r in rows]), np.median([r["sd_runs"] for r in rows])
+    # the reading follows the counts: where no setting needs more seeds on any number of people, the part that
+    # stays with more people is small and more people would do; otherwise it is what keeps those settings
+    reading = ("is a seed training a better or a worse model, and more test people do not shrink it" if over["any"]
+               else "is small: the rest of a run's spread is each person's noise, which more test people shrink")
     return (f"Of {len(rows)} cell settings, {over['here']} need more than {SPREAD_SEEDS} seeds for a Rank-1 standard "
             f"error of one point on these test people, {over['four_times']} on four times as many, and "
-            f"{over['any']} on any number of people: the whole-model part (median "
-            f"{np.median([r['seed_part'] for r in rows]):.2f} points against a run's median SD of "
-            f"{np.median([r['sd_runs'] for r in rows]):.2f}) is a seed training a better or a worse model, and "
-            f"more test people do not shrink it.")
+            f"{over['any']} on any number of people: the whole-model part (median {part:.2f} points against a "
+            f"run's median SD of {sd:.2f}) {reading}.")
