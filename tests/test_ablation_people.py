@@ -137,7 +137,7 @@ def test_reading_counts_the_rows_and_the_document_is_written(grid, capsys):
     assert f"{r['beyond_seeds']} of 4 differences stand beyond" in written and "table4 seeds 0–1" in written
     # the document names the command that rewrites it, with the folder when it is not the default one
     assert "`python -m benchmarks.ablation_people --table --write --results results/out`" in written
-    assert people._results_flag(Path("results/ablations")) == ""
+    assert people.results_flag(Path("results/ablations")) == ""
     # each cell's spread over its two seeds, read from the same person tables, and its line in people.md
     spread = people.spread_rows(out)
     runs = json.loads(people.people_path("table4", out).read_text())["runs"]

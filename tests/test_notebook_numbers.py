@@ -199,6 +199,31 @@ def test_conclusions_state_the_paired_error_and_the_seeds_a_gain_needs():
     assert "regdb/v2t R1 +4.00 ± 1.15" in text
 
 
+def test_an_option_that_computes_the_default_is_no_comparison():
+    """An option whose every seed gives the default's numbers exactly (loss.mse_reduction=mean on a preset whose
+    eq. (12) already takes the mean) is said to be the default, not read as a measured difference of zero; one
+    number apart is compared as usual."""
+    default = {"rank1": [0.30, 0.40, 0.50], "mAP": [0.1, 0.2, 0.3]}
+    s = _summary("options", {"default": default, "mse_reduction=mean": default,
+                             "pca_mode=gate": {"rank1": [0.30, 0.40, 0.51], "mAP": [0.1, 0.2, 0.3]}})
+    from vireid_lib.ablation.paper import same_as_default
+
+    assert same_as_default(s, "mse_reduction=mean") and not same_as_default(s, "pca_mode=gate")
+    text = ablation.conclusions({"options": s})
+    assert ("- mse_reduction=mean: on every seed both cells hold, every number is the default's, so on this preset "
+            "the option computes what the default does: no comparison.") in text
+    assert "mse_reduction=mean instead of the default" not in text
+    assert "- pca_mode=gate instead of the default (pca_mode=gate - default): regdb/v2t R1 +0.33" in text
+    # over the seeds both hold: a default with more seeds (its first three the option's) is still the same
+    more = _summary("options", {"default": {"rank1": [0.30, 0.40, 0.50, 0.2], "mAP": [0.1, 0.2, 0.3, 0.4]},
+                                "x": default, "y": {"rank1": [0.40, 0.50, 0.2], "mAP": [0.2, 0.3, 0.4]}})
+    assert same_as_default(more, "x")
+    more["cells"]["y"]["seeds"] = [1, 2, 3]          # the default's seeds 1-3, value by value
+    assert same_as_default(more, "y")
+    more["cells"]["y"]["seeds"] = [0, 1, 2]          # the same values on other seeds: not the same runs
+    assert not same_as_default(more, "y")
+
+
 def test_conclusions_count_cells_against_the_one_point_standard_error():
     """Rank-1 values -1, 0, +1 points around the mean: std 1 point, SE 1 / sqrt(3) = 0.58; -4, 0, +4: SE 2.31."""
     t4 = _summary("table4", {**_cells(global_=0.30, local=0.20),

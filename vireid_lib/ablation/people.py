@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from vireid_lib.ablation.grids import GRIDS
-from vireid_lib.ablation.paper import PAPER_CLAIMS, beyond_noise, paired_differences
+from vireid_lib.ablation.paper import PAPER_CLAIMS, beyond_noise, paired_differences, same_as_default
 from vireid_lib.ablation.report import standard_error
 from vireid_lib.evaluation.people import run_variance, seed_spread, seeds_and_people
 
@@ -67,6 +67,8 @@ def claim_rows(grid: str, results: Path, settings: tuple[str, ...] = SETTINGS,
     summary = json.loads((results / grid / "summary.json").read_text())
     rows = []
     for a, b, what in comparisons(grid):
+        if b == "default" and a in summary["cells"] and same_as_default(summary, a):
+            continue   # the option computes the default on this preset: no comparison (the conclusions say so)
         seeds = sorted({r["seed"] for r in runs.values() if r["cell"] == a} &
                        {r["seed"] for r in runs.values() if r["cell"] == b})
         if len(seeds) < 2:
@@ -152,7 +154,7 @@ def reading(results: Path, rows: dict[str, list[dict[str, Any]]] | None = None) 
             "seeds": {g: sorted({k for r in by_grid[g] for k in r["seeds"]}) for g in by_grid}}
 
 
-def _results_flag(results: Path) -> str:
+def results_flag(results: str | Path) -> str:
     """The ``--results`` the command needs for a grids folder other than its default, ``results/ablations``."""
     return "" if Path(results).name == "ablations" else f" --results results/{Path(results).name}"
 
@@ -164,7 +166,7 @@ def document(results: Path) -> str:
     return "\n".join([
         "# The ablation verdicts over seeds and over the test people",
         "",
-        f"Written by `python -m benchmarks.ablation_people --table --write{_results_flag(results)}` from",
+        f"Written by `python -m benchmarks.ablation_people --table --write{results_flag(results)}` from",
         "`<grid>/people.json`: the committed",
         "runs whose training folders were still on the machine, evaluated again from their checkpoints (weights",
         "and metrics checked against each run's record) to keep each test person's Rank-1. Rank-1 differences in",

@@ -13,6 +13,7 @@ import numpy as np
 
 from vireid_lib.ablation.grids import GRIDS
 from vireid_lib.ablation.paper import conclusions, table3_comparison
+from vireid_lib.ablation.people import results_flag
 from vireid_lib.ablation.report import cell_se, format_summary, load_summary
 from vireid_lib.io import atomic_write_text
 
@@ -129,7 +130,8 @@ def grids_readme(out: str | Path = "results/ablations") -> str:
     if (out / "people.md").is_file():
         lines += ["Every error above is over training seeds, the test people fixed. `people.md` reads the "
                   "verdicts over the test people as well, on the runs that were evaluated again from their "
-                  "checkpoints (`python -m benchmarks.ablation_people`), and splits each cell's spread into a "
+                  f"checkpoints (`python -m benchmarks.ablation_people{results_flag(out)}`), and splits each "
+                  "cell's spread into a "
                   "whole-model part, which more test people would not shrink, and each person's own noise, which "
                   "they would.", ""]
     return "\n".join(lines)
