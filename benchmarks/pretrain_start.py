@@ -56,7 +56,7 @@ THREADS = 2
 def pretrain_config(epochs: int = EPOCHS, identities: int | None = None):
     return apply_overrides(preset("cpu-demo"), ["model.pretrained=null", f"data.synthetic_seed={PRETRAIN_SEED}",
                                                 f"train.epochs={epochs}", "train.eval_every=0",
-                                                f"data.synthetic_identities={'null' if identities is None else identities}"])
+                                                "data.synthetic_identities=" + json.dumps(identities)])
 
 
 def _same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     within = evaluate_within_visible(run.model, reader, cfg.eval, cfg.data, progress=False)["visible"]["mean"]
     atomic_write(weights, lambda f: f.write(buffer.getvalue()))
     atomic_write_json(record, {
-        "name": NAME if a.out is None else f"candidate ({a.out})", "arch": cfg.model.arch, "width": cfg.model.width, "sha256": file_sha256(weights),
+        "name": NAME if a.out is None else f"candidate ({a.out})", "arch": cfg.model.arch, "width": cfg.model.width,
+        "sha256": file_sha256(weights),
         "weights_sha256": weights_sha256(state),
         "command": "python benchmarks/pretrain_start.py" + ("" if a.out is None else " " + " ".join(
             f"--{k} {v}" for k, v in (("epochs", a.epochs), ("identities", a.identities), ("out", a.out))
