@@ -1545,3 +1545,45 @@ def test_readme_ablation_paragraphs_are_the_committed_grids():
     notebook = " ".join("".join(c["source"]) for c in json.loads((ROOT / "notebooks" / "05_ablations.ipynb")
                                                                      .read_text())["cells"]).split()
     assert "a shared start takes away the part of it that comes from random initial weights" in " ".join(notebook)
+
+
+def test_cpu_recipe_candidate_starts_read_as_their_probes_say():
+    """docs/CPU_RECIPE.md on the candidate starts: each X_start probe against the shipped start's record of the same
+    set (results/recipe/<set>_start-synthetic-visible.json, the same all-search Rank-1 over 10 gallery draws), the
+    starts' records are the ones the probes name, and the prose's ranges, means and counts are these files'."""
+    from benchmarks import bench_recipe
+
+    doc = " ".join((ROOT / "docs" / "CPU_RECIPE.md").read_text().split())
+    sets = {"set0": "seed=0", "set1": "seed=1", "set2": "seed=2", "set3": "seed=3", "set4": "seed=4",
+            "ids300": "identities=300"}
+
+    def shipped(name):
+        record = bench_recipe.read_record(f"{sets[name]},start=synthetic-visible")
+        return 100 * record["metrics"]["sysu/all"]["rank1"]
+
+    gains = {}
+    for start, names, steps in (("A", ("set1", "set3", "ids300"), 3400), ("B", tuple(sets), 6800)):
+        record = json.loads((ROOT / "results" / "recipe" / "starts" / f"candidate-{start}.json").read_text())
+        assert record["steps"] == steps and record["data"]["modalities_seen"] == ["visible"]
+        for name in names:
+            probe = json.loads((ROOT / "results" / "recipe" / "probes" / f"X_start{start}_{name}.json").read_text())
+            assert f"model.pretrained=/tmp/cand/{start}/start.pt" in probe["set"] and probe["trials"] == 10
+            assert probe["config"]["train"]["epochs"] * 50 == probe["steps"] == 1700
+            gains[start, name] = probe["curve"][-1]["cross_r1"] - shipped(name)
+    a = [gains["A", n] for n in ("set1", "set3", "ids300")]
+    assert max(a) < 1 and f"A lands {min(a):+.1f} to {max(a):+.1f} points" in doc   # "buy nothing"
+    low = [gains["B", n] for n in ("set1", "set3", "ids300")]
+    assert f"B lands {min(low):+.1f} to {max(low):+.1f} above" in doc
+    five = [gains["B", f"set{k}"] for k in range(5)]
+    assert min(five) > 0 and f"five sets of the start table {min(five):+.1f} to {max(five):+.1f} above each" in doc
+    b_mean = statistics.mean(_end(f"X_startB_set{k}")["cross_r1"] for k in range(5))
+    s_mean = statistics.mean(shipped(f"set{k}") for k in range(5))
+    assert f"their mean {b_mean:.1f} against the shipped start's {s_mean:.1f}" in doc
+    passing = (sum(_end(f"X_startB_set{k}")["cross_r1"] >= 60 for k in range(5)),
+               sum(shipped(f"set{k}") >= 60 for k in range(5)))
+    assert f"with {passing[0]} of 5 sets at 60 or more (against {passing[1]})" in doc
+    assert f"and {_end('X_startB_ids300')['cross_r1']:.1f} on 300 identities" in doc
+    draws = [100 * bench_recipe.read_record(spec)["metrics"]["sysu/all"]["rank1"]
+             for spec in ("seed=1,start=synthetic-visible", "seed=1,train_seed=1,start=synthetic-visible",
+                          "seed=1,train_seed=2,start=synthetic-visible")]
+    assert f"moves set 1 by {max(draws) - min(draws):.1f} points" in doc
