@@ -1587,3 +1587,18 @@ def test_cpu_recipe_candidate_starts_read_as_their_probes_say():
              for spec in ("seed=1,start=synthetic-visible", "seed=1,train_seed=1,start=synthetic-visible",
                           "seed=1,train_seed=2,start=synthetic-visible")]
     assert f"moves set 1 by {max(draws) - min(draws):.1f} points" in doc
+    # the fresh sets (dataset seeds 5-7, in no README table): both starts probed, one run each
+    fresh = {k: (_end(f"X_startB_set{k}")["cross_r1"], _end(f"X_shipped_set{k}")["cross_r1"]) for k in (5, 6, 7)}
+    for k in fresh:
+        for start in ("startB", "shipped"):
+            probe = json.loads((ROOT / "results" / "recipe" / "probes" / f"X_{start}_set{k}.json").read_text())
+            assert f"data.synthetic_seed={k}" in probe["set"] and probe["trials"] == 10 and probe["steps"] == 1700
+            assert ("model.pretrained=/tmp/cand/B/start.pt" in probe["set"]) == (start == "startB")
+            assert start == "startB" or "model.pretrained=synthetic-visible" in probe["set"]
+    lead = [b - s for b, s in fresh.values()]
+    assert min(lead) > 0 and f"B lands {min(lead):+.1f} to {max(lead):+.1f} points above the shipped start" in doc
+    means = [statistics.mean(v[i] for v in fresh.values()) for i in (0, 1)]
+    assert f"their mean {means[0]:.1f} against {means[1]:.1f}" in doc
+    passing = [sum(v[i] >= 60 for v in fresh.values()) for i in (0, 1)]
+    assert f"with {passing[0]} of 3 sets at 60 or more (against {passing[1]})" in doc
+    assert fresh[7][0] < 60 and fresh[7][1] < 60 and "set 7 stays below 60 from either start" in doc
