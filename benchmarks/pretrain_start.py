@@ -2,6 +2,7 @@
 stand-in for the paper's ImageNet weights:
 
     python benchmarks/pretrain_start.py            # about 7 to 10 minutes on 2 cores (the record keeps it)
+    python benchmarks/pretrain_start.py --name synthetic-visible-long   # twice the steps, about 16 minutes
 
 It trains the ``cpu-demo`` network from random weights (``model.pretrained=null``) for 68 epochs of 50 steps
 on the visible images alone (:class:`~vireid_lib.data.views.VisibleOnly`) of the synthetic SYSU-MM01 layout
@@ -50,6 +51,9 @@ from vireid_lib.training import fit
 NAME = "synthetic-visible"
 EPOCHS = 68
 """Twice the demo's epochs: the one budget measured (docs/CPU_RECIPE.md, the pretrained-start probes)."""
+SHIPPED_EPOCHS = {NAME: EPOCHS, "synthetic-visible-long": 2 * EPOCHS}
+"""Each shipped start's epochs of 50 steps, its one difference from the others (``--name`` picks it):
+``synthetic-visible-long`` is candidate B of docs/CPU_RECIPE.md, twice the steps on the same people."""
 THREADS = 2
 
 
@@ -69,7 +73,11 @@ def main(argv: list[str] | None = None) -> int:
                                                      "$VIREID_RUNS/pretrain_start)")
     parser.add_argument("--check", action="store_true", help="rebuild in a fresh folder and compare its tensors "
                                                              "with the shipped file's; write nothing into the package")
-    parser.add_argument("--epochs", type=int, default=EPOCHS, help=f"epochs of 50 steps (default {EPOCHS})")
+    parser.add_argument("--name", choices=sorted(SHIPPED_EPOCHS), default=NAME,
+                        help=f"the shipped start to build or check (default {NAME})")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs of 50 steps (default: the named start's, " + ", ".join(
+                            f"{k} {v}" for k, v in SHIPPED_EPOCHS.items()) + ")")
     parser.add_argument("--identities", type=int, default=None,
                         help="identities of the pretraining set (default: the layout's, 200)")
     parser.add_argument("--out", type=Path, default=None,
@@ -77,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                              "model.pretrained=<folder>/start.pt), never into the package: needed with --epochs "
                              "or --identities other than the shipped start's")
     a = parser.parse_args(argv)
-    if (a.epochs != EPOCHS or a.identities is not None) and a.out is None:
+    a.epochs = SHIPPED_EPOCHS[a.name] if a.epochs is None else a.epochs
+    if (a.epochs != SHIPPED_EPOCHS[a.name] or a.identities is not None) and a.out is None:
         parser.error("a start built otherwise than the shipped one is a candidate: give --out FOLDER "
                      "(the shipped file keeps its recipe; a new shipped start gets a new name in STARTS)")
     torch.set_num_threads(THREADS)
@@ -85,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     root = synthetic.synthetic_root("sysu", identities=cfg.data.synthetic_identities, seed=PRETRAIN_SEED,
                                     ir_correlation=cfg.data.synthetic_ir_correlation)
     reader = VisibleOnly(SYSUMM01(root))
-    weights, record = start_files(NAME) if a.out is None else (a.out / "start.pt", a.out / "start.json")
+    weights, record = start_files(a.name) if a.out is None else (a.out / "start.pt", a.out / "start.json")
     shipped = torch.load(weights, map_location="cpu", weights_only=True) \
         if weights.is_file() and a.out is None else None
     with tempfile.TemporaryDirectory() as fresh:
@@ -100,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     if shipped is not None or a.check:
         same = shipped is not None and _same_tensors(state, shipped)
         print(f"{weights} is missing" if shipped is None else
-              f"the rebuilt {NAME} start {'has' if same else 'does NOT have'} the tensors of {weights}"
+              f"the rebuilt {a.name} start {'has' if same else 'does NOT have'} the tensors of {weights}"
               + ("" if same or a.check else "; records name a start by its name alone, so the shipped file is "
                  "kept: give other weights a new name in vireid_lib.models.start.STARTS"))
         return 0 if same else 1
@@ -112,10 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     within = evaluate_within_visible(run.model, reader, cfg.eval, cfg.data, progress=False)["visible"]["mean"]
     atomic_write(weights, lambda f: f.write(buffer.getvalue()))
     atomic_write_json(record, {
-        "name": NAME if a.out is None else f"candidate ({a.out})", "arch": cfg.model.arch, "width": cfg.model.width,
+        "name": a.name if a.out is None else f"candidate ({a.out})", "arch": cfg.model.arch, "width": cfg.model.width,
         "sha256": file_sha256(weights),
         "weights_sha256": weights_sha256(state),
-        "command": "python benchmarks/pretrain_start.py" + ("" if a.out is None else " " + " ".join(
+        "command": "python benchmarks/pretrain_start.py" + ("" if a.name == NAME else f" --name {a.name}") + (
+            "" if a.out is None else " " + " ".join(
             f"--{k} {v}" for k, v in (("epochs", a.epochs), ("identities", a.identities), ("out", a.out))
             if v is not None)),
         "commit": library_commit(),

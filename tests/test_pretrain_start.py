@@ -77,3 +77,19 @@ def test_a_candidate_start_goes_to_its_own_folder_with_its_recipe(fake, tmp_path
     assert not start_module.start_files("synthetic-visible")[0].exists()   # nothing written into the package
     # the candidate loads as model.pretrained=<file>: a torchvision-style state dict of the network
     assert torch.equal(torch.load(out / "start.pt", weights_only=True)["conv1.weight"], fake["conv1.weight"])
+
+
+def test_the_long_start_builds_under_its_own_name_with_its_own_steps(fake, tmp_path, monkeypatch, capsys):
+    seen = {}
+    fit = pretrain_start.fit
+    monkeypatch.setattr(pretrain_start, "fit", lambda cfg, work, **k: seen.update(cfg=cfg) or fit(cfg, work, **k))
+    with pytest.raises(SystemExit):                                     # its name with another recipe: a candidate
+        pretrain_start.main(["--name", "synthetic-visible-long", "--epochs", "68"])
+    assert "give --out FOLDER" in capsys.readouterr().err
+    assert pretrain_start.main(["--work", str(tmp_path / "w"), "--name", "synthetic-visible-long"]) == 0
+    assert seen["cfg"].train.epochs == 136
+    weights, record = start_module.start_files("synthetic-visible-long")
+    saved = json.loads(record.read_text())
+    assert saved["name"] == "synthetic-visible-long" and saved["sha256"] == file_sha256(weights)
+    assert saved["command"] == "python benchmarks/pretrain_start.py --name synthetic-visible-long"
+    assert not start_module.start_files("synthetic-visible")[0].exists()   # the other start untouched

@@ -4,6 +4,7 @@ backbone as a ResNet state dict is the inverse of the two-stream network's const
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,9 +18,11 @@ from vireid_lib.models.start import (PRETRAIN_SEED, STARTS, file_sha256, resnet_
 from vireid_lib.presets import preset
 
 
-def test_the_shipped_start_is_the_file_its_record_names():
-    record = start_record("synthetic-visible")
-    weights, _ = start_module.start_files("synthetic-visible")
+@pytest.mark.parametrize("name", sorted(STARTS))
+def test_the_shipped_start_is_the_file_its_record_names(name):
+    record = start_record(name)
+    weights, _ = start_module.start_files(name)
+    assert record["name"] == name
     assert file_sha256(weights) == record["sha256"]
     assert (record["arch"], record["width"]) == (preset("cpu-demo").model.arch, preset("cpu-demo").model.width)
     # built as the command says: from random weights, on another set's visible images alone
@@ -130,3 +133,23 @@ def test_a_start_is_refused_on_its_own_people_written_to_a_folder(tmp_path):
     real = apply_overrides(own, [f"data.root={tmp_path}"])
     assert synthetic_seed_of(real.data) is None
     check_start_data(real)
+
+
+def test_the_long_start_is_the_same_recipe_for_twice_the_steps():
+    short, long = start_record("synthetic-visible"), start_record("synthetic-visible-long")
+    assert long["steps"] == 2 * short["steps"]
+    assert long["config"]["train"]["epochs"] == 2 * short["config"]["train"]["epochs"]
+    for part in ("data", "model", "loss", "optim"):
+        if part in short["config"]:
+            assert long["config"][part] == short["config"][part], part
+    assert {k: v for k, v in long["config"]["train"].items() if k != "epochs"} == {
+        k: v for k, v in short["config"]["train"].items() if k != "epochs"}
+    assert long["data"] == short["data"] and long["command"].endswith("--name synthetic-visible-long")
+    assert long["built_as"]["command"] == "python benchmarks/pretrain_start.py --epochs 136 --out /tmp/cand/B"
+    candidate = json.loads((Path(__file__).resolve().parents[1] / "results" / "recipe" / "starts"
+                            / "candidate-B.json").read_text())   # the build docs/CPU_RECIPE.md probed, byte for byte
+    assert (candidate["sha256"], candidate["weights_sha256"]) == (long["sha256"], long["weights_sha256"])
+    # it is shipped, not the preset's: the committed tables start from synthetic-visible
+    assert preset("cpu-demo").model.pretrained == "synthetic-visible"
+    assert start_state_dict("synthetic-visible-long", "resnet10", 32).keys() == start_state_dict(
+        "synthetic-visible", "resnet10", 32).keys()

@@ -23,8 +23,12 @@ import torch
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 """Where the shipped starting weights and their records live (package data)."""
-STARTS = {"synthetic-visible": "synthetic_visible_resnet10_w32"}
-"""Each named start (a ``model.pretrained`` value) and the stem of its ``.pt`` file and ``.json`` record."""
+STARTS = {"synthetic-visible": "synthetic_visible_resnet10_w32",
+          "synthetic-visible-long": "synthetic_visible_long_resnet10_w32"}
+"""Each named start (a ``model.pretrained`` value) and the stem of its ``.pt`` file and ``.json`` record.
+``synthetic-visible-long`` is the same recipe for twice the steps (docs/CPU_RECIPE.md, candidate start B): shipped
+so that ``--set model.pretrained=synthetic-visible-long`` reaches it; the ``cpu-demo`` preset and every committed
+table still start from ``synthetic-visible``."""
 PRETRAIN_SEED = 100
 """The synthetic dataset seed the ``synthetic-visible`` start trains on: no evaluated set uses it."""
 
