@@ -1602,3 +1602,26 @@ def test_cpu_recipe_candidate_starts_read_as_their_probes_say():
     passing = [sum(v[i] >= 60 for v in fresh.values()) for i in (0, 1)]
     assert f"with {passing[0]} of 3 sets at 60 or more (against {passing[1]})" in doc
     assert fresh[7][0] < 60 and fresh[7][1] < 60 and "set 7 stays below 60 from either start" in doc
+    # the demo from the long start (candidate B, shipped as synthetic-visible-long) beside the README's demo
+    from vireid_lib.evaluation.people import people_difference
+
+    long_demo = json.loads((ROOT / "results" / "recipe" / "demo_1700steps_start-long.results.json").read_text())
+    readme_demo = json.loads((ROOT / "results" / "demo" / "demo.results.json").read_text())
+    assert long_demo["config"]["model"]["pretrained"] == "synthetic-visible-long"
+    assert {k: v for k, v in long_demo["config"].items() if k != "model"} == {
+        k: v for k, v in readme_demo["config"].items() if k != "model"}
+    new, old = long_demo["results"]["trained"], readme_demo["results"]["trained"]
+
+    def rank1(m):
+        return 100 * (m["mean"]["cmc"][0] if "mean" in m else m["cmc"][0])
+
+    d, se = people_difference(new["sysu/all"]["people"], old["sysu/all"]["people"])
+    assert abs(d) < 2 * se
+    assert (f"all-search Rank-1 {rank1(new['sysu/all']):.1f} against the README demo's {rank1(old['sysu/all']):.1f} "
+            f"on the same test people ({100 * d:+.1f} ± {100 * se:.1f} person by person, within two standard errors)"
+            ) in doc
+    assert rank1(new["sysu/indoor"]) <= rank1(new["sysu/all"])
+    assert f"indoor-search {rank1(new['sysu/indoor']):.1f}, still not above all-search" in doc
+    assert (f"{rank1(new['regdb/v2t']):.1f} visible→thermal and {rank1(new['regdb/t2v']):.1f} thermal→visible (the "
+            f"README demo's {rank1(old['regdb/v2t']):.1f} and {rank1(old['regdb/t2v']):.1f})") in doc
+    assert rank1(new["regdb/t2v"]) < 60 and "the long start leaves the transfer's thermal→visible below 60" in doc
